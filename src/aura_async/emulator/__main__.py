@@ -1,0 +1,208 @@
+"""``python -m aura_async.emulator``: serve the Aura API emulator, or run its scripted tour."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+import attrs
+
+from aura_async.emulator.config import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    Credential,
+    EmulatorConfig,
+    RateLimitSettings,
+    parse_rate_limit,
+)
+from aura_async.emulator.faults import FaultPlan, parse_fault
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command's argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m aura_async.emulator",
+        description="Serve a local emulator of the Neo4j Aura management API (v1). It prints "
+        "its base URL (clients append /v1) and the default project id, then serves until "
+        "interrupted.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="emulated seconds per real second: 60 makes a minute last a second",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed for ids, durations' jitter and faults (default random)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        default="125/60",
+        help="requests per window in emulated seconds: 125/60 (default), 25/60, 125/1m; or 'off'",
+    )
+    parser.add_argument(
+        "--rate-model",
+        choices=("fixed", "sliding", "bucket"),
+        default="fixed",
+        help="how the server counts requests (default fixed)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        choices=("seconds", "date"),
+        default="seconds",
+        help="format of the Retry-After header on 429 (default seconds)",
+    )
+    parser.add_argument(
+        "--count-token-requests",
+        action="store_true",
+        help="make POST /oauth/token spend from the rate limit",
+    )
+    parser.add_argument(
+        "--count-rejected",
+        action="store_true",
+        help="count rejected requests too (a sliding log's behaviour)",
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=3600.0,
+        help="access token lifetime in emulated seconds (default 3600)",
+    )
+    parser.add_argument(
+        "--client-id",
+        default=os.environ.get("AURA_EMULATOR_CLIENT_ID", DEFAULT_CLIENT_ID),
+        help=f"accepted client id (default {DEFAULT_CLIENT_ID}, or $AURA_EMULATOR_CLIENT_ID)",
+    )
+    parser.add_argument(
+        "--client-secret",
+        default=os.environ.get("AURA_EMULATOR_CLIENT_SECRET", DEFAULT_CLIENT_SECRET),
+        help="accepted client secret (default documented in the README, or "
+        "$AURA_EMULATOR_CLIENT_SECRET)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=VALUE[,k=v]",
+        help="inject a fault, e.g. error=0.05,status=503,retry_after=2; "
+        "latency=0.1,seconds=2; drop=0.02; not-found-after-create=5; "
+        "null-connection-url=0.5; deleting-status=1; pause-resume-200=1; "
+        "create-failure=0.1; snapshot-failure=0.1; session-failure=0.1 "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--resize-status",
+        choices=("resizing", "updating"),
+        default="resizing",
+        help="status shown while memory or storage changes (default resizing)",
+    )
+    parser.add_argument(
+        "--duplicate-names",
+        choices=("allow", "reject"),
+        default="allow",
+        help="allow a second instance with the same name, or answer 409",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run a short scripted scenario against the emulator and exit",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """Turn parsed arguments into an :class:`EmulatorConfig`.
+
+    Raises:
+        ValueError: for a malformed rate limit or fault, or inconsistent settings.
+    """
+    if args.rate_limit.strip().lower() == "off":
+        rate = RateLimitSettings(enabled=False)
+    else:
+        limit, window = parse_rate_limit(args.rate_limit)
+        rate = RateLimitSettings(limit=limit, window=window)
+    rate = attrs.evolve(
+        rate,
+        model=args.rate_model,
+        retry_after=args.retry_after,
+        count_token_requests=args.count_token_requests,
+        count_rejected=args.count_rejected,
+    )
+    plan = FaultPlan()
+    for text in args.fault:
+        plan = parse_fault(text, plan)
+    if not args.client_id or not args.client_secret:
+        raise ValueError("the client id and secret must not be empty")
+    return EmulatorConfig(
+        credentials=(Credential(args.client_id, args.client_secret),),
+        time_scale=args.time_scale,
+        seed=args.seed,
+        token_lifetime=args.token_lifetime,
+        rate_limit=rate,
+        faults=plan,
+        resize_status=args.resize_status,
+        duplicate_names=args.duplicate_names,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit code (2 for a usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        from aura_async.emulator.server import EmulatorServer
+    except ModuleNotFoundError as exc:
+        print(
+            f"error: {exc}. Install the server with: pip install 'aura-async[emulator]'",
+            file=sys.stderr,
+        )
+        return 1
+    if args.demo:
+        from aura_async.emulator.tour import run_tour
+
+        if args.time_scale == 1.0:
+            config = attrs.evolve(config, time_scale=120.0)
+        with EmulatorServer(config, host=args.host, port=args.port) as server:
+            return run_tour(server)
+
+    server = EmulatorServer(config, host=args.host, port=args.port, log_level="info")
+    try:
+        server.start()
+    except OSError as exc:
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Aura API emulator serving at {server.base_url} (clients append /v1)", flush=True)
+    print(f"token endpoint:      {server.token_url}", flush=True)
+    print(f"default project id:  {server.project_id}", flush=True)
+    print(f"client id:           {server.client_id}", flush=True)
+    print(f"time scale:          x{config.time_scale:g}", flush=True)
+    print("Press Ctrl+C to stop.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Settings of an emulator run: credentials, projects, durations, rate limit, behaviour switches.
+
+All durations are in emulated seconds (see :mod:`aura_async.emulator.clock`). Every class is a
+frozen attrs class, so a configuration can be shared, compared and changed with
+``attrs.evolve``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import attrs
+
+from aura_async.emulator.catalog import INSTANCE_TYPES
+from aura_async.emulator.faults import FaultPlan
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_PROJECT_ID",
+    "Credential",
+    "Durations",
+    "EmulatorConfig",
+    "ProjectSpec",
+    "RateLimitSettings",
+    "parse_rate_limit",
+]
+
+DEFAULT_CLIENT_ID = "aura-emulator-client"
+DEFAULT_CLIENT_SECRET = "aura-emulator-secret"  # noqa: S105  (documented public default)
+DEFAULT_PROJECT_ID = "6c0b0a3e-7f3c-4b7e-9a55-0e3f1c2d4a5b"
+
+RateModel = Literal["fixed", "sliding", "bucket"]
+RATE_MODELS: tuple[RateModel, ...] = ("fixed", "sliding", "bucket")
+
+
+@attrs.frozen
+class Credential:
+    """An API client the emulator accepts on ``POST /oauth/token``.
+
+    ``rate_limit`` overrides the emulator-wide request limit for this client (25 models a free
+    or trial account); ``None`` uses the global setting.
+    """
+
+    client_id: str
+    client_secret: str = attrs.field(repr=False)
+    rate_limit: int | None = None
+
+
+@attrs.frozen
+class ProjectSpec:
+    """A project (Aura calls them tenants in paths) seeded at start.
+
+    Args:
+        id: the project id (a UUID in the live service).
+        name: its display name.
+        instance_types: the types its ``instance_configurations`` offer.
+        max_instances: creates beyond this many live instances answer 405.
+        max_free_instances: how many ``free-db`` instances may exist at once.
+        billing_details: without them, paid creates answer 400 ``missing-billing-details``.
+    """
+
+    id: str
+    name: str
+    instance_types: tuple[str, ...] = INSTANCE_TYPES
+    max_instances: int = 1000
+    max_free_instances: int = 1
+    billing_details: bool = True
+
+
+@attrs.frozen
+class Durations:
+    """How long each asynchronous operation takes, in emulated seconds.
+
+    ``jitter`` spreads each duration uniformly by that fraction either way, drawn from the
+    emulator's seeded random source, so runs are varied but reproducible.
+    """
+
+    create: float = 120.0
+    pause: float = 60.0
+    resume: float = 90.0
+    delete: float = 30.0
+    resize: float = 180.0
+    update: float = 30.0
+    overwrite: float = 120.0
+    restore: float = 120.0
+    snapshot: float = 60.0
+    key: float = 30.0
+    session: float = 60.0
+    jitter: float = 0.2
+
+
+@attrs.frozen
+class RateLimitSettings:
+    """The API's request limit, per credential.
+
+    Args:
+        limit: requests allowed per ``window``.
+        window: the window in emulated seconds.
+        model: how the server counts: ``fixed`` windows aligned to the clock, a ``sliding``
+            log of the last ``window`` seconds, or a token ``bucket`` of size ``limit`` that
+            refills ``limit`` per ``window`` (the gateway's default; it may accept up to twice
+            the limit in one window).
+        retry_after: render ``Retry-After`` as delta ``seconds`` or as an HTTP ``date``.
+        count_token_requests: whether ``POST /oauth/token`` spends from the same budget.
+        count_rejected: whether rejected requests still count (a sliding log's behaviour in
+            the live gateway: a client that keeps retrying stays limited).
+        enabled: switch the limit off entirely.
+    """
+
+    limit: int = 125
+    window: float = 60.0
+    model: RateModel = "fixed"
+    retry_after: Literal["seconds", "date"] = "seconds"
+    count_token_requests: bool = False
+    count_rejected: bool = False
+    enabled: bool = True
+
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)\s*(s|m)?)?\s*$")
+
+
+def parse_rate_limit(text: str) -> tuple[int, float]:
+    """Parse ``"125"``, ``"25/60"``, ``"125/1s"`` or ``"125/1m"`` into (limit, window seconds).
+
+    Raises:
+        ValueError: if the text is not of that form or either number is not positive.
+    """
+    match = _RATE_RE.match(text)
+    if match is None:
+        raise ValueError(f"rate limit must look like 125, 125/60, 125/1s or 125/1m; got {text!r}")
+    limit = int(match.group(1))
+    window = float(match.group(2)) if match.group(2) else 60.0
+    if match.group(3) == "m":
+        window *= 60.0
+    if limit <= 0 or window <= 0:
+        raise ValueError(f"rate limit and window must be positive; got {text!r}")
+    return limit, window
+
+
+@attrs.frozen
+class EmulatorConfig:
+    """Everything an emulator run is made of.
+
+    Args:
+        credentials: the API clients accepted.
+        projects: the projects seeded at start; the first is the default.
+        time_scale: emulated seconds per real second (60 makes a minute last a second).
+        seed: seeds ids, jitter and faults; ``None`` picks a random seed.
+        token_lifetime: how long an access token lives, in emulated seconds.
+        rate_limit: the request limit.
+        durations: how long operations take.
+        faults: faults injected on demand.
+        resize_status: the status of a resizing instance: ``resizing`` (seen live) or
+            ``updating`` (the spec's word).
+        duplicate_names: ``allow`` a second instance with a name already in use in the
+            project (the spec's contract) or ``reject`` it with 409 (reported by some guides).
+        deprecation_date: when set, every answer carries ``X-Tyk-Api-Expires`` with it.
+    """
+
+    credentials: tuple[Credential, ...] = (Credential(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),)
+    projects: tuple[ProjectSpec, ...] = (ProjectSpec(DEFAULT_PROJECT_ID, "Emulator Project"),)
+    time_scale: float = 1.0
+    seed: int | None = None
+    token_lifetime: float = 3600.0
+    rate_limit: RateLimitSettings = attrs.field(factory=RateLimitSettings)
+    durations: Durations = attrs.field(factory=Durations)
+    faults: FaultPlan = attrs.field(factory=FaultPlan)
+    resize_status: Literal["resizing", "updating"] = "resizing"
+    duplicate_names: Literal["allow", "reject"] = "allow"
+    deprecation_date: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.credentials:
+            raise ValueError("the emulator needs at least one credential")
+        if not self.projects:
+            raise ValueError("the emulator needs at least one project")
+        if not self.time_scale > 0:
+            raise ValueError("time_scale must be positive")
+        if not self.token_lifetime > 0:
+            raise ValueError("token_lifetime must be positive")
+        if self.rate_limit.model not in RATE_MODELS:
+            raise ValueError(f"rate model must be one of {', '.join(RATE_MODELS)}")

@@ -1,0 +1,242 @@
+"""Faults injected on demand: the misbehaviour of the live service and its gateway, reproducibly.
+
+A :class:`FaultPlan` says what may go wrong and how often; the emulator draws from its seeded
+random source to decide each time. Gateway faults apply to requests (optionally only some
+methods or routes); instance faults are decided once per instance, when it is created.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any, cast
+
+import attrs
+
+__all__ = ["DropFault", "ErrorFault", "FaultPlan", "LatencyFault", "RequestFilter", "parse_fault"]
+
+
+def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name} must be a probability between 0 and 1, got {value!r}")
+
+
+@attrs.frozen
+class RequestFilter:
+    """Which requests a gateway fault applies to: all, by default.
+
+    ``methods`` are HTTP methods (empty = any); ``route`` is a substring of the route template
+    such as ``/instances/{instanceId}/pause`` (empty = any).
+    """
+
+    methods: tuple[str, ...] = ()
+    route: str = ""
+
+    def matches(self, method: str, route: str) -> bool:
+        """Return whether a request with this method and route template is affected."""
+        return (not self.methods or method in self.methods) and self.route in route
+
+
+@attrs.frozen
+class ErrorFault:
+    """Answer ``status`` BEFORE doing any work, with ``probability``.
+
+    ``retry_after`` (emulated seconds) adds a ``Retry-After`` header; ``None`` omits it.
+    """
+
+    status: int = 503
+    probability: float = attrs.field(default=0.0, validator=_probability)
+    retry_after: float | None = None
+    only: RequestFilter = RequestFilter()
+
+    def __attrs_post_init__(self) -> None:
+        if not 500 <= self.status <= 599:
+            raise ValueError(f"an error fault must be a 5xx status, got {self.status}")
+
+
+@attrs.frozen
+class LatencyFault:
+    """Delay the answer by ``seconds`` of REAL time, with ``probability``.
+
+    Latency models the network between client and service, so it is not compressed by the
+    emulator's time scale: it exercises the client's own timeouts.
+    """
+
+    probability: float = attrs.field(default=0.0, validator=_probability)
+    seconds: float = 1.0
+    only: RequestFilter = RequestFilter()
+
+
+@attrs.frozen
+class DropFault:
+    """Carry the request out, then drop the connection before the answer is complete.
+
+    The client sees a transport error although the work was done: the create that "failed"
+    left an instance behind. By default only mutations (POST, PATCH, DELETE) are affected.
+    """
+
+    probability: float = attrs.field(default=0.0, validator=_probability)
+    only: RequestFilter = RequestFilter(methods=("POST", "PATCH", "DELETE"))
+
+
+@attrs.frozen
+class FaultPlan:
+    """Everything that may go wrong, and how often. The default plan injects nothing.
+
+    Args:
+        errors: 5xx answers sent before any work.
+        latency: added real-time delays.
+        drop: connections dropped after the work was done.
+        not_found_after_create: for this many emulated seconds after a create, GETs of the
+            new instance answer 404 (decided per instance with
+            ``not_found_after_create_probability``).
+        null_connection_url: probability that an instance reports ``connection_url: null``.
+        deleting_status: probability that a deleted instance shows ``deleting`` instead of
+            ``destroying``.
+        pause_resume_200: probability that pause and resume answer 200 instead of 202.
+        create_failure: probability that a create ends in ``loading failed``.
+        snapshot_failure: probability that a snapshot ends ``Failed``.
+        session_failure: probability that a graph-analytics session ends ``Failed``.
+    """
+
+    errors: tuple[ErrorFault, ...] = ()
+    latency: tuple[LatencyFault, ...] = ()
+    drop: DropFault = DropFault()
+    not_found_after_create: float = 0.0
+    not_found_after_create_probability: float = attrs.field(default=1.0, validator=_probability)
+    null_connection_url: float = attrs.field(default=0.0, validator=_probability)
+    deleting_status: float = attrs.field(default=0.0, validator=_probability)
+    pause_resume_200: float = attrs.field(default=0.0, validator=_probability)
+    create_failure: float = attrs.field(default=0.0, validator=_probability)
+    snapshot_failure: float = attrs.field(default=0.0, validator=_probability)
+    session_failure: float = attrs.field(default=0.0, validator=_probability)
+
+    def choose_error(self, rng: random.Random, method: str, route: str) -> ErrorFault | None:
+        """Draw whether this request fails with an injected 5xx, and which."""
+        for fault in self.errors:
+            if fault.only.matches(method, route) and rng.random() < fault.probability:
+                return fault
+        return None
+
+    def choose_latency(self, rng: random.Random, method: str, route: str) -> float:
+        """Draw the real seconds of latency to add to this request."""
+        delay = 0.0
+        for fault in self.latency:
+            if fault.only.matches(method, route) and rng.random() < fault.probability:
+                delay += fault.seconds
+        return delay
+
+    def choose_drop(self, rng: random.Random, method: str, route: str) -> bool:
+        """Draw whether to drop this request's connection after doing its work."""
+        return self.drop.only.matches(method, route) and rng.random() < self.drop.probability
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the plan as JSON-ready data (the shape the control endpoint accepts)."""
+        return attrs.asdict(self, retain_collection_types=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FaultPlan:
+        """Build a plan from JSON data as :meth:`to_json` renders it.
+
+        Raises:
+            ValueError: on unknown keys or invalid values.
+            TypeError: on values of the wrong type.
+        """
+        data = dict(data)
+        known = {a.name for a in attrs.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
+
+        def _filter(raw: Any) -> RequestFilter:
+            if raw is None:
+                return RequestFilter()
+            raw = dict(raw)
+            return RequestFilter(
+                methods=tuple(m.upper() for m in raw.get("methods", ())),
+                route=str(raw.get("route", "")),
+            )
+
+        def _with_filter(raw: Mapping[str, Any], kind: type[Any]) -> Any:
+            raw = dict(raw)
+            only = raw.pop("only", None)
+            if only is None:
+                return kind(**raw)
+            return kind(**raw, only=_filter(only))
+
+        if "errors" in data:
+            data["errors"] = tuple(_with_filter(e, ErrorFault) for e in data["errors"])
+        if "latency" in data:
+            data["latency"] = tuple(_with_filter(e, LatencyFault) for e in data["latency"])
+        if "drop" in data:
+            data["drop"] = _with_filter(data["drop"], DropFault)
+        return cls(**data)
+
+
+_SCALAR_FAULTS = {
+    "not-found-after-create": "not_found_after_create",
+    "null-connection-url": "null_connection_url",
+    "deleting-status": "deleting_status",
+    "pause-resume-200": "pause_resume_200",
+    "create-failure": "create_failure",
+    "snapshot-failure": "snapshot_failure",
+    "session-failure": "session_failure",
+}
+
+
+def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
+    """Add one command-line fault such as ``error=0.05,status=503,retry_after=2`` to ``plan``.
+
+    Forms: ``error=P[,status=S][,retry_after=SECONDS]``, ``latency=P[,seconds=S]``,
+    ``drop=P``, ``not-found-after-create=SECONDS``, and ``KIND=P`` for the probabilities
+    ``null-connection-url``, ``deleting-status``, ``pause-resume-200``, ``create-failure``,
+    ``snapshot-failure`` and ``session-failure``. ``methods=POST+PATCH`` and ``route=/pause``
+    narrow error, latency and drop faults.
+
+    Raises:
+        ValueError: if the text names an unknown fault or has a malformed value.
+    """
+    head, *rest = [part.strip() for part in text.split(",") if part.strip()] or [""]
+    kind, sep, value = head.partition("=")
+    if not sep:
+        raise ValueError(f"a fault looks like KIND=VALUE[,key=value...]; got {text!r}")
+    options: dict[str, str] = {}
+    for part in rest:
+        key, sep, val = part.partition("=")
+        if not sep:
+            raise ValueError(f"fault option {part!r} must look like key=value")
+        options[key.strip()] = val.strip()
+    only = RequestFilter(
+        methods=tuple(m.upper() for m in options.pop("methods", "").split("+") if m),
+        route=options.pop("route", ""),
+    )
+    try:
+        number = float(value)
+        if kind == "error":
+            retry = options.pop("retry_after", None)
+            error = ErrorFault(
+                status=int(options.pop("status", "503")),
+                probability=number,
+                retry_after=float(retry) if retry is not None else None,
+                only=only,
+            )
+            result = attrs.evolve(plan, errors=(*plan.errors, error))
+        elif kind == "latency":
+            seconds = float(options.pop("seconds", "1"))
+            latency = LatencyFault(probability=number, seconds=seconds, only=only)
+            result = attrs.evolve(plan, latency=(*plan.latency, latency))
+        elif kind == "drop":
+            drop = DropFault(probability=number, only=only) if only != RequestFilter() else None
+            result = attrs.evolve(plan, drop=drop or DropFault(probability=number))
+        elif kind in _SCALAR_FAULTS:
+            result = attrs.evolve(plan, **cast(dict[str, Any], {_SCALAR_FAULTS[kind]: number}))
+        else:
+            known = ", ".join(["error", "latency", "drop", *_SCALAR_FAULTS])
+            raise ValueError(f"unknown fault {kind!r}; known faults: {known}")
+    except (TypeError, ValueError) as exc:
+        if "unknown fault" in str(exc):
+            raise
+        raise ValueError(f"invalid fault {text!r}: {exc}") from None
+    if options:
+        raise ValueError(f"unknown option(s) for fault {kind!r}: {', '.join(sorted(options))}")
+    return result
