@@ -267,7 +267,10 @@ class AuraBackend:
     def _settle(self, instance: InstanceRecord, now: float) -> bool:
         """Finish the instance's operation if its time has come; False if it is now gone."""
         op = instance.operation
-        if op is None or now < op.ends_at:
+        if op is None:
+            self._auto_pause(instance, now)
+            return True
+        if now < op.ends_at:
             return True
         instance.operation = None
         if op.kind == "delete":
@@ -280,7 +283,21 @@ class AuraBackend:
         for key, value in op.changes.items():
             setattr(instance, key, value)
         instance.status = op.final_status
+        if instance.type == "free-db" and op.kind in ("create", "resume"):
+            instance.auto_pause_at = op.ends_at + self.config.free_auto_pause_after
+        self._auto_pause(instance, now)
         return True
+
+    def _auto_pause(self, instance: InstanceRecord, now: float) -> None:
+        # AuraDB Free pauses itself after 72 h without use; the emulator sees no queries, so
+        # it counts from the moment the instance last started running.
+        if (
+            instance.auto_pause_at
+            and instance.status == "running"
+            and now >= instance.auto_pause_at
+        ):
+            instance.status = "paused"
+            instance.auto_pause_at = 0.0
 
     def settle_all(self) -> None:
         """Finish every operation whose time has come (for counters and listings)."""
@@ -498,6 +515,7 @@ class AuraBackend:
         ):
             instance.hidden_until = now + faults.not_found_after_create
         instance.null_connection_url = self.draw(faults.null_connection_url)
+        instance.memory_missing_while_deleting = self.draw(faults.memory_missing_while_deleting)
         if self.draw(faults.deleting_status):
             instance.deleting_word = "deleting"
         failed = self.draw(faults.create_failure)

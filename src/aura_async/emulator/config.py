@@ -157,6 +157,8 @@ class EmulatorConfig:
         duplicate_names: ``allow`` a second instance with a name already in use in the
             project (the spec's contract) or ``reject`` it with 409 (reported by some guides).
         deprecation_date: when set, every answer carries ``X-Tyk-Api-Expires`` with it.
+        free_auto_pause_after: a running AuraDB Free instance pauses itself after this many
+            emulated seconds (Aura pauses free instances idle for 72 hours).
     """
 
     credentials: tuple[Credential, ...] = (Credential(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),)
@@ -170,6 +172,7 @@ class EmulatorConfig:
     resize_status: Literal["resizing", "updating"] = "resizing"
     duplicate_names: Literal["allow", "reject"] = "allow"
     deprecation_date: str | None = None
+    free_auto_pause_after: float = 72 * 3600.0
 
     def __attrs_post_init__(self) -> None:
         if not self.credentials:

@@ -93,6 +93,8 @@ class FaultPlan:
         null_connection_url: probability that an instance reports ``connection_url: null``.
         deleting_status: probability that a deleted instance shows ``deleting`` instead of
             ``destroying``.
+        memory_missing_while_deleting: probability that a deleted instance omits ``memory``
+            while it is being deleted.
         pause_resume_200: probability that pause and resume answer 200 instead of 202.
         create_failure: probability that a create ends in ``loading failed``.
         snapshot_failure: probability that a snapshot ends ``Failed``.
@@ -106,6 +108,7 @@ class FaultPlan:
     not_found_after_create_probability: float = attrs.field(default=1.0, validator=_probability)
     null_connection_url: float = attrs.field(default=0.0, validator=_probability)
     deleting_status: float = attrs.field(default=0.0, validator=_probability)
+    memory_missing_while_deleting: float = attrs.field(default=0.0, validator=_probability)
     pause_resume_200: float = attrs.field(default=0.0, validator=_probability)
     create_failure: float = attrs.field(default=0.0, validator=_probability)
     snapshot_failure: float = attrs.field(default=0.0, validator=_probability)
@@ -177,6 +180,7 @@ _SCALAR_FAULTS = {
     "not-found-after-create": "not_found_after_create",
     "null-connection-url": "null_connection_url",
     "deleting-status": "deleting_status",
+    "memory-missing-while-deleting": "memory_missing_while_deleting",
     "pause-resume-200": "pause_resume_200",
     "create-failure": "create_failure",
     "snapshot-failure": "snapshot_failure",

@@ -55,6 +55,8 @@ def instance(record: InstanceRecord) -> dict[str, Any]:
         "vector_optimized": record.vector_optimized,
         "graph_analytics_plugin": record.graph_analytics_plugin,
     }
+    if record.memory_missing_while_deleting and record.status in ("destroying", "deleting"):
+        del data["memory"]
     if record.type == "free-db":
         data["graph_nodes"] = "0"
         data["graph_relationships"] = "0"
