@@ -97,48 +97,47 @@ def _object(body: object) -> dict[str, Any]:
     return body
 
 
-def _string(body: Mapping[str, Any], field: str, *, required: bool = True) -> str | None:
-    if field not in body or body[field] is None:
-        if required:
-            raise _bad(f"{field} is required", field)
+def _optional(body: Mapping[str, Any], field: str, kind: type[Any] = str) -> Any:
+    """Return ``body[field]`` checked to be of ``kind``, or None when absent or null."""
+    value = body.get(field)
+    if value is None:
         return None
-    value = body[field]
-    if not isinstance(value, str):
-        raise _bad(f"{field} must be a string", field)
-    if required and not value:
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _bad(f"{field} must be a non-negative integer", field)
+    elif not isinstance(value, kind):
+        raise _bad(f"{field} must be a {'boolean' if kind is bool else 'string'}", field)
+    return value
+
+
+def _text(body: Mapping[str, Any], field: str) -> str:
+    value: str | None = _optional(body, field)
+    if value is None:
+        raise _bad(f"{field} is required", field)
+    if not value:
         raise _bad(f"{field} must not be empty", field)
     return value
 
 
-def _boolean(body: Mapping[str, Any], field: str) -> bool | None:
-    if field not in body or body[field] is None:
-        return None
-    value = body[field]
-    if not isinstance(value, bool):
-        raise _bad(f"{field} must be a boolean", field)
+def _count(body: Mapping[str, Any], field: str) -> int:
+    value: int | None = _optional(body, field, int)
+    if value is None:
+        raise _bad(f"{field} is required", field)
     return value
 
 
-def _count(body: Mapping[str, Any], field: str, *, required: bool) -> int | None:
-    if field not in body or body[field] is None:
-        if required:
-            raise _bad(f"{field} is required", field)
-        return None
-    value = body[field]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad(f"{field} must be a non-negative integer", field)
-    return value
-
-
-def _name(body: Mapping[str, Any], field: str = "name", *, required: bool = True) -> str | None:
-    name = _string(body, field, required=required)
-    if name is None:
-        return None
+def _check_name(name: str, field: str = "name") -> str:
     if not 1 <= len(name) <= 30:
         raise _bad(f"{field} must be between 1 and 30 characters", field)
     if name != name.strip():
         raise _bad(f"{field} must not start or end with white space", field)
     return name
+
+
+def _choice(value: str, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise _bad(f"{field} must be one of {', '.join(allowed)}", field)
+    return value
 
 
 def parse_go_duration(text: str) -> float | None:
@@ -244,6 +243,16 @@ class AuraBackend:
         project = self.projects.get(tenant_id)
         if project is None:
             raise ApiError(404, "The tenant you specified could not be found", "tenant-not-found")
+        return project
+
+    def _project_in_body(self, tenant_id: str) -> ProjectRecord:
+        project = self.projects.get(tenant_id)
+        if project is None:
+            raise _bad(
+                f"The tenant you specified could not be found: {tenant_id}",
+                "tenant_id",
+                "tenant-not-found",
+            )
         return project
 
     def _configs(
@@ -409,40 +418,23 @@ class AuraBackend:
                 name when duplicates are rejected.
         """
         body = _object(raw)
-        version = _string(body, "version")
-        region = _string(body, "region")
-        memory = _string(body, "memory")
-        name = _name(body)
-        type_ = _string(body, "type")
-        tenant_id = _string(body, "tenant_id")
-        cloud = _string(body, "cloud_provider")
-        assert version
-        assert region
-        assert memory
-        assert name
-        assert type_
-        assert tenant_id
-        assert cloud
-        storage = _string(body, "storage", required=False)
-        source_instance_id = _string(body, "source_instance_id", required=False)
-        source_snapshot_id = _string(body, "source_snapshot_id", required=False)
-        cmk_id = _string(body, "customer_managed_key_id", required=False)
-        vector = _boolean(body, "vector_optimized")
-        plugin = _boolean(body, "graph_analytics_plugin")
+        version = _text(body, "version")
+        region = _text(body, "region")
+        memory = _text(body, "memory")
+        name = _check_name(_text(body, "name"))
+        type_ = _text(body, "type")
+        tenant_id = _text(body, "tenant_id")
+        cloud = _text(body, "cloud_provider")
+        storage = _optional(body, "storage")
+        source_instance_id = _optional(body, "source_instance_id")
+        source_snapshot_id = _optional(body, "source_snapshot_id")
+        cmk_id = _optional(body, "customer_managed_key_id")
+        vector = _optional(body, "vector_optimized", bool)
+        plugin = _optional(body, "graph_analytics_plugin", bool)
 
-        project = self.projects.get(tenant_id)
-        if project is None:
-            raise _bad(
-                f"The tenant you specified could not be found: {tenant_id}",
-                "tenant_id",
-                "tenant-not-found",
-            )
-        if type_ not in INSTANCE_TYPES:
-            raise _bad(f"type must be one of {', '.join(INSTANCE_TYPES)}", "type")
-        if cloud not in CLOUD_PROVIDERS:
-            raise _bad(
-                f"cloud_provider must be one of {', '.join(CLOUD_PROVIDERS)}", "cloud_provider"
-            )
+        project = self._project_in_body(tenant_id)
+        _choice(type_, INSTANCE_TYPES, "type")
+        _choice(cloud, CLOUD_PROVIDERS, "cloud_provider")
         offered = self._configs(project, type=type_)
         if not offered:
             raise _bad(f"Instance type {type_} is not available in this project", "type")
@@ -580,13 +572,15 @@ class AuraBackend:
         instance = self._live_instance(instance_id)
         if instance.status in ("destroying", "deleting"):
             raise _ongoing(instance)
-        name = _name(body, required=False)
-        memory = _string(body, "memory", required=False)
-        storage = _string(body, "storage", required=False)
-        vector = _boolean(body, "vector_optimized")
-        plugin = _boolean(body, "graph_analytics_plugin")
-        secondaries = _count(body, "secondaries_count", required=False)
-        cdc = _string(body, "cdc_enrichment_mode", required=False)
+        name = _optional(body, "name")
+        if name is not None:
+            _check_name(name)
+        memory = _optional(body, "memory")
+        storage = _optional(body, "storage")
+        vector = _optional(body, "vector_optimized", bool)
+        plugin = _optional(body, "graph_analytics_plugin", bool)
+        secondaries = _optional(body, "secondaries_count", int)
+        cdc = _optional(body, "cdc_enrichment_mode")
         resizing = memory is not None or storage is not None
         updating = any(v is not None for v in (vector, plugin, secondaries, cdc))
         if name is None and not resizing and not updating:
@@ -633,11 +627,7 @@ class AuraBackend:
                 )
             changes["secondaries_count"] = secondaries
         if cdc is not None:
-            if cdc not in CDC_MODES:
-                raise _bad(
-                    f"cdc_enrichment_mode must be one of {', '.join(CDC_MODES)}",
-                    "cdc_enrichment_mode",
-                )
+            _choice(cdc, CDC_MODES, "cdc_enrichment_mode")
             if instance.type not in ("enterprise-db", "business-critical"):
                 raise _bad(
                     "cdc_enrichment_mode applies to VDC and Business Critical only",
@@ -737,9 +727,8 @@ class AuraBackend:
             raise ApiError(
                 420, "Action unsupported for this tier of instance", "unsupported-for-tier"
             )
-        source_id = _string(body, "source_instance_id")
-        snapshot_id = _string(body, "source_snapshot_id", required=False)
-        assert source_id is not None
+        source_id = _text(body, "source_instance_id")
+        snapshot_id = _optional(body, "source_snapshot_id")
         if target.busy:
             raise _ongoing(target)
         if target.status != "running":
@@ -779,8 +768,8 @@ class AuraBackend:
         """
         body = _object(raw)
         instance = self._idle_instance(instance_id)
-        memory = _string(body, "memory", required=False)
-        storage = _string(body, "storage", required=False)
+        memory = _optional(body, "memory")
+        storage = _optional(body, "storage")
         if instance.type != "professional-db":
             raise ApiError(
                 409,
@@ -823,16 +812,13 @@ class AuraBackend:
             ApiError: 400 for missing or invalid counts or an unknown instance type.
         """
         body = _object(raw)
-        nodes = _count(body, "node_count", required=True)
-        rels = _count(body, "relationship_count", required=True)
-        type_ = _string(body, "instance_type", required=False) or "professional-ds"
-        if type_ not in INSTANCE_TYPES:
-            raise _bad(f"instance_type must be one of {', '.join(INSTANCE_TYPES)}", "instance_type")
+        nodes = _count(body, "node_count")
+        rels = _count(body, "relationship_count")
+        type_ = _optional(body, "instance_type") or "professional-ds"
+        _choice(type_, INSTANCE_TYPES, "instance_type")
         categories = body.get("algorithm_categories") or []
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
             raise _bad("algorithm_categories must be a list of strings", "algorithm_categories")
-        assert nodes is not None
-        assert rels is not None
         factor = 1.0 + 0.5 * len(categories)
         required_gb = max(1, math.ceil((nodes * 120 + rels * 80) * factor / 1e9) + 1)
         sizes = [gigabytes(m) or 0 for m in MEMORY_BY_TYPE[type_]]
@@ -960,31 +946,15 @@ class AuraBackend:
             ApiError: 400 for invalid input or an unknown project.
         """
         body = _object(raw)
-        key_id = _string(body, "key_id")
-        region = _string(body, "region")
-        name = _name(body)
-        instance_type = _string(body, "instance_type")
-        tenant_id = _string(body, "tenant_id")
-        cloud = _string(body, "cloud_provider")
-        assert key_id
-        assert region
-        assert name
-        assert instance_type
-        assert tenant_id
-        assert cloud
-        project = self.projects.get(tenant_id)
-        if project is None:
-            raise _bad(
-                f"The tenant you specified could not be found: {tenant_id}",
-                "tenant_id",
-                "tenant-not-found",
-            )
-        if instance_type not in CMK_TYPES:
-            raise _bad(f"instance_type must be one of {', '.join(CMK_TYPES)}", "instance_type")
-        if cloud not in CLOUD_PROVIDERS:
-            raise _bad(
-                f"cloud_provider must be one of {', '.join(CLOUD_PROVIDERS)}", "cloud_provider"
-            )
+        key_id = _text(body, "key_id")
+        region = _text(body, "region")
+        name = _check_name(_text(body, "name"))
+        instance_type = _text(body, "instance_type")
+        tenant_id = _text(body, "tenant_id")
+        cloud = _text(body, "cloud_provider")
+        project = self._project_in_body(tenant_id)
+        _choice(instance_type, CMK_TYPES, "instance_type")
+        _choice(cloud, CLOUD_PROVIDERS, "cloud_provider")
         if not self._configs(project, type=instance_type, cloud=cloud, region=region):
             raise _bad(f"Region {region} is not available for {instance_type} on {cloud}", "region")
         now = self.now()
@@ -1059,24 +1029,21 @@ class AuraBackend:
                 name exists with other parameters.
         """
         body = _object(raw)
-        name = _string(body, "name")
-        memory = _string(body, "memory")
-        assert name
-        assert memory
-        if memory not in SESSION_MEMORY_SIZES:
-            raise _bad(f"memory must be one of {', '.join(SESSION_MEMORY_SIZES)}", "memory")
-        ttl_text = _string(body, "ttl", required=False)
+        name = _text(body, "name")
+        memory = _text(body, "memory")
+        _choice(memory, SESSION_MEMORY_SIZES, "memory")
+        ttl_text = _optional(body, "ttl")
         ttl = DEFAULT_SESSION_TTL
         if ttl_text is not None:
             parsed = parse_go_duration(ttl_text)
             if parsed is None or parsed <= 0:
                 raise _bad(f"ttl must be a duration such as 30m or 1h; got {ttl_text!r}", "ttl")
             ttl = parsed
-        instance_id = _string(body, "instance_id", required=False)
-        database_uuid = _string(body, "database_uuid", required=False)
-        tenant_id = _string(body, "tenant_id", required=False)
-        cloud = _string(body, "cloud_provider", required=False)
-        region = _string(body, "region", required=False)
+        instance_id = _optional(body, "instance_id")
+        database_uuid = _optional(body, "database_uuid")
+        tenant_id = _optional(body, "tenant_id")
+        cloud = _optional(body, "cloud_provider")
+        region = _optional(body, "region")
         if instance_id:
             instance = self.instances.get(instance_id)
             if instance is None or not self._settle(instance, self.now()):
@@ -1085,23 +1052,15 @@ class AuraBackend:
             cloud, region = instance.cloud_provider, instance.region
         else:
             instance_id = None
-            if tenant_id is None:
-                raise _bad("tenant_id is required for a standalone session", "tenant_id")
-            if cloud is None:
-                raise _bad("cloud_provider is required for a standalone session", "cloud_provider")
-            if region is None:
-                raise _bad("region is required for a standalone session", "region")
-        project = self.projects.get(tenant_id)
-        if project is None:
-            raise _bad(
-                f"The tenant you specified could not be found: {tenant_id}",
-                "tenant_id",
-                "tenant-not-found",
-            )
-        if cloud not in CLOUD_PROVIDERS:
-            raise _bad(
-                f"cloud_provider must be one of {', '.join(CLOUD_PROVIDERS)}", "cloud_provider"
-            )
+            for field, value in (
+                ("tenant_id", tenant_id),
+                ("cloud_provider", cloud),
+                ("region", region),
+            ):
+                if not value:
+                    raise _bad(f"{field} is required for a standalone session", field)
+        project = self._project_in_body(tenant_id)
+        _choice(cloud, CLOUD_PROVIDERS, "cloud_provider")
         if not self._configs(project, cloud=cloud, region=region):
             raise _bad(f"Region {region} is not available on {cloud}", "region")
 
@@ -1136,8 +1095,6 @@ class AuraBackend:
             session_id = f"{instance_id}-{self._hex(8)}"
         else:
             session_id = f"s-{self._hex(8)}-{self._hex(4)}-{self._hex(1)}"
-        assert cloud is not None
-        assert region is not None
         session = SessionRecord(
             id=session_id,
             name=name,
@@ -1152,8 +1109,7 @@ class AuraBackend:
             ttl=ttl,
             fails=self.draw(self.faults.session_failure),
             instance_id=instance_id,
-            database_uuid=database_uuid
-            or (str(uuid.UUID(int=self._ids.getrandbits(128), version=4)) if instance_id else None),
+            database_uuid=database_uuid or (self._uuid() if instance_id else None),
         )
         self.sessions[session.id] = session
         return True, session
@@ -1186,14 +1142,12 @@ class AuraBackend:
             ApiError: 400 for missing or invalid counts.
         """
         body = _object(raw)
-        nodes = _count(body, "node_count", required=True)
-        rels = _count(body, "relationship_count", required=True)
+        nodes = _count(body, "node_count")
+        rels = _count(body, "relationship_count")
         extra = [
-            _count(body, f, required=False) or 0
+            _optional(body, f, int) or 0
             for f in ("node_property_count", "node_label_count", "relationship_property_count")
         ]
-        assert nodes is not None
-        assert rels is not None
         props_nodes, labels, props_rels = extra
         bytes_needed = nodes * (40 + 8 * props_nodes + 4 * labels) + rels * (30 + 8 * props_rels)
         estimate = max(1, math.ceil(bytes_needed * 2 / 1e9))
