@@ -257,7 +257,8 @@ async def _through_gateway(
                 result = await result
         return result, drop
     except ApiError as exc:
-        return _json(exc.to_json(), exc.status), drop and exc.status < 400
+        # A refused request did no work, so there is nothing to drop the connection after.
+        return _json(exc.to_json(), exc.status), False
 
 
 # ------------------------------------------------------------------ handlers
