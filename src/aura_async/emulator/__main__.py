@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -141,6 +142,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     plan = FaultPlan()
     for text in args.fault:
         plan = parse_fault(text, plan)
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535; got {args.port}")
     if not args.client_id or not args.client_secret:
         raise ValueError("the client id and secret must not be empty")
     return EmulatorConfig(
@@ -171,15 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    if args.demo:
-        from aura_async.emulator.tour import run_tour
-
-        if args.time_scale == 1.0:
-            config = attrs.evolve(config, time_scale=120.0)
-        with EmulatorServer(config, host=args.host, port=args.port) as server:
-            return run_tour(server)
-
-    server = EmulatorServer(config, host=args.host, port=args.port, log_level="info")
+    if args.demo and args.time_scale == 1.0:
+        # The tour at real speed would take minutes; two minutes of Aura pass in a second.
+        config = attrs.evolve(config, time_scale=120.0)
+    server = EmulatorServer(
+        config, host=args.host, port=args.port, log_level="warning" if args.demo else "info"
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         server.start()
     except OSError as exc:
@@ -188,18 +190,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"Aura API emulator serving at {server.base_url} (clients append /v1)", flush=True)
-    print(f"token endpoint:      {server.token_url}", flush=True)
-    print(f"default project id:  {server.project_id}", flush=True)
-    print(f"client id:           {server.client_id}", flush=True)
-    print(f"time scale:          x{config.time_scale:g}", flush=True)
-    print("Press Ctrl+C to stop.", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+        if args.demo:
+            from aura_async.emulator.tour import run_tour
+
+            return run_tour(server)
+        print(f"Aura API emulator serving at {server.base_url} (clients append /v1)", flush=True)
+        print(f"token endpoint:      {server.token_url}", flush=True)
+        print(f"default project id:  {server.project_id}", flush=True)
+        print(f"client id:           {server.client_id}", flush=True)
+        print(f"time scale:          x{config.time_scale:g}", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
     finally:
         server.stop()
     return 0

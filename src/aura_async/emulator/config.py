@@ -7,6 +7,7 @@ frozen attrs class, so a configuration can be shared, compared and changed with
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal
 
@@ -179,9 +180,9 @@ class EmulatorConfig:
             raise ValueError("the emulator needs at least one credential")
         if not self.projects:
             raise ValueError("the emulator needs at least one project")
-        if not self.time_scale > 0:
-            raise ValueError("time_scale must be positive")
-        if not self.token_lifetime > 0:
-            raise ValueError("token_lifetime must be positive")
+        if not (self.time_scale > 0 and math.isfinite(self.time_scale)):
+            raise ValueError("time_scale must be positive and finite")
+        if not (self.token_lifetime > 0 and math.isfinite(self.token_lifetime)):
+            raise ValueError("token_lifetime must be positive and finite")
         if self.rate_limit.model not in RATE_MODELS:
             raise ValueError(f"rate model must be one of {', '.join(RATE_MODELS)}")

@@ -120,8 +120,12 @@ class EmulatorServer:
         """
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+        except BaseException:
+            sock.close()
+            raise
         self._socket = sock
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
