@@ -83,7 +83,8 @@ class Api:
     async def running(self, **overrides: Any) -> dict[str, Any]:
         """Create an instance and move the clock until it runs."""
         created = await self.create(**overrides)
-        self.clock.advance(10_000)
+        durations = self.state.config.durations
+        self.clock.advance(durations.create * (1 + durations.jitter))
         instance: dict[str, Any] = await self.data("GET", f"/instances/{created['id']}")
         assert instance["status"] == "running"
         return instance
@@ -107,9 +108,7 @@ async def make_api() -> AsyncIterator[ApiFactory]:
         clients.append(http)
         api = Api(http, app.state.emulator, clock)
         if login:
-            await api.login(
-                config.credentials[0].client_id, config.credentials[0].client_secret
-            )
+            await api.login(config.credentials[0].client_id, config.credentials[0].client_secret)
         return api
 
     yield factory

@@ -532,6 +532,13 @@ class AuraBackend:
         source = self.instances.get(source_id)
         if source is None or not self._settle(source, self.now()) or source.tenant_id != project.id:
             raise _bad(f"DB not found: {source_id}", "source_instance_id", "db-not-found")
+        if snapshot_id is None and source.status != "running":
+            # Without a snapshot, Aura snapshots the source first, which needs it running.
+            raise _bad(
+                f"Source instance {source_id} is {source.status}; it must be running",
+                "source_instance_id",
+                "invalid-instance-status",
+            )
         if snapshot_id is not None:
             snapshot = self.snapshots.get(snapshot_id)
             if snapshot is None or snapshot.instance_id != source_id:
@@ -740,6 +747,12 @@ class AuraBackend:
         source = self.instances.get(source_id)
         if source is None or not self._settle(source, self.now()):
             raise _instance_not_found(source_id)
+        if snapshot_id is None and source.status != "running":
+            raise ApiError(
+                409,
+                f"Source instance {source_id} is {source.status}; it must be running",
+                "invalid-instance-status",
+            )
         if snapshot_id is not None:
             snapshot = self.snapshots.get(snapshot_id)
             if snapshot is None or snapshot.instance_id != source_id:
@@ -843,6 +856,9 @@ class AuraBackend:
             day = dt.datetime.fromtimestamp(self.now(), tz=dt.UTC).date()
         else:
             try:
+                # fromisoformat also takes 20231115 and week dates; the API wants YYYY-MM-DD.
+                if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", date):
+                    raise ValueError(date)
                 day = dt.date.fromisoformat(date)
             except ValueError:
                 raise _bad(f"date must be an ISO date (YYYY-MM-DD); got {date!r}", "date") from None
@@ -1048,7 +1064,11 @@ class AuraBackend:
             instance = self.instances.get(instance_id)
             if instance is None or not self._settle(instance, self.now()):
                 raise _bad(f"DB not found: {instance_id}", "instance_id", "db-not-found")
-            tenant_id = tenant_id or instance.tenant_id
+            if tenant_id is not None and tenant_id != instance.tenant_id:
+                raise _bad(
+                    f"Instance {instance_id} does not belong to project {tenant_id}", "tenant_id"
+                )
+            tenant_id = instance.tenant_id
             cloud, region = instance.cloud_provider, instance.region
         else:
             instance_id = None
