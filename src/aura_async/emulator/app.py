@@ -187,11 +187,17 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-def _api(state: EmulatorState, method: str, template: str, handler: Handler) -> Route:
-    """Build a route that runs ``handler`` behind the emulated gateway."""
-    route_name = f"{method} {template}"
+def _api(state: EmulatorState, template: str, handlers: dict[str, Handler]) -> Route:
+    """Build the route of one path that runs each method's handler behind the gateway.
+
+    One route per path (not per method) lets a wrong method answer 405 with an ``Allow``
+    header that lists every method the path serves.
+    """
 
     async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = handlers[method]
+        route_name = f"{method} {template}"
         headers = {"X-Request-Id": _request_id()}
         if state.config.deprecation_date:
             headers["X-Tyk-Api-Expires"] = state.config.deprecation_date
@@ -203,7 +209,7 @@ def _api(state: EmulatorState, method: str, template: str, handler: Handler) -> 
             return _DroppedResponse(response.body, response.status_code, dict(response.headers))
         return response
 
-    return Route(template, endpoint, methods=[method])
+    return Route(template, endpoint, methods=list(handlers))
 
 
 async def _through_gateway(
@@ -609,7 +615,10 @@ def create_app(config: EmulatorConfig | None = None, *, clock: Clock | None = No
     config = config or EmulatorConfig()
     clock = clock or ScaledClock(config.time_scale)
     state = EmulatorState(config, clock)
-    routes = [_api(state, method, "/v1" + path, handler) for method, path, handler in API_ROUTES]
+    by_path: dict[str, dict[str, Handler]] = {}
+    for method, path, handler in API_ROUTES:
+        by_path.setdefault("/v1" + path, {})[method] = handler
+    routes = [_api(state, path, handlers) for path, handlers in by_path.items()]
     routes.append(_token_endpoint(state))
     routes.extend(_control_routes(state))
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

@@ -126,6 +126,15 @@ def _count(body: Mapping[str, Any], field: str) -> int:
     return value
 
 
+def _categories(body: Mapping[str, Any]) -> list[str]:
+    value = body.get("algorithm_categories")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise _bad("algorithm_categories must be a list of strings", "algorithm_categories")
+    return value
+
+
 def _check_name(name: str, field: str = "name") -> str:
     if not 1 <= len(name) <= 30:
         raise _bad(f"{field} must be between 1 and 30 characters", field)
@@ -829,9 +838,7 @@ class AuraBackend:
         rels = _count(body, "relationship_count")
         type_ = _optional(body, "instance_type") or "professional-ds"
         _choice(type_, INSTANCE_TYPES, "instance_type")
-        categories = body.get("algorithm_categories") or []
-        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-            raise _bad("algorithm_categories must be a list of strings", "algorithm_categories")
+        categories = _categories(body)
         factor = 1.0 + 0.5 * len(categories)
         required_gb = max(1, math.ceil((nodes * 120 + rels * 80) * factor / 1e9) + 1)
         sizes = [gigabytes(m) or 0 for m in MEMORY_BY_TYPE[type_]]
@@ -1168,9 +1175,10 @@ class AuraBackend:
             _optional(body, f, int) or 0
             for f in ("node_property_count", "node_label_count", "relationship_property_count")
         ]
+        factor = 1.0 + 0.5 * len(_categories(body))
         props_nodes, labels, props_rels = extra
         bytes_needed = nodes * (40 + 8 * props_nodes + 4 * labels) + rels * (30 + 8 * props_rels)
-        estimate = max(1, math.ceil(bytes_needed * 2 / 1e9))
+        estimate = max(1, math.ceil(bytes_needed * 2 * factor / 1e9))
         sizes = [gigabytes(s) or 0 for s in SESSION_MEMORY_SIZES]
         recommended = next((s for s in sizes if s >= estimate), sizes[-1])
         return {"estimated_memory": f"{estimate}GB", "recommended_size": f"{recommended}GB"}
