@@ -161,9 +161,10 @@ class EmulatorState:
         real = max(emulated_seconds, 0.0) / self.clock.time_scale
         if style == "date":
             return email.utils.formatdate(math.ceil(time.time() + real), usegmt=True)
+        # Round off float noise (a wait of 1.0000000000000009 s is 1 s) before rounding up.
         if self.clock.time_scale == 1:
-            return str(math.ceil(real))
-        return f"{math.ceil(real * 1000) / 1000:.3f}"
+            return str(math.ceil(round(real, 6)))
+        return f"{math.ceil(round(real * 1000, 3)) / 1000:.3f}"
 
 
 def _request_id() -> str:
@@ -528,7 +529,12 @@ def _control_routes(state: EmulatorState) -> list[Route]:
 
     async def reset(request: Request) -> Response:
         body = await request.body()
-        options = json.loads(body) if body.strip() else {}
+        try:
+            options = json.loads(body) if body.strip() else {}
+            if not isinstance(options, dict):
+                raise ValueError('the body must be a JSON object such as {"state": true}')
+        except ValueError as exc:
+            return _json({"errors": [{"message": str(exc), "reason": "invalid-request"}]}, 400)
         with state.lock:
             state.reset(state=bool(options.get("state", False)))
         return _json({"reset": True, "state": bool(options.get("state", False))})
@@ -591,10 +597,14 @@ def _control_routes(state: EmulatorState) -> list[Route]:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "invalid-request")
+    headers = dict(exc.headers or {})
+    if request.url.path == "/v1" or request.url.path.startswith("/v1/"):
+        headers["X-Request-Id"] = _request_id()
+        config = request.app.state.emulator.config
+        if config.deprecation_date:
+            headers["X-Tyk-Api-Expires"] = config.deprecation_date
     return _json(
-        {"errors": [{"message": str(exc.detail), "reason": reason}]},
-        exc.status_code,
-        dict(exc.headers or {}),
+        {"errors": [{"message": str(exc.detail), "reason": reason}]}, exc.status_code, headers
     )
 
 

@@ -8,6 +8,7 @@ sleep for real minutes.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Protocol, runtime_checkable
@@ -68,6 +69,8 @@ class ScaledClock:
         """
         if seconds < 0:
             raise ValueError("the emulated clock cannot go backwards")
+        if not math.isfinite(seconds):
+            raise ValueError(f"the emulated clock advances by a finite number, got {seconds!r}")
         with self._lock:
             self._offset += seconds
 
@@ -96,4 +99,6 @@ class ManualClock:
         """
         if seconds < 0:
             raise ValueError("the emulated clock cannot go backwards")
+        if not math.isfinite(seconds):
+            raise ValueError(f"the emulated clock advances by a finite number, got {seconds!r}")
         self._now += seconds

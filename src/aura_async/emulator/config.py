@@ -92,6 +92,24 @@ class Durations:
     jitter: float = 0.2
 
 
+def _positive_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+def _positive_seconds(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{attribute.name} must be a positive, finite number, got {value!r}")
+
+
+_bool = attrs.validators.instance_of(bool)
+
+
+def _rate_model(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if value not in RATE_MODELS:
+        raise ValueError(f"rate model must be one of {', '.join(RATE_MODELS)}; got {value!r}")
+
+
 @attrs.frozen
 class RateLimitSettings:
     """The API's request limit, per credential.
@@ -110,13 +128,15 @@ class RateLimitSettings:
         enabled: switch the limit off entirely.
     """
 
-    limit: int = 125
-    window: float = 60.0
-    model: RateModel = "fixed"
-    retry_after: Literal["seconds", "date"] = "seconds"
-    count_token_requests: bool = False
-    count_rejected: bool = False
-    enabled: bool = True
+    limit: int = attrs.field(default=125, validator=_positive_int)
+    window: float = attrs.field(default=60.0, validator=_positive_seconds)
+    model: RateModel = attrs.field(default="fixed", validator=_rate_model)
+    retry_after: Literal["seconds", "date"] = attrs.field(
+        default="seconds", validator=attrs.validators.in_(("seconds", "date"))
+    )
+    count_token_requests: bool = attrs.field(default=False, validator=_bool)
+    count_rejected: bool = attrs.field(default=False, validator=_bool)
+    enabled: bool = attrs.field(default=True, validator=_bool)
 
 
 _RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)\s*(s|m)?)?\s*$")

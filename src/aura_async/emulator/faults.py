@@ -7,10 +7,12 @@ methods or routes); instance faults are decided once per instance, when it is cr
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from typing import Any, cast
 
+import attr
 import attrs
 
 __all__ = ["DropFault", "ErrorFault", "FaultPlan", "LatencyFault", "RequestFilter", "parse_fault"]
@@ -19,6 +21,13 @@ __all__ = ["DropFault", "ErrorFault", "FaultPlan", "LatencyFault", "RequestFilte
 def _probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{attribute.name} must be a probability between 0 and 1, got {value!r}")
+
+
+def _seconds(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ValueError(
+            f"{attribute.name} must be a non-negative number of seconds, got {value!r}"
+        )
 
 
 @attrs.frozen
@@ -46,7 +55,9 @@ class ErrorFault:
 
     status: int = 503
     probability: float = attrs.field(default=0.0, validator=_probability)
-    retry_after: float | None = None
+    retry_after: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_seconds)
+    )
     only: RequestFilter = RequestFilter()
 
     def __attrs_post_init__(self) -> None:
@@ -63,7 +74,7 @@ class LatencyFault:
     """
 
     probability: float = attrs.field(default=0.0, validator=_probability)
-    seconds: float = 1.0
+    seconds: float = attrs.field(default=1.0, validator=_seconds)
     only: RequestFilter = RequestFilter()
 
 
@@ -104,7 +115,7 @@ class FaultPlan:
     errors: tuple[ErrorFault, ...] = ()
     latency: tuple[LatencyFault, ...] = ()
     drop: DropFault = DropFault()
-    not_found_after_create: float = 0.0
+    not_found_after_create: float = attrs.field(default=0.0, validator=_seconds)
     not_found_after_create_probability: float = attrs.field(default=1.0, validator=_probability)
     null_connection_url: float = attrs.field(default=0.0, validator=_probability)
     deleting_status: float = attrs.field(default=0.0, validator=_probability)
@@ -135,7 +146,8 @@ class FaultPlan:
 
     def to_json(self) -> dict[str, Any]:
         """Return the plan as JSON-ready data (the shape the control endpoint accepts)."""
-        return attrs.asdict(self, retain_collection_types=False)
+        # The classic API turns tuples into lists, the shape JSON gives back.
+        return attr.asdict(self, retain_collection_types=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FaultPlan:
@@ -155,6 +167,9 @@ class FaultPlan:
             if raw is None:
                 return RequestFilter()
             raw = dict(raw)
+            extra = set(raw) - {"methods", "route"}
+            if extra:
+                raise ValueError(f"unknown filter setting(s): {', '.join(sorted(extra))}")
             return RequestFilter(
                 methods=tuple(m.upper() for m in raw.get("methods", ())),
                 route=str(raw.get("route", "")),
@@ -210,9 +225,14 @@ def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
         if not sep:
             raise ValueError(f"fault option {part!r} must look like key=value")
         options[key.strip()] = val.strip()
+    filters = (
+        {k: options.pop(k) for k in ("methods", "route") if k in options}
+        if kind in ("error", "latency", "drop")
+        else {}  # instance faults take no filter: left in options, they are refused below
+    )
     only = RequestFilter(
-        methods=tuple(m.upper() for m in options.pop("methods", "").split("+") if m),
-        route=options.pop("route", ""),
+        methods=tuple(m.upper() for m in filters.get("methods", "").split("+") if m),
+        route=filters.get("route", ""),
     )
     try:
         number = float(value)
@@ -230,8 +250,9 @@ def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
             latency = LatencyFault(probability=number, seconds=seconds, only=only)
             result = attrs.evolve(plan, latency=(*plan.latency, latency))
         elif kind == "drop":
-            drop = DropFault(probability=number, only=only) if only != RequestFilter() else None
-            result = attrs.evolve(plan, drop=drop or DropFault(probability=number))
+            default = DropFault().only
+            narrowed = RequestFilter(methods=only.methods or default.methods, route=only.route)
+            result = attrs.evolve(plan, drop=DropFault(probability=number, only=narrowed))
         elif kind in _SCALAR_FAULTS:
             result = attrs.evolve(plan, **cast(dict[str, Any], {_SCALAR_FAULTS[kind]: number}))
         else:

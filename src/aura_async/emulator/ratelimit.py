@@ -64,10 +64,9 @@ class SlidingLog:
         if len(log) < self.limit:
             log.append(now)
             return None
-        retry = log[-self.limit] + self.window - now
         if self.count_rejected:
-            log.append(now)
-        return max(retry, 0.0)
+            log.append(now)  # counted: it must leave the log too before one may pass
+        return max(log[-self.limit] + self.window - now, 0.0)
 
 
 class TokenBucket:
