@@ -13,6 +13,7 @@ from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_PROJECT_ID,
+    Durations,
     EmulatorConfig,
     ManualClock,
     create_app,
@@ -98,9 +99,12 @@ async def make_api() -> AsyncIterator[ApiFactory]:
     """Build in-process emulators (ASGI transport, manual clock), each with a logged-in client."""
     clients: list[httpx.AsyncClient] = []
 
-    async def factory(config: EmulatorConfig | None = None, *, login: bool = True) -> Api:
-        clock = ManualClock()
+    async def factory(
+        config: EmulatorConfig | None = None, time_scale: float | None = None, *, login: bool = True
+    ) -> Api:
         config = config or EmulatorConfig(seed=1)
+        # The scale matters even to a manual clock: it turns waits into the client's seconds.
+        clock = ManualClock(time_scale=time_scale or config.time_scale)
         app = create_app(config, clock=clock)
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://emulator.test"
@@ -114,6 +118,23 @@ async def make_api() -> AsyncIterator[ApiFactory]:
     yield factory
     for client in clients:
         await client.aclose()
+
+
+def only_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    """Assert an ``{"errors": [one item]}`` answer with ``status``; return the item."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert list(body) == ["errors"], body
+    (item,) = body["errors"]
+    assert isinstance(item, dict)
+    return item
+
+
+@pytest.fixture
+async def exact(make_api: ApiFactory) -> Api:
+    """An emulator whose operations take exactly their configured durations (no jitter)."""
+    result: Api = await make_api(EmulatorConfig(seed=1, durations=Durations(jitter=0)))
+    return result
 
 
 @pytest.fixture

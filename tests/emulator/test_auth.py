@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -24,43 +23,12 @@ from aura_async.emulator import (
     EmulatorConfig,
     ErrorFault,
     FaultPlan,
-    ManualClock,
     RateLimitSettings,
-    create_app,
 )
 from tests.conftest import Api, ApiFactory, instance_body
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}/[0-9]{20}$")
 FORM = {"grant_type": "client_credentials"}
-
-ClockedFactory = Callable[..., Awaitable[Api]]
-
-
-@pytest.fixture
-async def make_clocked_api() -> AsyncIterator[ClockedFactory]:
-    """Like ``make_api``, but with a ManualClock of the caller's time scale.
-
-    ``make_api`` always uses ``ManualClock()`` (scale 1) whatever ``config.time_scale`` says,
-    and the scale is what turns emulated seconds into the real seconds a client is told.
-    """
-    clients: list[httpx.AsyncClient] = []
-
-    async def factory(config: EmulatorConfig, time_scale: float, *, login: bool = True) -> Api:
-        clock = ManualClock(time_scale=time_scale)
-        app = create_app(config, clock=clock)
-        http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://emulator.test"
-        )
-        clients.append(http)
-        api = Api(http, app.state.emulator, clock)
-        if login:
-            cred = config.credentials[0]
-            await api.login(cred.client_id, cred.client_secret)
-        return api
-
-    yield factory
-    for client in clients:
-        await client.aclose()
 
 
 async def _token(
@@ -129,9 +97,9 @@ async def test_token_counted_as_issued(api: Api) -> None:
     ],
 )
 async def test_expires_in_is_real_seconds(
-    make_clocked_api: ClockedFactory, lifetime: float, scale: float, expected: int
+    make_api: ApiFactory, lifetime: float, scale: float, expected: int
 ) -> None:
-    api = await make_clocked_api(EmulatorConfig(seed=1, token_lifetime=lifetime), scale)
+    api = await make_api(EmulatorConfig(seed=1, token_lifetime=lifetime), scale)
     body = (await _token(api)).json()
     assert body["expires_in"] == expected
     assert body["expires_in"] == max(1, math.floor(lifetime / scale))
@@ -274,9 +242,9 @@ async def test_token_expires_after_lifetime(make_api: ApiFactory) -> None:
     assert stale.status_code == 403
 
 
-async def test_default_token_lifetime_is_an_emulated_hour(make_clocked_api: ClockedFactory) -> None:
+async def test_default_token_lifetime_is_an_emulated_hour(make_api: ApiFactory) -> None:
     # Under a compressed clock the token lasts 3600 EMULATED seconds (60 real at scale 60).
-    api = await make_clocked_api(EmulatorConfig(seed=1), 60.0)
+    api = await make_api(EmulatorConfig(seed=1), 60.0)
     api.clock.advance(3599.0)
     assert (await api.call("GET", "/instances")).status_code == 200
     api.clock.advance(1.0)

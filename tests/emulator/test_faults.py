@@ -21,10 +21,8 @@ from aura_async.emulator import (
     ErrorFault,
     FaultPlan,
     LatencyFault,
-    ManualClock,
     RateLimitSettings,
     RequestFilter,
-    create_app,
 )
 from aura_async.emulator.faults import parse_fault
 from tests.conftest import PROJECT, Api, ApiFactory, instance_body
@@ -104,17 +102,10 @@ async def test_error_fault_stops_mutations_of_existing_instances(make_api: ApiFa
     assert (record.status, record.name, record.operation) == ("running", "test-instance", None)
 
 
-async def test_error_fault_retry_after_in_real_seconds() -> None:
+async def test_error_fault_retry_after_in_real_seconds(make_api: ApiFactory) -> None:
     # retry_after is emulated seconds; the client is told real seconds (30 / 60 = 0.5).
-    config = _config(errors=(ErrorFault(503, 1.0, retry_after=30),))
-    clock = ManualClock(time_scale=60.0)
-    app = create_app(config, clock=clock)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://emulator.test"
-    ) as http:
-        api = Api(http, app.state.emulator, clock)
-        await api.login()
-        response = await api.call("GET", "/instances")
+    api = await make_api(_config(errors=(ErrorFault(503, 1.0, retry_after=30),)), 60.0)
+    response = await api.call("GET", "/instances")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "0.500"
 
@@ -204,18 +195,11 @@ async def test_latency_fault_delays_in_real_seconds(make_api: ApiFactory) -> Non
     assert (await _counters(api))["faults_injected"] == {"latency": 1}
 
 
-async def test_latency_is_not_compressed_by_time_scale() -> None:
-    config = _config(latency=(LatencyFault(1.0, 0.05),))
-    clock = ManualClock(time_scale=600.0)
-    app = create_app(config, clock=clock)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://emulator.test"
-    ) as http:
-        api = Api(http, app.state.emulator, clock)
-        await api.login()
-        start = time.monotonic()
-        assert (await api.call("GET", "/instances")).status_code == 200
-        assert time.monotonic() - start >= 0.05  # not 0.05 / 600
+async def test_latency_is_not_compressed_by_time_scale(make_api: ApiFactory) -> None:
+    api = await make_api(_config(latency=(LatencyFault(1.0, 0.05),)), 600.0)
+    start = time.monotonic()
+    assert (await api.call("GET", "/instances")).status_code == 200
+    assert time.monotonic() - start >= 0.05  # not 0.05 / 600
 
 
 async def test_latency_faults_add_up_and_respect_filters(make_api: ApiFactory) -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from aura_async.emulator import Durations, EmulatorConfig, FaultPlan, ProjectSpec
-from tests.conftest import PROJECT, Api, ApiFactory, instance_body
+from tests.conftest import PROJECT, Api, ApiFactory, instance_body, only_error
 
 D = Durations()
 OTHER_PROJECT = "0e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b"
@@ -38,23 +38,6 @@ CREATED_KEYS = {
     "graph_analytics_plugin",
 }
 SUMMARY_KEYS = {"id", "name", "tenant_id", "cloud_provider", "created_at"}
-
-
-@pytest.fixture
-async def exact(make_api: ApiFactory) -> Api:
-    """An emulator whose operations take exactly their configured durations."""
-    result: Api = await make_api(EmulatorConfig(seed=1, durations=Durations(jitter=0)))
-    return result
-
-
-def only_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    """Assert an ``{"errors": [one item]}`` answer with ``status``; return the item."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert list(body) == ["errors"], body
-    (item,) = body["errors"]
-    assert isinstance(item, dict)
-    return item
 
 
 def ongoing(status: str) -> dict[str, str]:
@@ -80,11 +63,6 @@ async def step(api: Api, instance_id: str, duration: float, during: str, after: 
     assert await status_of(api, instance_id) == during
     api.clock.advance(1)
     assert await status_of(api, instance_id) == after
-
-
-async def running(api: Api, **overrides: Any) -> dict[str, Any]:
-    """Create an instance and move the clock just past its longest create time."""
-    return await api.running(**overrides)
 
 
 async def completed_snapshot(api: Api, instance_id: str) -> str:
@@ -153,7 +131,7 @@ async def test_create_duration_is_jittered_within_its_bounds(api: Api) -> None:
 
 
 async def test_get_instance_renders_the_paid_tier_shape(api: Api) -> None:
-    instance = await running(api, name="shape")
+    instance = await api.running(name="shape")
     assert {
         "id",
         "name",
@@ -177,7 +155,7 @@ async def test_get_instance_renders_the_paid_tier_shape(api: Api) -> None:
 
 
 async def test_pause_goes_from_pausing_to_paused(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     response = await exact.call("POST", f"/instances/{instance['id']}/pause", {})
     assert response.status_code == 202
     body = response.json()["data"]
@@ -186,7 +164,7 @@ async def test_pause_goes_from_pausing_to_paused(exact: Api) -> None:
 
 
 async def test_resume_goes_from_resuming_to_running(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     await exact.data("POST", f"/instances/{instance['id']}/pause", {}, 202)
     exact.clock.advance(D.pause)
     assert await status_of(exact, instance["id"]) == "paused"
@@ -197,7 +175,7 @@ async def test_resume_goes_from_resuming_to_running(exact: Api) -> None:
 
 
 async def test_pause_with_no_body_and_no_content_type_works(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     response = await api.http.post(
         f"/v1/instances/{instance['id']}/pause",
         headers={"Authorization": f"Bearer {api.token}"},
@@ -209,7 +187,7 @@ async def test_pause_with_no_body_and_no_content_type_works(api: Api) -> None:
 
 
 async def test_pause_needs_a_running_instance(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     await exact.data("POST", f"/instances/{instance['id']}/pause", {}, 202)
     exact.clock.advance(D.pause)
     error = only_error(await exact.call("POST", f"/instances/{instance['id']}/pause"), 400)
@@ -219,7 +197,7 @@ async def test_pause_needs_a_running_instance(exact: Api) -> None:
 
 
 async def test_resume_needs_a_paused_instance(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     error = only_error(await api.call("POST", f"/instances/{instance['id']}/resume"), 409)
     assert error["reason"] == "invalid-instance-status"
     assert "running" in error["message"]
@@ -227,7 +205,7 @@ async def test_resume_needs_a_paused_instance(api: Api) -> None:
 
 
 async def test_delete_answers_202_once_then_the_instance_disappears(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     iid = instance["id"]
     response = await exact.call("DELETE", f"/instances/{iid}")
     assert response.status_code == 202
@@ -244,7 +222,7 @@ async def test_delete_answers_202_once_then_the_instance_disappears(exact: Api) 
 
 
 async def test_a_paused_instance_can_be_deleted(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     await exact.data("POST", f"/instances/{instance['id']}/pause", {}, 202)
     exact.clock.advance(D.pause)
     deleted = await exact.data("DELETE", f"/instances/{instance['id']}", expect=202)
@@ -253,7 +231,7 @@ async def test_a_paused_instance_can_be_deleted(exact: Api) -> None:
 
 async def test_deleting_status_fault_shows_deleting(make_api: ApiFactory) -> None:
     api = await make_api(EmulatorConfig(seed=1, faults=FaultPlan(deleting_status=1.0)))
-    instance = await running(api)
+    instance = await api.running()
     deleted = await api.data("DELETE", f"/instances/{instance['id']}", expect=202)
     assert deleted["status"] == "deleting"
     error = only_error(await api.call("POST", f"/instances/{instance['id']}/pause"), 409)
@@ -264,7 +242,7 @@ async def test_memory_missing_while_deleting_fault(make_api: ApiFactory) -> None
     api = await make_api(
         EmulatorConfig(seed=1, faults=FaultPlan(memory_missing_while_deleting=1.0))
     )
-    instance = await running(api)
+    instance = await api.running()
     assert instance["memory"] == "2GB"
     deleted = await api.data("DELETE", f"/instances/{instance['id']}", expect=202)
     assert deleted["status"] == "destroying"
@@ -273,7 +251,7 @@ async def test_memory_missing_while_deleting_fault(make_api: ApiFactory) -> None
 
 
 async def test_resize_reports_old_memory_until_done(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     iid = instance["id"]
     response = await exact.call("PATCH", f"/instances/{iid}", {"memory": "4GB"})
     assert response.status_code == 202
@@ -291,7 +269,7 @@ async def test_resize_reports_old_memory_until_done(exact: Api) -> None:
 
 
 async def test_resize_storage_alone_keeps_memory(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     body = await exact.data("PATCH", f"/instances/{instance['id']}", {"storage": "8GB"}, 202)
     assert body["status"] == "resizing"
     exact.clock.advance(D.resize)
@@ -303,7 +281,7 @@ async def test_resize_status_can_be_updating(make_api: ApiFactory) -> None:
     api = await make_api(
         EmulatorConfig(seed=1, resize_status="updating", durations=Durations(jitter=0))
     )
-    instance = await running(api)
+    instance = await api.running()
     body = await api.data("PATCH", f"/instances/{instance['id']}", {"memory": "8GB"}, 202)
     assert (body["status"], body["memory"]) == ("updating", "2GB")
     await step(api, instance["id"], D.resize, "updating", "running")
@@ -312,7 +290,7 @@ async def test_resize_status_can_be_updating(make_api: ApiFactory) -> None:
 
 
 async def test_rename_alone_is_immediate_and_answers_200(api: Api) -> None:
-    instance = await running(api, name="before")
+    instance = await api.running(name="before")
     response = await api.call("PATCH", f"/instances/{instance['id']}", {"name": "after"})
     assert response.status_code == 200
     body = response.json()["data"]
@@ -323,7 +301,7 @@ async def test_rename_alone_is_immediate_and_answers_200(api: Api) -> None:
 
 
 async def test_rename_with_resize_renames_at_once_and_resizes_later(exact: Api) -> None:
-    instance = await running(exact, name="before")
+    instance = await exact.running(name="before")
     body = await exact.data(
         "PATCH", f"/instances/{instance['id']}", {"name": "after", "memory": "4GB"}, 202
     )
@@ -334,7 +312,7 @@ async def test_rename_with_resize_renames_at_once_and_resizes_later(exact: Api) 
 
 
 async def test_other_patch_goes_from_updating_to_running(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     assert instance["vector_optimized"] is False
     body = await exact.data(
         "PATCH", f"/instances/{instance['id']}", {"vector_optimized": True}, 202
@@ -359,7 +337,7 @@ async def test_other_patch_goes_from_updating_to_running(exact: Api) -> None:
     ],
 )
 async def test_patch_validation(api: Api, body: dict[str, Any], field: str, reason: str) -> None:
-    instance = await running(api)
+    instance = await api.running()
     error = only_error(await api.call("PATCH", f"/instances/{instance['id']}", body), 400)
     assert (error["field"], error["reason"]) == (field, reason)
     after = await api.data("GET", f"/instances/{instance['id']}")
@@ -367,13 +345,13 @@ async def test_patch_validation(api: Api, body: dict[str, Any], field: str, reas
 
 
 async def test_patch_without_changes_is_rejected(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     error = only_error(await api.call("PATCH", f"/instances/{instance['id']}", {}), 400)
     assert error["reason"] == "invalid-request"
 
 
 async def test_resize_of_a_paused_instance_is_rejected(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     await exact.data("POST", f"/instances/{instance['id']}/pause", {}, 202)
     exact.clock.advance(D.pause)
     response = await exact.call("PATCH", f"/instances/{instance['id']}", {"memory": "4GB"})
@@ -384,8 +362,8 @@ async def test_resize_of_a_paused_instance_is_rejected(exact: Api) -> None:
 
 
 async def test_overwrite_goes_from_overwriting_to_running(exact: Api) -> None:
-    source = await running(exact, name="source", memory="1GB")
-    target = await running(exact, name="target")
+    source = await exact.running(name="source", memory="1GB")
+    target = await exact.running(name="target")
     response = await exact.call(
         "POST", f"/instances/{target['id']}/overwrite", {"source_instance_id": source["id"]}
     )
@@ -397,8 +375,8 @@ async def test_overwrite_goes_from_overwriting_to_running(exact: Api) -> None:
 
 
 async def test_overwrite_from_a_same_size_source(exact: Api) -> None:
-    source = await running(exact, name="source", memory="2GB")
-    target = await running(exact, name="target", memory="2GB")
+    source = await exact.running(name="source", memory="2GB")
+    target = await exact.running(name="target", memory="2GB")
     body = await exact.data(
         "POST",
         f"/instances/{target['id']}/overwrite",
@@ -409,9 +387,9 @@ async def test_overwrite_from_a_same_size_source(exact: Api) -> None:
 
 
 async def test_overwrite_from_a_snapshot(exact: Api) -> None:
-    source = await running(exact, name="source")
+    source = await exact.running(name="source")
     snapshot_id = await completed_snapshot(exact, source["id"])
-    target = await running(exact, name="target", memory="4GB")
+    target = await exact.running(name="target", memory="4GB")
     body = await exact.data(
         "POST",
         f"/instances/{target['id']}/overwrite",
@@ -424,7 +402,7 @@ async def test_overwrite_from_a_snapshot(exact: Api) -> None:
 
 async def test_overwrite_from_its_own_snapshot(exact: Api) -> None:
     # The CLI passes the target itself as source when only a snapshot is given.
-    target = await running(exact)
+    target = await exact.running()
     snapshot_id = await completed_snapshot(exact, target["id"])
     body = await exact.data(
         "POST",
@@ -437,7 +415,7 @@ async def test_overwrite_from_its_own_snapshot(exact: Api) -> None:
 
 
 async def test_overwrite_from_an_unknown_source_is_404(api: Api) -> None:
-    target = await running(api)
+    target = await api.running()
     response = await api.call(
         "POST", f"/instances/{target['id']}/overwrite", {"source_instance_id": UNKNOWN}
     )
@@ -446,8 +424,8 @@ async def test_overwrite_from_an_unknown_source_is_404(api: Api) -> None:
 
 
 async def test_overwrite_from_an_unknown_snapshot_is_404(api: Api) -> None:
-    source = await running(api, name="source")
-    target = await running(api, name="target")
+    source = await api.running(name="source")
+    target = await api.running(name="target")
     other_snapshot = await completed_snapshot(api, target["id"])
     for snapshot_id in ("no-such-snapshot", other_snapshot):
         response = await api.call(
@@ -463,7 +441,7 @@ async def test_overwrite_from_an_unknown_snapshot_is_404(api: Api) -> None:
 
 
 async def test_overwrite_needs_a_source_instance(api: Api) -> None:
-    target = await running(api)
+    target = await api.running()
     for body in ({}, None, {"source_snapshot_id": "x"}):
         error = only_error(
             await api.call("POST", f"/instances/{target['id']}/overwrite", body), 400
@@ -472,8 +450,8 @@ async def test_overwrite_needs_a_source_instance(api: Api) -> None:
 
 
 async def test_overwrite_from_a_larger_source_is_500(api: Api) -> None:
-    source = await running(api, name="big", memory="4GB")
-    target = await running(api, name="small", memory="2GB")
+    source = await api.running(name="big", memory="4GB")
+    target = await api.running(name="small", memory="2GB")
     response = await api.call(
         "POST", f"/instances/{target['id']}/overwrite", {"source_instance_id": source["id"]}
     )
@@ -485,8 +463,8 @@ async def test_overwrite_from_a_larger_source_is_500(api: Api) -> None:
 
 
 async def test_overwrite_of_a_free_instance_is_420(api: Api) -> None:
-    source = await running(api, name="source", memory="1GB")
-    target = await running(api, name="free", type="free-db", memory="1GB")
+    source = await api.running(name="source", memory="1GB")
+    target = await api.running(name="free", type="free-db", memory="1GB")
     response = await api.call(
         "POST", f"/instances/{target['id']}/overwrite", {"source_instance_id": source["id"]}
     )
@@ -496,8 +474,8 @@ async def test_overwrite_of_a_free_instance_is_420(api: Api) -> None:
 
 
 async def test_overwrite_of_a_paused_instance_is_409(exact: Api) -> None:
-    source = await running(exact, name="source")
-    target = await running(exact, name="target")
+    source = await exact.running(name="source")
+    target = await exact.running(name="target")
     await exact.data("POST", f"/instances/{target['id']}/pause", {}, 202)
     exact.clock.advance(D.pause)
     response = await exact.call(
@@ -508,8 +486,8 @@ async def test_overwrite_of_a_paused_instance_is_409(exact: Api) -> None:
 
 async def test_overwrite_from_a_source_that_is_not_running_is_409(exact: Api) -> None:
     # Without a snapshot, Aura snapshots the source first, which needs it running.
-    source = await running(exact, name="source")
-    target = await running(exact, name="target")
+    source = await exact.running(name="source")
+    target = await exact.running(name="target")
     await exact.data("POST", f"/instances/{source['id']}/pause", {}, 202)
     response = await exact.call(
         "POST", f"/instances/{target['id']}/overwrite", {"source_instance_id": source["id"]}
@@ -534,7 +512,7 @@ async def test_clone_from_a_source_that_is_not_running_is_400(api: Api) -> None:
 
 
 async def test_restore_goes_from_restoring_to_running(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     snapshot_id = await completed_snapshot(exact, instance["id"])
     response = await exact.call(
         "POST", f"/instances/{instance['id']}/snapshots/{snapshot_id}/restore"
@@ -546,7 +524,7 @@ async def test_restore_goes_from_restoring_to_running(exact: Api) -> None:
 
 
 async def test_restore_of_an_unfinished_snapshot_is_409(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     path = f"/instances/{instance['id']}/snapshots"
     snapshot_id = (await exact.data("POST", path, {}, 202))["snapshot_id"]
     error = only_error(await exact.call("POST", f"{path}/{snapshot_id}/restore"), 409)
@@ -555,7 +533,7 @@ async def test_restore_of_an_unfinished_snapshot_is_409(exact: Api) -> None:
 
 
 async def test_restore_of_an_unknown_snapshot_is_404(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     response = await api.call("POST", f"/instances/{instance['id']}/snapshots/nope/restore")
     assert only_error(response, 404) == {
         "message": "Snapshot not found: nope",
@@ -567,7 +545,7 @@ async def test_restore_of_an_unknown_snapshot_is_404(api: Api) -> None:
 
 
 async def test_upgrade_professional_to_business_critical(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     response = await api.call("POST", f"/instances/{instance['id']}/upgrade")
     assert response.status_code == 200
     body = response.json()["data"]
@@ -584,7 +562,7 @@ async def test_upgrade_professional_to_business_critical(api: Api) -> None:
 
 
 async def test_upgrade_with_memory_and_storage_resizes(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     body = await api.data(
         "POST", f"/instances/{instance['id']}/upgrade", {"memory": "8GB", "storage": "16GB"}
     )
@@ -604,7 +582,7 @@ async def test_upgrade_with_memory_and_storage_resizes(api: Api) -> None:
 async def test_upgrade_sizes_must_come_together_and_be_offered(
     api: Api, body: dict[str, str], field: str
 ) -> None:
-    instance = await running(api)
+    instance = await api.running()
     error = only_error(await api.call("POST", f"/instances/{instance['id']}/upgrade", body), 400)
     assert error["field"] == field
     assert (await api.data("GET", f"/instances/{instance['id']}"))["type"] == "professional-db"
@@ -620,14 +598,14 @@ async def test_upgrade_sizes_must_come_together_and_be_offered(
     ],
 )
 async def test_upgrade_of_other_types_is_409(api: Api, overrides: dict[str, str]) -> None:
-    instance = await running(api, **overrides)
+    instance = await api.running(**overrides)
     error = only_error(await api.call("POST", f"/instances/{instance['id']}/upgrade"), 409)
     assert error["reason"] == "upgrade-not-supported"
     assert (await api.data("GET", f"/instances/{instance['id']}"))["type"] == overrides["type"]
 
 
 async def test_upgrade_twice_is_409(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     await api.data("POST", f"/instances/{instance['id']}/upgrade")
     error = only_error(await api.call("POST", f"/instances/{instance['id']}/upgrade"), 409)
     assert error["reason"] == "upgrade-not-supported"
@@ -672,10 +650,10 @@ BUSY = (
 
 async def _start_busy(api: Api, kind: str) -> tuple[str, str, str]:
     """Return (target, source, snapshot) with the target showing ``kind``."""
-    source = (await running(api, name="source", memory="1GB"))["id"]
+    source = (await api.running(name="source", memory="1GB"))["id"]
     if kind == "creating":
         return (await api.create(name="target"))["id"], source, "no-snapshot"
-    target = (await running(api, name="target"))["id"]
+    target = (await api.running(name="target"))["id"]
     snapshot = await completed_snapshot(api, target)
     path = f"/instances/{target}"
     if kind == "pausing":
@@ -761,7 +739,7 @@ async def test_operations_on_an_unknown_instance_are_404(
 async def test_operations_on_a_deleted_instance_are_404(
     exact: Api, method: str, suffix: str, body: Any
 ) -> None:
-    iid = (await running(exact))["id"]
+    iid = (await exact.running())["id"]
     await exact.data("DELETE", f"/instances/{iid}", expect=202)
     exact.clock.advance(D.delete)
     response = await exact.call(method, f"/instances/{iid}{suffix}", body)
@@ -899,7 +877,7 @@ async def test_post_with_a_body_and_no_content_type_is_415(api: Api) -> None:
 
 
 async def test_patch_with_a_text_plain_body_is_415(api: Api) -> None:
-    instance = await running(api, name="kept")
+    instance = await api.running(name="kept")
     response = await api.call(
         "PATCH",
         f"/instances/{instance['id']}",
@@ -924,7 +902,7 @@ async def test_json_with_a_charset_is_accepted(api: Api) -> None:
 
 
 async def test_free_instance_shape(api: Api) -> None:
-    instance = await running(api, type="free-db", memory="1GB")
+    instance = await api.running(type="free-db", memory="1GB")
     assert instance["type"] == "free-db"
     assert "storage" not in instance
     assert instance["graph_nodes"] == "0"
@@ -951,7 +929,7 @@ async def test_free_instance_is_gcp_1gb_only(
 
 
 async def test_free_instance_cannot_be_resized(api: Api) -> None:
-    instance = await running(api, type="free-db", memory="1GB")
+    instance = await api.running(type="free-db", memory="1GB")
     for body, field in (({"memory": "2GB"}, "memory"), ({"storage": "2GB"}, "storage")):
         error = only_error(await api.call("PATCH", f"/instances/{instance['id']}", body), 400)
         assert (error["field"], error["reason"]) == (field, "unsupported-for-tier")
@@ -963,7 +941,7 @@ async def test_free_instance_cannot_be_resized(api: Api) -> None:
 
 
 async def test_free_instance_has_no_on_demand_snapshots(api: Api) -> None:
-    instance = await running(api, type="free-db", memory="1GB")
+    instance = await api.running(type="free-db", memory="1GB")
     response = await api.call("POST", f"/instances/{instance['id']}/snapshots")
     assert response.status_code == 402
     assert await api.data("GET", f"/instances/{instance['id']}/snapshots") == []
@@ -995,7 +973,7 @@ async def test_free_instance_pauses_itself_when_idle(make_api: ApiFactory) -> No
 
 async def test_free_instance_auto_pause_defaults_to_72_hours(api: Api) -> None:
     # It counts from the end of the create (jittered), not from the request.
-    free = await running(api, type="free-db", memory="1GB")
+    free = await api.running(type="free-db", memory="1GB")
     since_create = D.create * (1 + D.jitter)
     api.clock.advance(72 * 3600 - since_create)
     await api.login()
@@ -1094,7 +1072,7 @@ async def test_duplicate_names_can_be_rejected(make_api: ApiFactory) -> None:
 
 
 async def test_clone_from_a_source_instance(api: Api) -> None:
-    source = await running(api, name="source")
+    source = await api.running(name="source")
     clone = await api.create(name="clone", source_instance_id=source["id"])
     assert clone["id"] != source["id"]
     assert await status_of(api, clone["id"]) == "creating"
@@ -1103,7 +1081,7 @@ async def test_clone_from_a_source_instance(api: Api) -> None:
 
 
 async def test_clone_from_a_completed_snapshot(api: Api) -> None:
-    source = await running(api, name="source")
+    source = await api.running(name="source")
     snapshot_id = await completed_snapshot(api, source["id"])
     clone = await api.create(
         name="clone", source_instance_id=source["id"], source_snapshot_id=snapshot_id
@@ -1129,7 +1107,7 @@ async def test_clone_from_another_projects_instance_is_400(make_api: ApiFactory)
             seed=1, projects=(ProjectSpec(PROJECT, "A"), ProjectSpec(OTHER_PROJECT, "B"))
         )
     )
-    source = await running(api, tenant_id=OTHER_PROJECT)
+    source = await api.running(tenant_id=OTHER_PROJECT)
     error = only_error(
         await api.call("POST", "/instances", instance_body(source_instance_id=source["id"])), 400
     )
@@ -1137,7 +1115,7 @@ async def test_clone_from_another_projects_instance_is_400(make_api: ApiFactory)
 
 
 async def test_clone_snapshot_needs_a_source_instance(api: Api) -> None:
-    source = await running(api, name="source")
+    source = await api.running(name="source")
     snapshot_id = await completed_snapshot(api, source["id"])
     body = instance_body(source_snapshot_id=snapshot_id)
     error = only_error(await api.call("POST", "/instances", body), 400)
@@ -1146,8 +1124,8 @@ async def test_clone_snapshot_needs_a_source_instance(api: Api) -> None:
 
 
 async def test_clone_from_an_unknown_or_foreign_snapshot_is_400(api: Api) -> None:
-    source = await running(api, name="source")
-    other = await running(api, name="other")
+    source = await api.running(name="source")
+    other = await api.running(name="other")
     foreign = await completed_snapshot(api, other["id"])
     for snapshot_id in ("no-such-snapshot", foreign):
         body = instance_body(source_instance_id=source["id"], source_snapshot_id=snapshot_id)
@@ -1157,7 +1135,7 @@ async def test_clone_from_an_unknown_or_foreign_snapshot_is_400(api: Api) -> Non
 
 
 async def test_clone_from_an_unfinished_snapshot_is_400(api: Api) -> None:
-    source = await running(api, name="source")
+    source = await api.running(name="source")
     path = f"/instances/{source['id']}/snapshots"
     snapshot_id = (await api.data("POST", path, {}, 202))["snapshot_id"]
     body = instance_body(source_instance_id=source["id"], source_snapshot_id=snapshot_id)
@@ -1177,7 +1155,7 @@ async def test_list_is_empty_at_first(api: Api) -> None:
 
 async def test_list_shows_summaries_without_status(api: Api) -> None:
     first = await api.create(name="first")
-    second = await running(api, name="second")
+    second = await api.running(name="second")
     listed = await api.data("GET", "/instances")
     assert [i["id"] for i in listed] == [first["id"], second["id"]]
     for item in listed:

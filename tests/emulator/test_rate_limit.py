@@ -27,7 +27,6 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -40,9 +39,7 @@ from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     EmulatorConfig,
-    ManualClock,
     RateLimitSettings,
-    create_app,
 )
 from aura_async.emulator.ratelimit import (
     AcceptedWindow,
@@ -60,35 +57,11 @@ WINDOW = 60.0
 START = 1_700_000_000.0
 TO_NEXT_FIXED_WINDOW = 40.0
 
-ClockedFactory = Callable[..., Awaitable[Api]]
-
 
 def _rate(model: str, **kw: Any) -> RateLimitSettings:
     kw.setdefault("limit", LIMIT)
     kw.setdefault("window", WINDOW)
     return RateLimitSettings(model=model, **kw)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def make_clocked_api() -> AsyncIterator[ClockedFactory]:
-    """Like ``make_api`` but with ``ManualClock(time_scale=...)``: Retry-After is rendered in
-    the client's real seconds, i.e. emulated seconds divided by the clock's scale."""
-    clients: list[httpx.AsyncClient] = []
-
-    async def factory(config: EmulatorConfig, time_scale: float = 1.0) -> Api:
-        clock = ManualClock(time_scale=time_scale)
-        app = create_app(config, clock=clock)
-        http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://emulator.test"
-        )
-        clients.append(http)
-        api = Api(http, app.state.emulator, clock)
-        await api.login()
-        return api
-
-    yield factory
-    for client in clients:
-        await client.aclose()
 
 
 async def _get(api: Api) -> httpx.Response:
@@ -171,10 +144,8 @@ async def _reject_after_setup(api: Api, model: str) -> float:
 
 
 @pytest.mark.parametrize("model", MODELS)
-async def test_retry_after_whole_seconds_at_scale_1(
-    make_clocked_api: ClockedFactory, model: str
-) -> None:
-    api = await make_clocked_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), 1.0)
+async def test_retry_after_whole_seconds_at_scale_1(make_api: ApiFactory, model: str) -> None:
+    api = await make_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), 1.0)
     wait = await _reject_after_setup(api, model)
     rejected = await _get(api)
     assert rejected.status_code == 429
@@ -190,10 +161,8 @@ async def test_retry_after_whole_seconds_at_scale_1(
 
 
 @pytest.mark.parametrize("model", MODELS)
-async def test_retry_after_rounds_up_to_whole_seconds(
-    make_clocked_api: ClockedFactory, model: str
-) -> None:
-    api = await make_clocked_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), 1.0)
+async def test_retry_after_rounds_up_to_whole_seconds(make_api: ApiFactory, model: str) -> None:
+    api = await make_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), 1.0)
     wait = await _reject_after_setup(api, model)
     api.clock.advance(0.25)
     rejected = await _get(api)
@@ -207,9 +176,9 @@ async def test_retry_after_rounds_up_to_whole_seconds(
 @pytest.mark.parametrize("scale", [60.0, 600.0, 7.0])
 @pytest.mark.parametrize("model", MODELS)
 async def test_retry_after_in_real_seconds_under_time_scale(
-    make_clocked_api: ClockedFactory, model: str, scale: float
+    make_api: ApiFactory, model: str, scale: float
 ) -> None:
-    api = await make_clocked_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), scale)
+    api = await make_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), scale)
     wait = await _reject_after_setup(api, model)
     rejected = await _get(api)
     assert rejected.status_code == 429
@@ -235,17 +204,17 @@ async def test_retry_after_in_real_seconds_under_time_scale(
     ],
 )
 async def test_retry_after_examples(
-    make_clocked_api: ClockedFactory, model: str, scale: float, expected: str
+    make_api: ApiFactory, model: str, scale: float, expected: str
 ) -> None:
-    api = await make_clocked_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), scale)
+    api = await make_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), scale)
     await _reject_after_setup(api, model)
     assert (await _get(api)).headers["Retry-After"] == expected
 
 
 @pytest.mark.parametrize("model", MODELS)
-async def test_retry_after_as_http_date(make_clocked_api: ClockedFactory, model: str) -> None:
+async def test_retry_after_as_http_date(make_api: ApiFactory, model: str) -> None:
     config = EmulatorConfig(seed=1, rate_limit=_rate(model, retry_after="date"))
-    api = await make_clocked_api(config, 1.0)
+    api = await make_api(config, 1.0)
     wait = await _reject_after_setup(api, model)
     before = time.time()
     rejected = await _get(api)
@@ -259,10 +228,10 @@ async def test_retry_after_as_http_date(make_clocked_api: ClockedFactory, model:
 
 
 async def test_retry_after_date_uses_real_time_under_scale(
-    make_clocked_api: ClockedFactory,
+    make_api: ApiFactory,
 ) -> None:
     config = EmulatorConfig(seed=1, rate_limit=_rate("fixed", retry_after="date"))
-    api = await make_clocked_api(config, 60.0)
+    api = await make_api(config, 60.0)
     await _reject_after_setup(api, "fixed")
     before = time.time()
     header = (await _get(api)).headers["Retry-After"]

@@ -7,12 +7,11 @@ import datetime as dt
 import re
 from typing import Any
 
-import httpx
 import pytest
 
 from aura_async.emulator import Durations, EmulatorConfig, FaultPlan, ProjectSpec
 from aura_async.emulator.catalog import REGIONS
-from tests.conftest import PROJECT, Api, ApiFactory, instance_body
+from tests.conftest import PROJECT, Api, ApiFactory, instance_body, only_error
 
 D = Durations()
 OTHER_PROJECT = "0e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b"
@@ -57,13 +56,6 @@ UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
 
 @pytest.fixture
-async def exact(make_api: ApiFactory) -> Api:
-    """An emulator whose operations take exactly their configured durations."""
-    result: Api = await make_api(EmulatorConfig(seed=1, durations=Durations(jitter=0)))
-    return result
-
-
-@pytest.fixture
 async def two(make_api: ApiFactory) -> Api:
     """An emulator with two projects and exact durations."""
     result: Api = await make_api(
@@ -76,31 +68,12 @@ async def two(make_api: ApiFactory) -> Api:
     return result
 
 
-def only_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    """Assert an ``{"errors": [one item]}`` answer with ``status``; return the item."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert list(body) == ["errors"], body
-    (item,) = body["errors"]
-    assert isinstance(item, dict)
-    return item
-
-
 def iso(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def day(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date().isoformat()
-
-
-async def running(api: Api, **overrides: Any) -> dict[str, Any]:
-    """Create an instance and move the clock just past its longest create time."""
-    created = await api.create(**overrides)
-    api.clock.advance(D.create * (1 + D.jitter))
-    instance: dict[str, Any] = await api.data("GET", f"/instances/{created['id']}")
-    assert instance["status"] == "running"
-    return instance
 
 
 # ------------------------------------------------------------------ tenants
@@ -169,9 +142,9 @@ async def test_metrics_integration_needs_an_eligible_instance(api: Api) -> None:
         "reason": "tenant-incapable-of-action",
     }
     assert only_error(await api.call("GET", path), 400) == incapable
-    await running(api, name="pro")
+    await api.running(name="pro")
     assert only_error(await api.call("GET", path), 400) == incapable
-    await running(api, name="bc", type="business-critical")
+    await api.running(name="bc", type="business-critical")
     response = await api.call("GET", path)
     assert response.status_code == 200
     assert response.json() == {
@@ -180,7 +153,7 @@ async def test_metrics_integration_needs_an_eligible_instance(api: Api) -> None:
 
 
 async def test_metrics_integration_is_per_project(two: Api) -> None:
-    await running(two, type="enterprise-db", memory="4GB", tenant_id=OTHER_PROJECT)
+    await two.running(type="enterprise-db", memory="4GB", tenant_id=OTHER_PROJECT)
     await two.data("GET", f"/tenants/{OTHER_PROJECT}/metrics-integration")
     response = await two.call("GET", f"/tenants/{PROJECT}/metrics-integration")
     assert only_error(response, 400)["reason"] == "tenant-incapable-of-action"
@@ -190,7 +163,7 @@ async def test_metrics_integration_is_per_project(two: Api) -> None:
 
 
 async def test_snapshot_goes_pending_in_progress_completed(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     path = f"/instances/{instance['id']}/snapshots"
     started = exact.clock.now()
     response = await exact.call("POST", path)
@@ -218,7 +191,7 @@ async def test_snapshot_goes_pending_in_progress_completed(exact: Api) -> None:
 
 
 async def test_snapshot_accepts_an_empty_object_body(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     data = await api.data("POST", f"/instances/{instance['id']}/snapshots", {}, 202)
     assert set(data) == {"snapshot_id"}
 
@@ -229,7 +202,7 @@ async def test_snapshot_failure_fault_ends_failed(make_api: ApiFactory) -> None:
             seed=1, faults=FaultPlan(snapshot_failure=1.0), durations=Durations(jitter=0)
         )
     )
-    instance = await running(api)
+    instance = await api.running()
     path = f"/instances/{instance['id']}/snapshots"
     snapshot_id = (await api.data("POST", path, None, 202))["snapshot_id"]
     api.clock.advance(D.snapshot - 1)
@@ -240,8 +213,8 @@ async def test_snapshot_failure_fault_ends_failed(make_api: ApiFactory) -> None:
 
 
 async def test_snapshots_are_listed_by_day(exact: Api) -> None:
-    instance = await running(exact)
-    other = await running(exact, name="other")
+    instance = await exact.running()
+    other = await exact.running(name="other")
     path = f"/instances/{instance['id']}/snapshots"
     first = (await exact.data("POST", path, None, 202))["snapshot_id"]
     second = (await exact.data("POST", path, None, 202))["snapshot_id"]
@@ -272,15 +245,15 @@ async def test_snapshots_are_listed_by_day(exact: Api) -> None:
     ["yesterday", "2023-13-01", "2023-02-30", "2023-1-5", "15/11/2023", "20231115", "2023-W46-3"],
 )
 async def test_snapshot_list_with_a_malformed_date_is_400(api: Api, date: str) -> None:
-    instance = await running(api)
+    instance = await api.running()
     response = await api.call("GET", f"/instances/{instance['id']}/snapshots?date={date}")
     error = only_error(response, 400)
     assert (error["field"], error["reason"]) == ("date", "invalid-request")
 
 
 async def test_unknown_snapshot_is_404(api: Api) -> None:
-    instance = await running(api)
-    other = await running(api, name="other")
+    instance = await api.running()
+    other = await api.running(name="other")
     foreign = (await api.data("POST", f"/instances/{other['id']}/snapshots", None, 202))[
         "snapshot_id"
     ]
@@ -293,7 +266,7 @@ async def test_unknown_snapshot_is_404(api: Api) -> None:
 
 
 async def test_snapshot_of_a_paused_instance_is_409(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     await exact.data("POST", f"/instances/{instance['id']}/pause", None, 202)
     exact.clock.advance(D.pause)
     response = await exact.call("POST", f"/instances/{instance['id']}/snapshots")
@@ -310,7 +283,7 @@ async def test_snapshot_while_creating_is_409(api: Api) -> None:
 
 
 async def test_snapshots_go_with_their_instance(exact: Api) -> None:
-    instance = await running(exact)
+    instance = await exact.running()
     path = f"/instances/{instance['id']}/snapshots"
     snapshot_id = (await exact.data("POST", path, None, 202))["snapshot_id"]
     await exact.data("DELETE", f"/instances/{instance['id']}", expect=202)
@@ -651,7 +624,7 @@ async def test_session_failure_fault_ends_failed(make_api: ApiFactory) -> None:
 
 
 async def test_attached_session_takes_the_instances_place(api: Api) -> None:
-    instance = await running(api)
+    instance = await api.running()
     body = {"name": "attached", "memory": "4GB", "instance_id": instance["id"]}
     created = await api.data("POST", "/graph-analytics/sessions", body, 202)
     assert re.fullmatch(rf"{instance['id']}-[0-9a-f]{{8}}", created["id"])
@@ -673,7 +646,7 @@ async def test_attached_session_to_an_unknown_instance_is_400(api: Api) -> None:
 
 
 async def test_attached_session_in_another_project_is_400(two: Api) -> None:
-    instance = await running(two)
+    instance = await two.running()
     body = {"name": "x", "memory": "4GB", "instance_id": instance["id"], "tenant_id": OTHER_PROJECT}
     error = only_error(await two.call("POST", "/graph-analytics/sessions", body), 400)
     assert error["field"] == "tenant_id"
@@ -681,7 +654,7 @@ async def test_attached_session_in_another_project_is_400(two: Api) -> None:
 
 
 async def test_list_sessions_with_filters(two: Api) -> None:
-    instance = await running(two)
+    instance = await two.running()
     attached = await two.data(
         "POST",
         "/graph-analytics/sessions",
