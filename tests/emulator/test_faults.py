@@ -819,3 +819,34 @@ def test_parse_fault_rejects_filters_on_instance_faults(text: str) -> None:
     # would be silently ignored, so it must be refused like any other unknown option.
     with pytest.raises(ValueError, match="option"):
         parse_fault(text, FaultPlan())
+
+
+async def test_drop_never_applies_to_an_answered_404(make_api: ApiFactory) -> None:
+    # The sessions service answers its 404 itself; nothing was done, so nothing is dropped.
+    api = await make_api(_config(drop=DropFault(1.0)))
+    response = await api.call("DELETE", "/graph-analytics/sessions/s-00000000-0000-0")
+    assert response.status_code == 404
+    assert "drop" not in (await _counters(api))["faults_injected"]
+
+
+async def test_put_faults_rejects_methods_given_as_a_string(api: Api) -> None:
+    plan = {"drop": {"probability": 1.0, "only": {"methods": "POST"}}}
+    response = await api.http.put("/_emulator/faults", json=plan)
+    assert response.status_code == 400
+    assert "methods" in response.json()["errors"][0]["message"]
+    assert api.state.backend.faults == FaultPlan()
+
+
+def test_parse_not_found_after_create_takes_a_probability() -> None:
+    plan = parse_fault("not-found-after-create=5,probability=0.25", FaultPlan())
+    assert (plan.not_found_after_create, plan.not_found_after_create_probability) == (5.0, 0.25)
+    assert (
+        parse_fault("not-found-after-create=5", FaultPlan()).not_found_after_create_probability == 1
+    )
+
+
+async def test_reset_refuses_a_state_that_is_not_a_boolean(api: Api) -> None:
+    await api.create()
+    response = await api.http.post("/_emulator/reset", json={"state": "false"})
+    assert response.status_code == 400
+    assert len(api.state.backend.instances) == 1

@@ -1250,3 +1250,11 @@ async def test_instance_sizing_beyond_the_largest_size(api: Api) -> None:
 async def test_instance_sizing_validation(api: Api, body: dict[str, Any], field: str) -> None:
     error = only_error(await api.call("POST", "/instances/sizing", body), 400)
     assert (error["field"], error["reason"]) == (field, "invalid-request")
+
+
+async def test_upgrade_refuses_a_size_business_critical_does_not_offer(api: Api) -> None:
+    instance = await api.running(memory="1GB")
+    response = await api.call("POST", f"/instances/{instance['id']}/upgrade")
+    error = only_error(response, 400)
+    assert error["field"] == "memory"
+    assert (await api.data("GET", f"/instances/{instance['id']}"))["type"] == "professional-db"

@@ -123,7 +123,8 @@ async def test_disabled_rate_limit_accepts_everything(make_api: ApiFactory) -> N
     assert await _statuses(api, 20) == [200] * 20
     counters = await _counters(api)
     assert counters["rate_limited"] == 0
-    assert counters["max_accepted_in_window"] == {}
+    # Still witnessed, so a client's own pacing can be measured with the limit off.
+    assert counters["max_accepted_in_window"] == {DEFAULT_CLIENT_ID: 20}
 
 
 # ------------------------------------------------------------------ Retry-After
@@ -684,3 +685,28 @@ def test_make_limiter_models() -> None:
     assert isinstance(make_limiter("bucket", 1, 1.0, count_rejected=False), TokenBucket)
     with pytest.raises(ValueError, match="unknown rate-limit model"):
         make_limiter("leaky", 1, 1.0, count_rejected=False)
+
+
+async def test_bucket_counting_rejections_keeps_a_retrying_client_limited(
+    make_api: ApiFactory,
+) -> None:
+    api: Api = await make_api(
+        EmulatorConfig(
+            seed=1, rate_limit=_rate("bucket", limit=2, window=10.0, count_rejected=True)
+        )
+    )
+    assert await _statuses(api, 3) == [200, 200, 429]
+    # One token refills every 5 s, but each rejected retry spends one it does not have.
+    for _ in range(3):
+        api.clock.advance(4.0)
+        assert await _statuses(api, 1) == [429]
+
+
+async def test_retry_after_can_be_whole_seconds(make_api: ApiFactory) -> None:
+    settings = _rate("fixed", limit=1, window=60.0, retry_after="integer")
+    api: Api = await make_api(EmulatorConfig(seed=1, rate_limit=settings), 60.0)
+    api.clock.advance(60 - api.clock.now() % 60)  # the start of a window: 60 s to wait
+    assert await _statuses(api, 1) == [200]
+    api.clock.advance(20.0)  # 40 emulated s = 0.667 real s: rendered as 1
+    response = await _get(api)
+    assert (response.status_code, response.headers["Retry-After"]) == (429, "1")

@@ -801,3 +801,14 @@ async def test_session_sizing(api: Api) -> None:
 async def test_session_sizing_validation(api: Api, body: dict[str, Any], field: str) -> None:
     error = only_error(await api.call("POST", "/graph-analytics/sessions/sizing", body), 400)
     assert (error["field"], error["reason"]) == (field, "invalid-request")
+
+
+async def test_sessions_go_with_their_deleted_instance(exact: Api) -> None:
+    instance = await exact.running()
+    body = {"name": "attached", "memory": "4GB", "instance_id": instance["id"]}
+    session = await exact.data("POST", "/graph-analytics/sessions", body, 202)
+    await exact.data("DELETE", f"/instances/{instance['id']}", None, 202)
+    exact.clock.advance(Durations().delete)
+    assert (
+        await exact.call("GET", f"/graph-analytics/sessions/{session['id']}")
+    ).status_code == 404

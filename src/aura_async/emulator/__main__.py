@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--retry-after",
-        choices=("seconds", "date"),
+        choices=("seconds", "integer", "date"),
         default="seconds",
         help="format of the Retry-After header on 429 (default seconds)",
     )

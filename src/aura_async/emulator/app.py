@@ -136,9 +136,11 @@ class EmulatorState:
 
         Returns None if accepted, else the emulated seconds until it would be.
         """
-        if not self.rate.enabled:
-            return None
         now = self.clock.now()
+        if not self.rate.enabled:
+            # Still witnessed: a client's own pacing is measured with the server's limit off.
+            self.backend.counters.record_accepted(client_id, now)
+            return None
         limiter = self.limiters.get(client_id)
         if limiter is None:
             limit = self.limits.get(client_id) or self.rate.limit
@@ -159,6 +161,9 @@ class EmulatorState:
         under a second. ``date`` renders an HTTP date (second resolution, rounded up).
         """
         real = max(emulated_seconds, 0.0) / self.clock.time_scale
+        if style == "integer":
+            # For clients that only parse whole seconds (urllib3, Go's strconv.Atoi).
+            return str(max(1, math.ceil(round(real, 6))))
         if style == "date":
             return email.utils.formatdate(math.ceil(time.time() + real), usegmt=True)
         # Round off float noise (a wait of 1.0000000000000009 s is 1 s) before rounding up.
@@ -205,7 +210,7 @@ def _api(state: EmulatorState, template: str, handlers: dict[str, Handler]) -> R
         response, drop = await _through_gateway(state, request, method, route_name, handler)
         response.headers.update(headers)
         state.backend.counters.record_request(route_name, response.status_code)
-        if drop:
+        if drop and response.status_code < 400:  # only work that was done is dropped
             state.backend.counters.faults["drop"] += 1
             return _DroppedResponse(response.body, response.status_code, dict(response.headers))
         return response
@@ -531,7 +536,7 @@ def _control_routes(state: EmulatorState) -> list[Route]:
         body = await request.body()
         try:
             options = json.loads(body) if body.strip() else {}
-            if not isinstance(options, dict):
+            if not isinstance(options, dict) or not isinstance(options.get("state", False), bool):
                 raise ValueError('the body must be a JSON object such as {"state": true}')
         except ValueError as exc:
             return _json({"errors": [{"message": str(exc), "reason": "invalid-request"}]}, 400)

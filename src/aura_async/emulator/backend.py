@@ -293,6 +293,11 @@ class AuraBackend:
         instance.operation = None
         if op.kind == "delete":
             self.instances.pop(instance.id, None)
+            # Sessions attached to the instance go with it.
+            for session_id in [
+                s.id for s in self.sessions.values() if s.instance_id == instance.id
+            ]:
+                del self.sessions[session_id]
             for snap_id in [
                 s for s, snap in self.snapshots.items() if snap.instance_id == instance.id
             ]:
@@ -824,6 +829,13 @@ class AuraBackend:
             if storage not in {c.storage for c in offered}:
                 raise _bad(f"Storage {storage} is not available for business-critical", "storage")
             instance.memory, instance.storage = memory, str(storage)
+        elif instance.memory not in {c.memory for c in offered}:
+            sizes = ", ".join(dict.fromkeys(c.memory for c in offered))
+            raise _bad(
+                f"Business Critical does not offer {instance.memory}; upgrade with memory and "
+                f"storage of one of {sizes}",
+                "memory",
+            )
         instance.type = "business-critical"
         return instance
 
@@ -1037,6 +1049,7 @@ class AuraBackend:
             self._project(tenant_id)
         if organization_id is not None and organization_id != ORGANIZATION_ID:
             return []
+        self.settle_all()
         return [
             s
             for s in self.sessions.values()
@@ -1147,6 +1160,7 @@ class AuraBackend:
         Raises:
             ApiError: 404 with an empty reason, as the live service answers.
         """
+        self.settle_all()  # a finished instance delete takes its sessions with it
         session = self.sessions.get(session_id)
         if session is None:
             raise ApiError(404, f"session with id `{session_id}` not found", "")

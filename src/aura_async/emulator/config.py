@@ -121,7 +121,9 @@ class RateLimitSettings:
             log of the last ``window`` seconds, or a token ``bucket`` of size ``limit`` that
             refills ``limit`` per ``window`` (the gateway's default; it may accept up to twice
             the limit in one window).
-        retry_after: render ``Retry-After`` as delta ``seconds`` or as an HTTP ``date``.
+        retry_after: render ``Retry-After`` as delta ``seconds`` (with milliseconds under a
+            compressed clock), as whole seconds rounded up (``integer``, for clients that
+            parse nothing else), or as an HTTP ``date``.
         count_token_requests: whether ``POST /oauth/token`` spends from the same budget.
         count_rejected: whether rejected requests still count (a sliding log's behaviour in
             the live gateway: a client that keeps retrying stays limited).
@@ -131,8 +133,8 @@ class RateLimitSettings:
     limit: int = attrs.field(default=125, validator=_positive_int)
     window: float = attrs.field(default=60.0, validator=_positive_seconds)
     model: RateModel = attrs.field(default="fixed", validator=_rate_model)
-    retry_after: Literal["seconds", "date"] = attrs.field(
-        default="seconds", validator=attrs.validators.in_(("seconds", "date"))
+    retry_after: Literal["seconds", "integer", "date"] = attrs.field(
+        default="seconds", validator=attrs.validators.in_(("seconds", "integer", "date"))
     )
     count_token_requests: bool = attrs.field(default=False, validator=_bool)
     count_rejected: bool = attrs.field(default=False, validator=_bool)
@@ -204,5 +206,8 @@ class EmulatorConfig:
             raise ValueError("time_scale must be positive and finite")
         if not (self.token_lifetime > 0 and math.isfinite(self.token_lifetime)):
             raise ValueError("token_lifetime must be positive and finite")
+        if self.token_lifetime / self.time_scale < 1:
+            # expires_in is whole real seconds; a shorter life could not be told truthfully.
+            raise ValueError("token_lifetime must last at least one real second at this time_scale")
         if self.rate_limit.model not in RATE_MODELS:
             raise ValueError(f"rate model must be one of {', '.join(RATE_MODELS)}")

@@ -170,6 +170,9 @@ class FaultPlan:
             extra = set(raw) - {"methods", "route"}
             if extra:
                 raise ValueError(f"unknown filter setting(s): {', '.join(sorted(extra))}")
+            methods = raw.get("methods", ())
+            if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
+                raise ValueError('methods must be a list of strings such as ["POST"]')
             return RequestFilter(
                 methods=tuple(m.upper() for m in raw.get("methods", ())),
                 route=str(raw.get("route", "")),
@@ -192,7 +195,6 @@ class FaultPlan:
 
 
 _SCALAR_FAULTS = {
-    "not-found-after-create": "not_found_after_create",
     "null-connection-url": "null_connection_url",
     "deleting-status": "deleting_status",
     "memory-missing-while-deleting": "memory_missing_while_deleting",
@@ -207,7 +209,8 @@ def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
     """Add one command-line fault such as ``error=0.05,status=503,retry_after=2`` to ``plan``.
 
     Forms: ``error=P[,status=S][,retry_after=SECONDS]``, ``latency=P[,seconds=S]``,
-    ``drop=P``, ``not-found-after-create=SECONDS``, and ``KIND=P`` for the probabilities
+    ``drop=P``, ``not-found-after-create=SECONDS[,probability=P]``, and ``KIND=P`` for the
+    probabilities
     ``null-connection-url``, ``deleting-status``, ``pause-resume-200``, ``create-failure``,
     ``snapshot-failure`` and ``session-failure``. ``methods=POST+PATCH`` and ``route=/pause``
     narrow error, latency and drop faults.
@@ -253,10 +256,17 @@ def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
             default = DropFault().only
             narrowed = RequestFilter(methods=only.methods or default.methods, route=only.route)
             result = attrs.evolve(plan, drop=DropFault(probability=number, only=narrowed))
+        elif kind == "not-found-after-create":
+            chance = float(options.pop("probability", "1"))
+            result = attrs.evolve(
+                plan, not_found_after_create=number, not_found_after_create_probability=chance
+            )
         elif kind in _SCALAR_FAULTS:
             result = attrs.evolve(plan, **cast(dict[str, Any], {_SCALAR_FAULTS[kind]: number}))
         else:
-            known = ", ".join(["error", "latency", "drop", *_SCALAR_FAULTS])
+            known = ", ".join(
+                ["error", "latency", "drop", "not-found-after-create", *_SCALAR_FAULTS]
+            )
             raise ValueError(f"unknown fault {kind!r}; known faults: {known}")
     except (TypeError, ValueError) as exc:
         if "unknown fault" in str(exc):

@@ -92,6 +92,8 @@ class TokenBucket:
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return None
+        if self.count_rejected:
+            self._tokens -= 1.0  # a counted rejection spends a token it does not have
         return (1.0 - self._tokens) / self.rate
 
 

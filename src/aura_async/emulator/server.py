@@ -9,6 +9,8 @@ import time
 from types import TracebackType
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import uvicorn
 
 from aura_async.emulator.app import ConnectionDropped, EmulatorState, create_app
@@ -82,7 +84,11 @@ class EmulatorServer:
 
     @property
     def backend(self) -> AuraBackend:
-        """The emulated service's state, for inspection."""
+        """The emulated service's state, for inspection.
+
+        The server thread changes it while requests arrive: hold ``backend.lock`` while
+        reading more than one value, or read through ``/_emulator/counters``.
+        """
         return self.state.backend
 
     @property
@@ -170,11 +176,12 @@ class EmulatorServer:
         self.stop()
 
     async def __aenter__(self) -> EmulatorServer:
-        self.start()
+        # Starting and stopping wait on the server thread: keep the event loop free meanwhile.
+        await anyio.to_thread.run_sync(self.start)
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        self.stop()
+        await anyio.to_thread.run_sync(self.stop)
 
     def __repr__(self) -> str:
         return f"EmulatorServer(base_url={self.base_url!r})"
