@@ -1,5 +1,9 @@
 """Benchmarks: figures and ratios measured side by side in one run. Nothing here asserts on time.
 
+sdk overhead: CPU time per ``aura.instances.get`` through the whole pipeline (auth flow,
+transport, classification, model parsing; limiter disabled) against a bare
+``httpx.AsyncClient.get`` of the same URL on the same in-process transport. Target <= 1.3x.
+
 emulator throughput: how many API requests per second the emulator answers, in process
 (httpx.ASGITransport) and over loopback HTTP (uvicorn), for reads (GET an instance) and for
 creates, with the ratio between the two transports. It tells how much of a test suite's time
@@ -96,6 +100,64 @@ async def emulator_throughput(requests: int, concurrency: int) -> None:
         )
 
 
+async def sdk_overhead(calls: int) -> None:
+    """Print CPU time per call, SDK against bare httpx, on one in-process emulator."""
+    from aura_async import AuraClient
+
+    app = create_app(CONFIG)
+    project = app.state.emulator.backend.default_project_id
+    aura = AuraClient(
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        tenant_id=project,
+        base_url="http://emulator",
+        rate_limit=None,
+        transport=httpx.ASGITransport(app=app),
+    )
+    created = await aura.instances.create(
+        name="bench",
+        type="professional-db",
+        region="europe-west1",
+        memory="2GB",
+        cloud_provider="gcp",
+    )
+    bare = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://emulator")
+    token = await bare.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+    )
+    bare.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    path = f"/v1/instances/{created.id}"
+
+    async def timed(call: Callable[[], Awaitable[object]]) -> float:
+        for _ in range(50):  # warm up both paths alike
+            await call()
+        start = time.process_time()
+        for _ in range(calls):
+            await call()
+        return (time.process_time() - start) / calls
+
+    async def bare_get() -> object:
+        response = await bare.get(path)
+        response.raise_for_status()
+        return response.json()
+
+    # Interleave the two so drift (caches, the emulator's growing state) hits both alike.
+    sdk_times, bare_times = [], []
+    for _ in range(3):
+        bare_times.append(await timed(bare_get))
+        sdk_times.append(await timed(lambda: aura.instances.get(created.id)))
+    await bare.aclose()
+    await aura.aclose()
+    sdk, plain = min(sdk_times), min(bare_times)
+    print(f"sdk overhead ({calls} sequential GETs of one instance, in process, best of 3)")
+    print(
+        f"  bare httpx {plain * 1e6:7.0f} us CPU/call   aura.instances.get {sdk * 1e6:7.0f} us "
+        f"CPU/call   sdk/bare = {sdk / plain:4.2f}x (target <= 1.30x)"
+    )
+
+
 def main() -> None:
     """Run every benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -103,6 +165,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     args = parser.parse_args()
     anyio.run(emulator_throughput, args.requests, args.concurrency)
+    anyio.run(sdk_overhead, args.requests)
 
 
 if __name__ == "__main__":

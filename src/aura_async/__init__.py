@@ -1,11 +1,134 @@
 """aura-async: an asyncio SDK, command line and local emulator for the Neo4j Aura API.
 
-The SDK surface arrives with the client; today the package ships the emulator
-(:mod:`aura_async.emulator`), which everything else is built and tested against.
+Start with :class:`AuraClient`; everything public is re-exported here. The emulator lives in
+:mod:`aura_async.emulator`.
 """
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
-
 __version__ = "0.1.0"
+
+from aura_async._http.limiter import Priority, RateLimit, RateLimiter
+from aura_async._http.retry import RetryPolicy
+from aura_async.client import AuraClient
+from aura_async.config import ClientSettings
+from aura_async.errors import (
+    APIError,
+    AuraError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    CreateOutcomeUnknownError,
+    ErrorDetail,
+    NotAllowedError,
+    NotFoundError,
+    OngoingOperationError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResponseValidationError,
+    ServerError,
+    TimeoutError,
+    TokenError,
+    TransportError,
+    UnsupportedForTierError,
+    ValidationError,
+)
+from aura_async.events import (
+    ClientEvent,
+    EventHook,
+    RateLimited,
+    RateLowered,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+    TokenRefreshed,
+)
+from aura_async.models import (
+    CdcEnrichmentMode,
+    CloudProvider,
+    CreatedInstance,
+    CreatedSnapshot,
+    CustomerManagedKey,
+    CustomerManagedKeySummary,
+    DeletedSession,
+    GraphAnalyticsSession,
+    Instance,
+    InstanceConfiguration,
+    InstanceSizing,
+    InstanceStatus,
+    InstanceSummary,
+    InstanceType,
+    KeyStatus,
+    MetricsIntegration,
+    Project,
+    ProjectSummary,
+    SessionSizing,
+    SessionStatus,
+    Snapshot,
+    SnapshotProfile,
+    SnapshotStatus,
+)
+
+__all__ = [
+    "APIError",
+    "AuraClient",
+    "AuraError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CdcEnrichmentMode",
+    "ClientEvent",
+    "ClientSettings",
+    "CloudProvider",
+    "ConfigurationError",
+    "ConflictError",
+    "CreateOutcomeUnknownError",
+    "CreatedInstance",
+    "CreatedSnapshot",
+    "CustomerManagedKey",
+    "CustomerManagedKeySummary",
+    "DeletedSession",
+    "ErrorDetail",
+    "EventHook",
+    "GraphAnalyticsSession",
+    "Instance",
+    "InstanceConfiguration",
+    "InstanceSizing",
+    "InstanceStatus",
+    "InstanceSummary",
+    "InstanceType",
+    "KeyStatus",
+    "MetricsIntegration",
+    "NotAllowedError",
+    "NotFoundError",
+    "OngoingOperationError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "Priority",
+    "Project",
+    "ProjectSummary",
+    "RateLimit",
+    "RateLimited",
+    "RateLimitedError",
+    "RateLimiter",
+    "RateLowered",
+    "RequestSent",
+    "ResponseReceived",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "RetryScheduled",
+    "ServerError",
+    "SessionSizing",
+    "SessionStatus",
+    "Snapshot",
+    "SnapshotProfile",
+    "SnapshotStatus",
+    "TimeoutError",
+    "TokenError",
+    "TokenRefreshed",
+    "TransportError",
+    "UnsupportedForTierError",
+    "ValidationError",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""The request pipeline: auth -> rate limit -> send -> classify -> retry."""

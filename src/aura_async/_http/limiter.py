@@ -1,0 +1,468 @@
+"""The client's own rate limit: never more than R requests in any W seconds, at the server.
+
+The Aura API allows R requests per period W per credential, and nobody outside Neo4j knows
+whether its gateway counts with a fixed window, a sliding log or a token bucket. The limiter
+therefore keeps the one promise that satisfies all three: no interval of length W ever carries
+more than R of this client's requests as the server sees them. It still lets a client that was
+quiet for a whole period send R requests at once, which every one of those models accepts.
+
+It keeps a record of the client's own recent requests, each stamped with its *completion* time
+(when its answer arrived or its attempt failed); a request still in flight has no completion
+time yet and holds its slot until it has one. A new request may start while fewer than R
+requests are in flight or completed within the last W seconds. A request reaches the server
+somewhere between its start and its completion, so if B starts at least W after A completed,
+B reaches the server at least W after A did, whatever the latency or the wait for a pooled
+connection: no margin has to be guessed. See DESIGN.md, "The rate limit, exactly".
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import logging
+import math
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import ClassVar
+
+import anyio
+import anyio.lowlevel
+import attrs
+
+__all__ = ["Permit", "Priority", "RateLimit", "RateLimiter"]
+
+logger = logging.getLogger("aura_async")
+
+# A fraction of the period added to every expiry, so float noise in clocks and sums never
+# lets a request in a hair before the period has really passed.
+_SLACK = 1e-3
+
+_UNITS = {"": 1.0, "ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_RATE_RE = re.compile(
+    r"""\s*(?P<limit>\d+)\s*
+        (?:/\s*(?P<amount>(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)?\s*(?P<unit>[a-z]*)\s*)?""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _check_limit(instance: RateLimit, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"a rate limit needs at least 1 request per period, got {value!r}")
+
+
+def _check_period(instance: RateLimit, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (isinstance(value, int | float) and 0 < value < math.inf):
+        raise ValueError(
+            f"a rate limit's period must be a positive number of seconds, got {value!r}"
+        )
+
+
+@attrs.frozen
+class RateLimit:
+    """At most ``limit`` requests in any ``period`` seconds.
+
+    Raises:
+        ValueError: if ``limit`` is not an integer of at least 1, or ``period`` is not a
+            positive, finite number of seconds.
+    """
+
+    limit: int = attrs.field(validator=_check_limit)
+    period: float = attrs.field(converter=float, validator=_check_period)
+
+    PAID_LIMIT: ClassVar[int] = 125
+    FREE_LIMIT: ClassVar[int] = 25
+    DEFAULT_PERIOD: ClassVar[float] = 60.0
+
+    @classmethod
+    def paid(cls) -> RateLimit:
+        """The limit of paid accounts: 125 requests per 60 seconds."""
+        return cls(cls.PAID_LIMIT, cls.DEFAULT_PERIOD)
+
+    @classmethod
+    def free(cls) -> RateLimit:
+        """The limit of free and trial accounts: 25 requests per 60 seconds."""
+        return cls(cls.FREE_LIMIT, cls.DEFAULT_PERIOD)
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """Read a limit as written in ``AURA_RATE_LIMIT`` or on the command line.
+
+        Accepted forms: ``"paid"``, ``"free"``, a count (``"125"``, per 60 seconds), or a count
+        and a period in seconds or with a unit (``"25/60"``, ``"125/1s"``, ``"125/1m"``,
+        ``"10/500ms"``, ``"125/min"``). Units: ms, s, sec, m, min, h.
+
+        Raises:
+            ValueError: if ``text`` is none of these, or names a count below 1 or a period
+                that is not positive and finite.
+        """
+        named = text.strip().lower()
+        if named == "paid":
+            return cls.paid()
+        if named == "free":
+            return cls.free()
+        match = _RATE_RE.fullmatch(text)
+        unit = (match.group("unit") or "").lower() if match else ""
+        if match is None or unit not in _UNITS or ("/" in text and not (match["amount"] or unit)):
+            raise ValueError(
+                f"cannot read the rate limit {text!r}: expected 'paid', 'free', a request count "
+                "such as '125' (per 60 s), or count/period such as '25/60', '125/1s' or '125/1m'"
+            )
+        limit = int(match["limit"])
+        if match["amount"] is None and not unit:
+            period = cls.DEFAULT_PERIOD
+        else:
+            period = float(match["amount"] or 1) * _UNITS[unit]
+        try:
+            return cls(limit, period)
+        except ValueError as error:
+            raise ValueError(f"cannot use the rate limit {text!r}: {error}") from None
+
+    def __str__(self) -> str:
+        """Write the limit as ``count/periods``, e.g. ``125/60s``, which :meth:`parse` reads."""
+        period = self.period
+        shown = str(int(period)) if period.is_integer() and period < 1e15 else repr(period)
+        return f"{self.limit}/{shown}s"
+
+
+class Priority(enum.IntEnum):
+    """Which waiting request goes first when a slot frees up; a lower value goes first."""
+
+    TOKEN = 0
+    """Token requests: every other request waits on them."""
+    MUTATION = 1
+    """Creates, updates and deletes go ahead of reads, so polls never starve the real work."""
+    READ = 2
+    """Reads, including status polls."""
+
+
+class _Ledger:
+    """The admission rule alone, with no waiting: the record of this client's requests.
+
+    Kept apart from :class:`RateLimiter` so that tests can drive the exact rule through
+    thousands of simulated requests without an event loop.
+    """
+
+    __slots__ = ("_completed", "_in_flight", "limit", "period", "slack")
+
+    def __init__(self, rate: RateLimit) -> None:
+        self._completed: deque[float] = deque()
+        self._in_flight = 0
+        self.set_rate(rate)
+
+    def set_rate(self, rate: RateLimit) -> None:
+        """Use ``rate`` from now on; the record of past requests is kept as it is."""
+        self.limit = rate.limit
+        self.period = rate.period
+        self.slack = rate.period * _SLACK
+
+    @property
+    def in_flight(self) -> int:
+        """Requests started and not yet completed."""
+        return self._in_flight
+
+    def ready_at(self, now: float) -> float:
+        """When one more request may start: ``now`` or earlier if it may start at once.
+
+        Returns ``math.inf`` when every slot is held by a request in flight, since only a
+        completion can change that.
+        """
+        completed = self._completed
+        keep = self.period + self.slack
+        # The expiry is computed by the same expression here and when checked again at that
+        # moment, so a caller that waits until exactly the returned time is then admitted.
+        while completed and completed[0] + keep <= now:
+            completed.popleft()
+        excess = self._in_flight + len(completed) - self.limit
+        if excess < 0:
+            return now
+        if excess >= len(completed):
+            return math.inf
+        return completed[excess] + keep
+
+    def start(self) -> None:
+        """Count one more request in flight (the caller checked :meth:`ready_at`)."""
+        self._in_flight += 1
+
+    def complete(self, now: float) -> None:
+        """Mark one request in flight as completed at ``now``."""
+        self._in_flight -= 1
+        # A clock that steps back must not unsort the record; a later stamp is only stricter.
+        if self._completed and now < self._completed[-1]:
+            now = self._completed[-1]
+        self._completed.append(now)
+
+
+class Permit:
+    """The right to send one request, taken from a :class:`RateLimiter`.
+
+    The request holds its slot until :meth:`release` marks it complete; a permit that is never
+    released keeps its slot for good, because the limiter cannot know when (or whether) the
+    server saw that request.
+    """
+
+    __slots__ = ("_limiter", "_released", "priority")
+
+    def __init__(self, limiter: RateLimiter, priority: Priority) -> None:
+        self._limiter = limiter
+        self._released = False
+        self.priority = priority
+
+    @property
+    def released(self) -> bool:
+        """Whether :meth:`release` was called."""
+        return self._released
+
+    def release(self) -> None:
+        """Mark the request complete now: its answer arrived or its attempt failed.
+
+        The slot stays taken for one more period from now. Calling this again does nothing.
+        Never raises.
+        """
+        if not self._released:
+            self._released = True
+            self._limiter._complete()
+
+    def __repr__(self) -> str:
+        state = "released" if self._released else "in flight"
+        return f"<Permit {self.priority.name} {state}>"
+
+
+class _Waiter:
+    __slots__ = ("cancelled", "event")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.cancelled = False
+
+
+_PRESETS = (RateLimit.PAID_LIMIT, RateLimit.FREE_LIMIT)
+
+
+def _lower(rate: RateLimit) -> RateLimit | None:
+    """The next lower guess at the server's limit, or None at 1 request per period."""
+    for preset in _PRESETS:
+        if preset < rate.limit:
+            return RateLimit(preset, rate.period)
+    if rate.limit == 1:
+        return None
+    return RateLimit(max(1, rate.limit // 2), rate.period)
+
+
+class RateLimiter:
+    """Admits requests so that no ``rate.period`` seconds ever carry more than ``rate.limit``.
+
+    Every request (token requests and retries too) takes a :class:`Permit` before it is sent
+    and releases it when its answer arrives or its attempt fails. Waiting requests go in
+    :class:`Priority` order, first come first served within a priority; only the first waiter
+    keeps a timer, so a thousand waiters cost no more wake-ups than one.
+
+    One limiter serves one credential within one event loop.
+
+    Args:
+        rate: the limit to keep.
+        clock: the time source, in seconds; waiting sleeps on anyio's clock, so a clock of
+            one's own must run at the same pace (tests that never wait may stop it).
+        lower_after: this many 429 answers within one period, while the client keeps to its
+            own limit, lower the limit (see :meth:`note_rate_limited`).
+        on_lowered: called with the old and the new limit each time the limit is lowered
+            that way.
+
+    Raises:
+        ValueError: if ``lower_after`` is below 1.
+    """
+
+    def __init__(
+        self,
+        rate: RateLimit,
+        *,
+        clock: Callable[[], float] = anyio.current_time,
+        lower_after: int = 3,
+        on_lowered: Callable[[RateLimit, RateLimit], None] | None = None,
+    ) -> None:
+        if lower_after < 1:
+            raise ValueError(f"lower_after must be at least 1, got {lower_after!r}")
+        self._rate = rate
+        self._clock = clock
+        self._ledger = _Ledger(rate)
+        self._lower_after = lower_after
+        self._on_lowered = on_lowered
+        self._cool_until = -math.inf
+        # Heap of (priority, arrival number, waiter); cancelled waiters are removed lazily.
+        self._queue: list[tuple[int, int, _Waiter]] = []
+        self._arrivals = 0
+        self._waiting = 0
+        self._rejections: deque[float] = deque()
+        self._evidence_from = -math.inf
+
+    @property
+    def rate(self) -> RateLimit:
+        """The limit kept now."""
+        return self._rate
+
+    @property
+    def in_flight(self) -> int:
+        """Permits taken and not yet released."""
+        return self._ledger.in_flight
+
+    @property
+    def waiting(self) -> int:
+        """Callers of :meth:`acquire` still waiting for a permit."""
+        return self._waiting
+
+    async def acquire(self, priority: Priority = Priority.READ) -> Permit:
+        """Wait until one more request may start, and take a permit for it.
+
+        A request may start when fewer than ``rate.limit`` requests are in flight or completed
+        within the last ``rate.period`` seconds, any cool-down has passed, and no waiter of a
+        more urgent priority (or of the same priority, arrived earlier) is still waiting.
+        Returns at once, without yielding, when all that holds already.
+
+        Raises:
+            anyio's cancellation exception: if cancelled while waiting; the caller then holds
+                no permit and the next waiter is woken.
+        """
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        waiter = _Waiter()
+        self._arrivals += 1
+        heapq.heappush(self._queue, (int(priority), self._arrivals, waiter))
+        self._waiting += 1
+        try:
+            while True:
+                if self._head() is waiter:
+                    delay = self._delay()
+                    if delay <= 0:
+                        break
+                    with anyio.move_on_after(delay):
+                        await waiter.event.wait()
+                else:
+                    await waiter.event.wait()
+                waiter.event = anyio.Event()
+        except BaseException:
+            waiter.cancelled = True
+            self._waiting -= 1
+            self._compact()
+            self._wake_head()
+            raise
+        heapq.heappop(self._queue)
+        self._waiting -= 1
+        self._ledger.start()
+        # The next waiter may be able to go at once, or must now start its own timer.
+        self._wake_head()
+        return Permit(self, priority)
+
+    def slot(self, priority: Priority = Priority.READ) -> AbstractAsyncContextManager[Permit]:
+        """Hold a permit for the body of an ``async with``, released on exit, error or not.
+
+        Raises:
+            anyio's cancellation exception: if cancelled while waiting for the permit.
+        """
+        return self._slot(priority)
+
+    @asynccontextmanager
+    async def _slot(self, priority: Priority) -> AsyncIterator[Permit]:
+        permit = await self.acquire(priority)
+        try:
+            yield permit
+        finally:
+            permit.release()
+
+    def cool_down(self, seconds: float) -> None:
+        """Hold every request back until ``seconds`` from now (a 429's Retry-After).
+
+        Extends a cool-down already running, never shortens it. Waiters are not woken: the
+        first one notices when its timer next fires.
+
+        Raises:
+            ValueError: if ``seconds`` is negative, infinite or not a number.
+        """
+        if not 0 <= seconds < math.inf:
+            raise ValueError(f"a cool-down must be a finite, non-negative time, got {seconds!r}")
+        self._cool_until = max(self._cool_until, self._clock() + seconds)
+
+    def note_rate_limited(self) -> bool:
+        """Count one 429 answer; lower the limit if the server evidently counts a lower one.
+
+        When ``lower_after`` 429s arrive within one period while this client keeps to its own
+        limit, the server must be counting a lower limit (or other clients share the
+        credential). The limit then drops to the next preset below it (125 -> 25; from 25
+        down it halves, to no less than 1), ``on_lowered`` is called once, one WARNING is
+        logged on the ``aura_async`` logger, and True is returned. Otherwise returns False.
+
+        For one period after the limit was lowered, 429s are not counted: requests sent under
+        the old limit may still be answered.
+
+        Raises:
+            Whatever ``on_lowered`` raises, after the limit was lowered.
+        """
+        now = self._clock()
+        if now < self._evidence_from:
+            return False
+        rejections = self._rejections
+        rejections.append(now)
+        while rejections and rejections[0] <= now - self._rate.period:
+            rejections.popleft()
+        if len(rejections) < self._lower_after:
+            return False
+        old = self._rate
+        new = _lower(old)
+        if new is None:
+            return False
+        count = len(rejections)
+        self.set_rate(new)
+        logger.warning(
+            "The Aura API answered 429 to %d requests within %g s although this client kept to "
+            "%s; it evidently counts a lower limit. Lowering the client's limit to %s "
+            "(set AURA_RATE_LIMIT to choose the limit explicitly).",
+            count,
+            old.period,
+            old,
+            new,
+        )
+        if self._on_lowered is not None:
+            self._on_lowered(old, new)
+        return True
+
+    def set_rate(self, rate: RateLimit) -> None:
+        """Keep ``rate`` from now on; waiters re-evaluate at once.
+
+        Requests already made keep counting against the new limit. Never raises.
+        """
+        old = self._rate
+        self._rate = rate
+        self._ledger.set_rate(rate)
+        if rate.limit < old.limit or rate.period > old.period:
+            # Traffic sent under the old limit may exceed the new one for a period; 429s
+            # caused by it say nothing about the new limit.
+            self._evidence_from = self._clock() + max(rate.period, old.period)
+            self._rejections.clear()
+        self._wake_head()
+
+    def _delay(self) -> float:
+        now = self._clock()
+        return max(self._ledger.ready_at(now), self._cool_until) - now
+
+    def _complete(self) -> None:
+        self._ledger.complete(self._clock())
+        # A slot held in flight now has an expiry: the first waiter may stop waiting forever.
+        self._wake_head()
+
+    def _head(self) -> _Waiter | None:
+        queue = self._queue
+        while queue and queue[0][2].cancelled:
+            heapq.heappop(queue)
+        return queue[0][2] if queue else None
+
+    def _wake_head(self) -> None:
+        head = self._head()
+        if head is not None:
+            head.event.set()
+
+    def _compact(self) -> None:
+        # Cancelled waiters deep in the heap are skipped lazily; rebuild only when they
+        # outnumber the live ones, so a storm of cancellations cannot grow the heap unbounded.
+        queue = self._queue
+        if len(queue) > 2 * self._waiting + 16:
+            self._queue = [entry for entry in queue if not entry[2].cancelled]
+            heapq.heapify(self._queue)

@@ -1,0 +1,256 @@
+"""The request pipeline: the only place that builds HTTP requests.
+
+resource method -> :meth:`Pipeline.request` -> auth flow -> rate-limited transport -> httpx ->
+answer -> classify (success data, or an error from the tree) -> retry when it is safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import httpx
+
+from aura_async import __version__
+from aura_async._http.auth import ClientCredentialsAuth
+from aura_async._http.limiter import Priority, RateLimit, RateLimiter
+from aura_async._http.retry import (
+    RETRY_STATUSES,
+    RequestKind,
+    RetryPolicy,
+    parse_retry_after,
+    sent_nothing,
+)
+from aura_async._http.transport import RateLimitedTransport
+from aura_async.config import ClientSettings
+from aura_async.errors import (
+    APIError,
+    CreateOutcomeUnknownError,
+    RateLimitedError,
+    ResponseValidationError,
+    TimeoutError,
+    TransportError,
+    error_for_response,
+)
+from aura_async.events import ClientEvent, EventHook, RateLowered, RetryScheduled
+
+__all__ = ["Pipeline"]
+
+logger = logging.getLogger("aura_async")
+
+_MISSING = object()
+
+
+def _token_request_failed(error: httpx.TransportError) -> bool:
+    """Return whether ``error`` broke a token request (one the auth flow sent)."""
+    try:
+        failed = error.request
+    except RuntimeError:  # httpx attaches the request to every error it raises; be safe
+        return False
+    return failed.extensions.get("aura_priority") is Priority.TOKEN
+
+
+class Pipeline:
+    """Sends API requests for the resources: auth, rate limit, send, classify, retry.
+
+    Args:
+        settings: the client's settings.
+        transport: the transport doing the I/O (default: httpx's, with the settings' pool).
+        on_event: receives every :mod:`aura_async.events` event.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_event: EventHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self._hook = on_event
+        self.limiter = (
+            RateLimiter(settings.rate_limit, on_lowered=self._rate_lowered)
+            if settings.rate_limit is not None
+            else None
+        )
+        inner = transport or httpx.AsyncHTTPTransport(limits=settings.limits)
+        self.auth = ClientCredentialsAuth(
+            settings.client_id, settings.client_secret, settings.token_url, emit=self.emit
+        )
+        self.http = httpx.AsyncClient(
+            base_url=settings.api_url,
+            transport=RateLimitedTransport(inner, self.limiter, self.emit),
+            auth=self.auth,
+            timeout=settings.timeout,
+            headers={"User-Agent": f"aura-async/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self.settings.retry
+
+    def emit(self, event: ClientEvent) -> None:
+        """Hand an event to the hook; a failing hook is logged, never propagated."""
+        if self._hook is None:
+            return
+        try:
+            self._hook(event)
+        except Exception:
+            logger.exception("the on_event hook raised on %s", type(event).__name__)
+
+    def _rate_lowered(self, old: RateLimit, new: RateLimit) -> None:
+        self.emit(RateLowered(old=str(old), new=str(new)))
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: RequestKind,
+        json: Any = _MISSING,
+        params: Mapping[str, str] | None = None,
+        create_name: str | None = None,
+    ) -> Any:
+        """Send one API call and return the ``data`` of its answer (None for 204).
+
+        ``kind`` decides what may be resent (see :mod:`aura_async._http.retry`).
+        ``create_name`` names the instance a CREATE makes, for the ambiguous-failure error.
+
+        Raises:
+            APIError: the API answered with an error (the subclass says which).
+            CreateOutcomeUnknownError: a create failed in a way that may have done the work.
+            TransportError: the network failed and retries ran out (or were not safe).
+            ResponseValidationError: a success answer was not the documented JSON envelope.
+        """
+        priority = Priority.READ if kind is RequestKind.READ else Priority.MUTATION
+        started = dt.datetime.now(dt.UTC)
+        ambiguous = False  # an earlier attempt may have reached the server
+        attempt = 0
+        limited = 0  # 429s: no work was done, so they have a budget of their own
+        while True:
+            attempt += 1
+            extensions = {"aura_priority": priority, "aura_attempt": attempt}
+            try:
+                response = await self.http.request(
+                    method,
+                    path,
+                    json=None if json is _MISSING else json,
+                    params=params,
+                    extensions=extensions,
+                )
+            except httpx.TransportError as exc:
+                error = self._transport_error(exc, method, path)
+                # A token request that failed means the API request itself was never sent.
+                unsent = sent_nothing(exc) or _token_request_failed(exc)
+                if kind is RequestKind.CREATE and not unsent:
+                    raise CreateOutcomeUnknownError(create_name or "", started, error) from exc
+                ambiguous = ambiguous or not unsent
+                if attempt - limited > self.retry.max_retries:
+                    raise error from exc
+                await self._wait(method, path, attempt, None, type(exc).__name__)
+                continue
+            except APIError as exc:
+                # Only the auth flow raises these: the token endpoint refused or failed, so the
+                # API request was not sent and may be resent whatever it is, if the answer
+                # was a passing one (429, 502-504); a TokenError is final.
+                if exc.status not in RETRY_STATUSES:
+                    raise
+                if exc.status == 429:
+                    limited += 1
+                    exhausted = limited > self.retry.max_rate_limited_retries
+                else:
+                    exhausted = attempt - limited > self.retry.max_retries
+                if exhausted:
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                if exc.status == 429 and self.limiter is not None:
+                    retry_after = 0.0  # the limiter already holds every request back
+                await self._wait(method, path, attempt, retry_after, f"token {exc.status}")
+                continue
+            status = response.status_code
+            if status < 400:
+                return self._data(response, method, path)
+            api_error = self._api_error(response, method, path)
+            if status == 404 and method == "DELETE" and ambiguous:
+                # Our own earlier attempt deleted it; the second answer is the 404 the spec
+                # promises after a 202.
+                return None
+            if kind is RequestKind.CREATE and status != 429:
+                if status >= 500:
+                    raise CreateOutcomeUnknownError(create_name or "", started, api_error)
+                raise api_error
+            if status not in RETRY_STATUSES:
+                raise api_error
+            if status == 429:
+                limited += 1
+                exhausted = limited > self.retry.max_rate_limited_retries
+            else:
+                exhausted = attempt - limited > self.retry.max_retries
+            if exhausted:
+                raise api_error
+            ambiguous = ambiguous or status >= 500
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429 and self.limiter is not None:
+                retry_after = 0.0  # the limiter already holds every request back
+            await self._wait(method, path, attempt, retry_after, str(status))
+
+    async def _wait(
+        self, method: str, path: str, attempt: int, retry_after: float | None, reason: str
+    ) -> None:
+        delay = self.retry.backoff(attempt, retry_after)
+        logger.info(
+            "%s %s failed (%s); attempt %d resent in %.3fs",
+            method,
+            path,
+            reason,
+            attempt + 1,
+            delay,
+        )
+        self.emit(RetryScheduled(method, path, attempt, delay, reason))
+        await anyio.sleep(delay)
+
+    @staticmethod
+    def _transport_error(exc: httpx.TransportError, method: str, path: str) -> TransportError:
+        cls = TimeoutError if isinstance(exc, httpx.TimeoutException) else TransportError
+        return cls(f"{method} {path} failed: {type(exc).__name__}: {exc}", method=method, path=path)
+
+    @staticmethod
+    def _body(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _api_error(self, response: httpx.Response, method: str, path: str) -> APIError:
+        return error_for_response(
+            response.status_code,
+            self._body(response),
+            request_id=response.headers.get("X-Request-Id"),
+            method=method,
+            path=path,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    def _data(self, response: httpx.Response, method: str, path: str) -> Any:
+        if response.status_code == 204 or not response.content:
+            return None
+        body = self._body(response)
+        if not isinstance(body, dict) or "data" not in body:
+            raise ResponseValidationError(
+                f"{method} {path} answered {response.status_code} without a JSON "
+                '{"data": ...} envelope',
+                status=response.status_code,
+                request_id=response.headers.get("X-Request-Id"),
+                method=method,
+                path=path,
+            )
+        return body["data"]

@@ -1,0 +1,102 @@
+"""Which failures are safe to resend, and when.
+
+The API has no idempotency key, so what may be resent depends on what the request does:
+
+- reads, deletes and the other actions (PATCH, pause, resume, overwrite, restore, snapshot,
+  upgrade, session get-or-create) are resent on 429, 502/503/504 and transport errors: doing
+  them twice is harmless or answers a recognisable 404/409;
+- a create (``POST /instances``, ``POST /customer-managed-keys``) is resent only when the
+  server surely did no work: a 429, or a connection that failed before the request was sent.
+  Anything else is ambiguous and must be reconciled by name, never resent.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import random
+import time
+
+import attrs
+import httpx
+
+__all__ = ["RequestKind", "RetryPolicy", "parse_retry_after", "sent_nothing"]
+
+
+class RequestKind(enum.Enum):
+    """How a request may be retried."""
+
+    READ = "read"
+    ACTION = "action"
+    CREATE = "create"
+
+
+# 500 is left out on purpose: the spec calls it a bug that may or may not have done the work,
+# and an overwrite answers 500 for a size disparity that no retry can fix.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+# Failures that happen before a single byte of the request left: the server did nothing.
+_BEFORE_SENDING = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def sent_nothing(error: httpx.TransportError) -> bool:
+    """Return whether the request surely never reached the server."""
+    return isinstance(error, _BEFORE_SENDING)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Parse a ``Retry-After`` header: delta seconds (decimals allowed) or an HTTP date.
+
+    Returns the seconds to wait (never negative), or None when absent or unreadable.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(text) if "," in text or " " in text else None
+        if parsed is None:
+            return None
+        seconds = parsed.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(seconds, 0.0)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How many times, and how long between, a safe request is resent.
+
+    Args:
+        max_retries: resends after the first attempt (0 disables retries).
+        base_delay: the first backoff, in seconds; each later one doubles.
+        max_delay: the longest backoff.
+        max_retry_after: the longest wait honoured from a ``Retry-After`` header.
+        max_rate_limited_retries: resends after 429s, counted apart: a 429 did no work, and
+            the limiter slows the client down meanwhile.
+    """
+
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    max_rate_limited_retries: int = 20
+
+    def __attrs_post_init__(self) -> None:
+        if (
+            min(self.max_retries, self.max_rate_limited_retries) < 0
+            or min(self.base_delay, self.max_delay, self.max_retry_after) < 0
+        ):
+            raise ValueError("retry settings must not be negative")
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Return the wait before resending after failed ``attempt`` (1-based).
+
+        The server's ``Retry-After`` wins, capped; otherwise exponential backoff with full
+        jitter in its upper half, so many tasks failing together do not resend together.
+        """
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)

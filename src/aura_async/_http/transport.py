@@ -1,0 +1,90 @@
+"""The transport every request leaves through: the one place the rate limit is enforced.
+
+It sits under httpx's auth flow, so token requests and every resend pass it too. A request
+holds a slot of the limiter from the moment it may start until its answer's headers arrive
+(or it fails); a 429 makes every request wait until its Retry-After has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+
+from aura_async._http.limiter import Priority, RateLimiter
+from aura_async._http.retry import parse_retry_after
+from aura_async.events import ClientEvent, RateLimited, RequestSent, ResponseReceived
+
+__all__ = ["RateLimitedTransport"]
+
+logger = logging.getLogger("aura_async")
+
+
+class RateLimitedTransport(httpx.AsyncBaseTransport):
+    """Wraps a transport with the client's rate limiter and its 429 cool-down.
+
+    Args:
+        inner: the transport that does the I/O (an ``httpx.AsyncHTTPTransport``, or an
+            ``httpx.ASGITransport`` in tests).
+        limiter: the limiter, or None to send without limit.
+        emit: receives request, response and rate-limit events.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        limiter: RateLimiter | None,
+        emit: Callable[[ClientEvent], None],
+    ) -> None:
+        self.inner = inner
+        self.limiter = limiter
+        self._emit = emit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Wait for a slot, send, and feed a 429's Retry-After to the limiter.
+
+        Raises:
+            httpx.TransportError: whatever the inner transport raises.
+        """
+        method, path = request.method, request.url.path
+        attempt = int(request.extensions.get("aura_attempt", 1))
+        if self.limiter is None:
+            self._emit(RequestSent(method, path, attempt))
+            return await self._send(request, method, path)
+        priority = Priority(request.extensions.get("aura_priority", Priority.READ))
+        async with self.limiter.slot(priority):
+            self._emit(RequestSent(method, path, attempt))
+            response = await self._send(request, method, path)
+        if response.status_code == 429:
+            self._cool_down(response, method, path)
+        return response
+
+    async def _send(self, request: httpx.Request, method: str, path: str) -> httpx.Response:
+        started = time.perf_counter()
+        response = await self.inner.handle_async_request(request)
+        elapsed = time.perf_counter() - started
+        request_id = response.headers.get("X-Request-Id")
+        logger.debug(
+            "%s %s -> %s in %.3fs (%s)", method, path, response.status_code, elapsed, request_id
+        )
+        self._emit(ResponseReceived(method, path, response.status_code, elapsed, request_id))
+        return response
+
+    def _cool_down(self, response: httpx.Response, method: str, path: str) -> None:
+        assert self.limiter is not None
+        rate = self.limiter.rate
+        wait = parse_retry_after(response.headers.get("Retry-After"))
+        if wait is None:
+            # No advice: wait as long as two requests' share of the window.
+            wait = 2 * rate.period / rate.limit
+        wait = min(wait, rate.period)
+        self.limiter.cool_down(wait)
+        logger.info("rate limited on %s %s: every request waits %.3fs", method, path, wait)
+        self._emit(RateLimited(method, path, wait))
+        self.limiter.note_rate_limited()
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self.inner.aclose()

@@ -1,0 +1,197 @@
+"""Checks made before anything is sent: what the API would refuse, refused locally.
+
+Each check raises :class:`~aura_async.errors.ValidationError` naming the argument, and no
+request leaves. The rules are the API's documented ones; what only the project's
+configurations can tell (which regions and sizes a tier offers) is left to the server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from typing import TypeVar
+
+from aura_async.errors import ValidationError
+
+__all__ = [
+    "check_count",
+    "check_date",
+    "check_duration",
+    "check_enum",
+    "check_id",
+    "check_instance_id",
+    "check_name",
+    "check_size",
+    "check_strings",
+    "check_text",
+]
+
+E = TypeVar("E", bound=enum.Enum)
+
+_INSTANCE_ID = re.compile(r"[0-9a-f]{8}")
+# Ids travel in URL paths: letters, digits and a few separators, nothing that changes the path.
+_PATH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_SIZE = re.compile(r"[1-9][0-9]{0,4}GB")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Go's time.ParseDuration without a sign: one or more <number><unit> ("30m", "1h30m", "1.5s").
+_DURATION_PART = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
+_DURATION = re.compile(f"(?:{_DURATION_PART})+")
+_DURATION_ITEM = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,
+    "\u03bcs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def check_name(value: object, field: str = "name") -> str:
+    """Return ``value`` if it is a valid instance, key or session name (1-30 characters).
+
+    Raises:
+        ValidationError: when not a string, empty, over 30 characters, or padded with spaces.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string, got {type(value).__name__}", field=field)
+    if not 1 <= len(value) <= 30:
+        raise ValidationError(
+            f"{field} must be 1 to 30 characters long, got {len(value)}", field=field
+        )
+    if value != value.strip():
+        raise ValidationError(f"{field} must not start or end with white space", field=field)
+    return value
+
+
+def check_instance_id(value: object, field: str = "instance_id") -> str:
+    """Return ``value`` if it looks like an instance id (8 lowercase hex characters).
+
+    Raises:
+        ValidationError: otherwise.
+    """
+    if not isinstance(value, str) or not _INSTANCE_ID.fullmatch(value):
+        raise ValidationError(
+            f"{field} must be an instance id of 8 hex characters such as 2f49c2b3; got {value!r}",
+            field=field,
+        )
+    return value
+
+
+def check_id(value: object, field: str) -> str:
+    """Return ``value`` if it can be an id in a URL path (project, snapshot, key, session).
+
+    Raises:
+        ValidationError: when empty or holding characters no Aura id has.
+    """
+    if not isinstance(value, str) or not _PATH_ID.fullmatch(value):
+        raise ValidationError(f"{field} is not a valid id: {value!r}", field=field)
+    return value
+
+
+def check_text(value: object, field: str) -> str:
+    """Return ``value`` if it is a non-empty string.
+
+    Raises:
+        ValidationError: otherwise.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field} must be a non-empty string; got {value!r}", field=field)
+    return value
+
+
+def check_size(value: object, field: str) -> str:
+    """Return ``value`` if it is a size in whole gigabytes such as ``8GB``.
+
+    Raises:
+        ValidationError: otherwise.
+    """
+    if not isinstance(value, str) or not _SIZE.fullmatch(value):
+        raise ValidationError(
+            f"{field} must be a size in whole gigabytes such as 8GB; got {value!r}", field=field
+        )
+    return value
+
+
+def check_enum(value: object, enum_type: type[E], field: str) -> E:
+    """Return ``value`` as a KNOWN member of ``enum_type`` (by value or member).
+
+    Raises:
+        ValidationError: when the value is not one the API accepts, listing those it does.
+    """
+    allowed = [m.value for m in enum_type if m.value]
+    member = None
+    if isinstance(value, enum_type):
+        member = value
+    elif isinstance(value, str):
+        member = next((m for m in enum_type if m.value == value), None)
+    if member is None or member.value not in allowed:
+        raise ValidationError(
+            f"{field} must be one of {', '.join(map(str, allowed))}; got {value!r}", field=field
+        )
+    return member
+
+
+def check_date(value: object, field: str = "date") -> str:
+    """Return ``value`` as ``YYYY-MM-DD`` (a ``datetime.date`` or such a string).
+
+    Raises:
+        ValidationError: otherwise.
+    """
+    if isinstance(value, dt.datetime):
+        raise ValidationError(f"{field} must be a date, not a datetime", field=field)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    raise ValidationError(f"{field} must be a date such as 2025-01-31; got {value!r}", field=field)
+
+
+def check_duration(value: object, field: str) -> str:
+    """Return ``value`` if it is a positive Go duration string such as ``30m`` or ``1h30m``.
+
+    Raises:
+        ValidationError: otherwise (not a string, malformed, signed, or zero).
+    """
+    if isinstance(value, str) and _DURATION.fullmatch(value):
+        total = sum(
+            float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_ITEM.findall(value)
+        )
+        if total > 0:
+            return value
+    raise ValidationError(
+        f"{field} must be a positive duration such as 30m, 1h or 1h30m; got {value!r}",
+        field=field,
+    )
+
+
+def check_count(value: object, field: str) -> int:
+    """Return ``value`` if it is a non-negative integer (booleans are not).
+
+    Raises:
+        ValidationError: otherwise.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{field} must be a non-negative integer; got {value!r}", field=field)
+    return value
+
+
+def check_strings(values: object, field: str) -> list[str]:
+    """Return ``values`` as a list if it is a sequence (not a string) of non-empty strings.
+
+    Raises:
+        ValidationError: otherwise.
+    """
+    if isinstance(values, str | bytes) or not isinstance(values, list | tuple):
+        raise ValidationError(f"{field} must be a list of strings; got {values!r}", field=field)
+    if not all(isinstance(v, str) and v for v in values):
+        raise ValidationError(f"{field} must hold non-empty strings only", field=field)
+    return list(values)

@@ -1,0 +1,131 @@
+"""``AuraClient``: owns the HTTP client, the rate limiter, the token, and the resources."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from aura_async._http.limiter import RateLimit, RateLimiter
+from aura_async._http.pipeline import Pipeline
+from aura_async._http.retry import RetryPolicy
+from aura_async.config import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_TIMEOUT, ClientSettings
+from aura_async.events import EventHook
+from aura_async.resources import CustomerManagedKeys, GraphAnalytics, Instances, Snapshots, Tenants
+
+__all__ = ["AuraClient"]
+
+_PAID = RateLimit.paid()
+
+
+class AuraClient:
+    """An asyncio client for the Aura management API (v1).
+
+    Use it as an async context manager, one per credential, shared by every task::
+
+        async with AuraClient(client_id, client_secret, tenant_id=project) as aura:
+            created = await aura.instances.create(name="db", type="free-db")
+
+    Args:
+        client_id: the API client id.
+        client_secret: its secret (never shown in a repr, log or error).
+        tenant_id: the default project (tenant) for calls that take one.
+        base_url: the API host; the client appends ``/v1``.
+        auth_url: the token endpoint (default ``<base_url>/oauth/token``).
+        rate_limit: what the client allows itself: ``RateLimit.paid()`` (125/min, default),
+            ``RateLimit.free()`` (25/min), any ``RateLimit(count, period)``, or None for none.
+        timeout: per-request timeouts (default 30 s, connect 10 s, pool 120 s).
+        limits: the connection pool (default 64 connections).
+        retry: when failed requests are resent (default: 5 resends, backoff 0.5 s to 8 s).
+        settings: a ready :class:`~aura_async.config.ClientSettings` instead of the above.
+        transport: an httpx transport to send through (e.g. ``httpx.ASGITransport`` for the
+            emulator in process).
+        on_event: called with each :mod:`aura_async.events` event.
+
+    Raises:
+        ConfigurationError: missing credentials or a malformed setting.
+    """
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        tenant_id: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        auth_url: str | None = None,
+        rate_limit: RateLimit | None = _PAID,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        retry: RetryPolicy | None = None,
+        settings: ClientSettings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_event: EventHook | None = None,
+    ) -> None:
+        if settings is None:
+            settings = ClientSettings(
+                client_id=client_id or "",
+                client_secret=client_secret or "",
+                tenant_id=tenant_id,
+                base_url=base_url,
+                auth_url=auth_url,
+                rate_limit=rate_limit,
+                timeout=timeout,
+                limits=limits,
+                retry=retry or RetryPolicy(),
+            )
+        self.settings = settings
+        self._pipeline = Pipeline(settings, transport=transport, on_event=on_event)
+        self.tenants = Tenants(self._pipeline)
+        self.instances = Instances(self._pipeline)
+        self.snapshots = Snapshots(self._pipeline)
+        self.customer_managed_keys = CustomerManagedKeys(self._pipeline)
+        self.graph_analytics = GraphAnalytics(self._pipeline)
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_event: EventHook | None = None,
+        **overrides: Any,
+    ) -> AuraClient:
+        """Build a client from AURA_* variables and a ``.env`` file; keyword arguments win.
+
+        Raises:
+            ConfigurationError: missing credentials (naming the variables) or a bad value.
+        """
+        settings = ClientSettings.from_env(**overrides)
+        return cls(settings=settings, transport=transport, on_event=on_event)
+
+    @property
+    def limiter(self) -> RateLimiter | None:
+        """The client's rate limiter (None when disabled)."""
+        return self._pipeline.limiter
+
+    @property
+    def tenant_id(self) -> str | None:
+        """The default project id."""
+        return self.settings.tenant_id
+
+    async def aclose(self) -> None:
+        """Close the connection pool. The client cannot be used afterwards."""
+        await self._pipeline.aclose()
+
+    async def __aenter__(self) -> AuraClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"AuraClient(base_url={self.settings.base_url!r}, tenant_id={self.tenant_id!r}, "
+            f"rate_limit={str(self.settings.rate_limit) if self.settings.rate_limit else None})"
+        )

@@ -1,0 +1,138 @@
+"""Client settings: explicit arguments > environment (AURA_*) > a ``.env`` file > defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+import httpx
+from dotenv import dotenv_values
+
+from aura_async._http.limiter import RateLimit
+from aura_async._http.retry import RetryPolicy
+from aura_async.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "ClientSettings",
+]
+
+DEFAULT_BASE_URL = "https://api.neo4j.io"
+# A whole request may take 30 s; connecting 10 s. Waiting for a pooled connection gets longer,
+# because a fleet fans out wider than the pool and queues on it by design.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=120.0)
+# Enough connections for the API's whole per-minute budget to be in flight at once.
+DEFAULT_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+
+_ENV = {
+    "client_id": "AURA_CLIENT_ID",
+    "client_secret": "AURA_CLIENT_SECRET",
+    "tenant_id": "AURA_TENANT_ID",
+    "base_url": "AURA_BASE_URL",
+    "auth_url": "AURA_AUTH_URL",
+    "rate_limit": "AURA_RATE_LIMIT",
+}
+
+
+def _base_url(value: str) -> str:
+    # Like the official CLI, accept the URL with or without /v1: the client appends it.
+    url = value.strip().rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def _check_url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    url = httpx.URL(value)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"{attribute.name} must be an http(s) URL such as {DEFAULT_BASE_URL}; got {value!r}"
+        )
+
+
+@attrs.frozen
+class ClientSettings:
+    """Everything an :class:`~aura_async.AuraClient` needs to talk to the API.
+
+    Args:
+        client_id: the API client id.
+        client_secret: its secret (never shown in a repr).
+        tenant_id: the default project (tenant) id for calls that take one.
+        base_url: the API host, without ``/v1`` (the client appends it).
+        auth_url: the token endpoint; defaults to ``<base_url>/oauth/token``.
+        rate_limit: requests per period the client allows itself (None disables the limiter).
+        timeout: per-request timeouts.
+        limits: connection pool limits.
+        retry: when and how often a failed request is resent.
+    """
+
+    client_id: str
+    client_secret: str = attrs.field(repr=False)
+    tenant_id: str | None = None
+    base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url, validator=_check_url)
+    auth_url: str | None = None
+    rate_limit: RateLimit | None = attrs.field(factory=RateLimit.paid)
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    limits: httpx.Limits = DEFAULT_LIMITS
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+
+    def __attrs_post_init__(self) -> None:
+        missing = [_ENV[name] for name in ("client_id", "client_secret") if not getattr(self, name)]
+        if missing:
+            raise ConfigurationError(
+                f"Missing API credentials: set {' and '.join(missing)} (or pass them to "
+                "AuraClient); create them in the Aura console under API credentials"
+            )
+        if self.auth_url is not None:
+            _check_url(self, attrs.fields(ClientSettings).base_url, self.auth_url)
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint actually used."""
+        return self.auth_url or f"{self.base_url}/oauth/token"
+
+    @property
+    def api_url(self) -> str:
+        """The versioned API root, ``<base_url>/v1``."""
+        return f"{self.base_url}/v1"
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        dotenv: str | os.PathLike[str] | None = ".env",
+        **overrides: object,
+    ) -> ClientSettings:
+        """Read settings from the environment, then a ``.env`` file; arguments win over both.
+
+        Variables: AURA_CLIENT_ID, AURA_CLIENT_SECRET, AURA_TENANT_ID, AURA_BASE_URL,
+        AURA_AUTH_URL, AURA_RATE_LIMIT (``125/60``, ``25/60``, ``paid``, ``free``).
+
+        Raises:
+            ConfigurationError: when credentials are missing (naming the variables) or a
+                value is malformed.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        if dotenv is not None and Path(dotenv).is_file():
+            values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        values.update(environ)
+        settings: dict[str, object] = {}
+        for name, variable in _ENV.items():
+            if values.get(variable):
+                settings[name] = values[variable]
+        if "rate_limit" in settings:
+            try:
+                settings["rate_limit"] = RateLimit.parse(str(settings["rate_limit"]))
+            except ValueError as exc:
+                raise ConfigurationError(f"AURA_RATE_LIMIT: {exc}") from None
+        settings.update(overrides)
+        settings.setdefault("client_id", "")
+        settings.setdefault("client_secret", "")
+        try:
+            return cls(**settings)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ConfigurationError(f"Invalid client setting: {exc}") from None

@@ -1,0 +1,402 @@
+"""One exception tree for the whole package; every error says what to do next.
+
+``AuraError`` is the root. API answers that are not successes become :class:`APIError`
+subclasses chosen by status and reason code, carrying everything the body said (both the
+``{"errors": [...]}`` list and the gateway's ``{"error": ...}``), the request id, method and
+path, and a ``hint``. Problems found before anything is sent are :class:`ValidationError`;
+network trouble is :class:`TransportError`. ``str(error)`` reads as one actionable sentence,
+and no error ever carries a secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "APIError",
+    "AuraError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "CreateOutcomeUnknownError",
+    "ErrorDetail",
+    "NotAllowedError",
+    "NotFoundError",
+    "OngoingOperationError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ResponseValidationError",
+    "ServerError",
+    "TimeoutError",
+    "TokenError",
+    "TransportError",
+    "UnsupportedForTierError",
+    "ValidationError",
+    "error_for_response",
+]
+
+
+class AuraError(Exception):
+    """The root of every error this package raises.
+
+    Attributes:
+        hint: what to do about it, in one sentence (may be empty).
+    """
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        if not self.hint:
+            return self.message
+        separator = " " if self.message.endswith(".") else ". "
+        return f"{self.message}{separator}{self.hint}."
+
+
+class ConfigurationError(AuraError):
+    """The client cannot be set up: credentials or settings are missing or invalid."""
+
+
+class ValidationError(AuraError, ValueError):
+    """Input was rejected locally; no request was sent.
+
+    Attributes:
+        field: the argument or body property at fault, if one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.field = field
+
+
+class TransportError(AuraError):
+    """The request could not be completed over the network (connect, read, protocol)."""
+
+    hint = "Check the network and the base URL; the request may be retried"
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.method = method
+        self.path = path
+
+
+class TimeoutError(TransportError):
+    """The request timed out."""
+
+    hint = "The service was slow to answer; retry, or raise the client's timeout"
+
+
+class ResponseValidationError(AuraError):
+    """The service answered with something that is not the documented shape."""
+
+    hint = "The API may have changed; report it with the request id"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+
+
+class CreateOutcomeUnknownError(AuraError):
+    """A create failed in a way that may have left an instance behind.
+
+    The API has no idempotency key, so the create is NOT resent: look the instance up by
+    ``name`` (created at or after ``started_at``) instead. The fleet layer reconciles these.
+
+    Attributes:
+        name: the name the instance was requested with.
+        started_at: when the request was started (UTC).
+        cause: the underlying error (transport error, 5xx, ...).
+    """
+
+    hint = "The instance may exist: list instances and match the name before creating it again"
+
+    def __init__(self, name: str, started_at: dt.datetime, cause: AuraError) -> None:
+        super().__init__(
+            f"Creating instance {name!r} failed ambiguously ({cause.message}); it may or may "
+            "not exist"
+        )
+        self.name = name
+        self.started_at = started_at
+        self.cause = cause
+
+
+@attrs.frozen
+class ErrorDetail:
+    """One item of an error body: message, reason code and the body field it concerns."""
+
+    message: str
+    reason: str = ""
+    field: str | None = None
+
+
+class APIError(AuraError):
+    """The API answered with an error status.
+
+    Attributes:
+        status: the HTTP status.
+        details: every item of the body (message, reason, field), in order.
+        request_id: the ``X-Request-Id`` of the answer, for support.
+        method: the request's method.
+        path: the request's path (no query string, no host).
+    """
+
+    default_hint = ""
+
+    def __init__(
+        self,
+        status: int,
+        details: tuple[ErrorDetail, ...],
+        *,
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.details = details
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        text = "; ".join(
+            f"{d.field}: {d.message}" if d.field else d.message for d in details if d.message
+        )
+        where = f"{method} {path}".strip()
+        message = f"{where} failed with {status}" + (f": {text}" if text else "")
+        super().__init__(message, hint=hint if hint is not None else self.default_hint)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Every reason code in the body (empty strings left out)."""
+        return tuple(d.reason for d in self.details if d.reason)
+
+    @property
+    def reason(self) -> str:
+        """The first reason code, or an empty string."""
+        return next(iter(self.reasons), "")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every body field the errors concern."""
+        return tuple(d.field for d in self.details if d.field)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status}, reasons={self.reasons!r}, "
+            f"request_id={self.request_id!r})"
+        )
+
+
+class BadRequestError(APIError):
+    """400: the request was invalid."""
+
+    default_hint = "Fix the request: check the field named and the project's configurations"
+
+
+class AuthenticationError(APIError):
+    """401: the request could not be tied to a client (no or malformed credentials)."""
+
+    default_hint = "Check the client id and secret (AURA_CLIENT_ID, AURA_CLIENT_SECRET)"
+
+
+class TokenError(AuthenticationError):
+    """The token endpoint refused to issue a token."""
+
+    default_hint = (
+        "Check the client id and secret; create new API credentials in the Aura console if "
+        "they were revoked"
+    )
+
+
+class PermissionDeniedError(APIError):
+    """403: the token expired or was revoked, or the client lacks permission."""
+
+    default_hint = (
+        "The token was refreshed and the request resent once; if it still fails, the "
+        "credentials lack permission for this project"
+    )
+
+
+class PaymentRequiredError(APIError):
+    """402: the action needs a paid tier (e.g. on-demand snapshots of AuraDB Free)."""
+
+    default_hint = "This needs a paid tier; upgrade the instance or the project"
+
+
+class NotFoundError(APIError):
+    """404: no such instance, project, snapshot, key or session."""
+
+    default_hint = "Check the id; a deleted or just-created instance may briefly not be found"
+
+
+class NotAllowedError(APIError):
+    """405: the action is not permitted now, usually an instance quota reached."""
+
+    default_hint = "Delete instances you no longer need or raise the project's quota"
+
+
+class ConflictError(APIError):
+    """409: the request conflicts with the resource's current state."""
+
+    default_hint = "Wait until the resource is in the state the action needs, then retry"
+
+
+class OngoingOperationError(ConflictError):
+    """409 ``ongoing-database-operation``: another operation is in flight on the instance."""
+
+    default_hint = "Wait for the operation in flight to finish (the instance to be running)"
+
+
+class UnsupportedForTierError(APIError):
+    """420 (or 400 ``unsupported-for-tier``): the action is not available for this tier."""
+
+    default_hint = "This tier does not support it: use a Professional or higher instance"
+
+
+class RateLimitedError(APIError):
+    """429: too many requests.
+
+    Attributes:
+        retry_after: seconds the server asked to wait, if it said.
+    """
+
+    default_hint = "Slow down: lower the client's rate limit or wait before retrying"
+
+    def __init__(
+        self,
+        status: int,
+        details: tuple[ErrorDetail, ...],
+        *,
+        retry_after: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(status, details, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the service failed; it may or may not have done the work."""
+
+    default_hint = "The service had a problem; retry later (reads and safe actions are retried)"
+
+
+_BY_STATUS: Mapping[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    405: NotAllowedError,
+    409: ConflictError,
+    420: UnsupportedForTierError,
+    429: RateLimitedError,
+}
+
+_BY_REASON: Mapping[str, type[APIError]] = {
+    "ongoing-database-operation": OngoingOperationError,
+    "unsupported-for-tier": UnsupportedForTierError,
+}
+
+_REASON_HINTS: Mapping[str, str] = {
+    "missing-billing-details": "Add billing details in the Aura console, then create again",
+    "tenant-not-found": "Check the project (tenant) id: list them with aura.tenants.list()",
+    "db-not-found": "Check the instance id; a deleted instance is gone for good",
+    "instance-limit-reached": "Delete instances you no longer need, or raise the quota",
+    "encryption-key-is-active": "Delete the instances that use the key first",
+    "invalid-instance-status": (
+        "Wait until the instance is in the state the action needs: pause needs running, "
+        "resume needs paused"
+    ),
+    "tenant-incapable-of-action": (
+        "Metrics integration needs a Business Critical or Virtual Dedicated Cloud instance"
+    ),
+}
+
+
+def _details(body: object) -> tuple[ErrorDetail, ...]:
+    if not isinstance(body, Mapping):
+        return ()
+    items = body.get("errors")
+    if isinstance(items, list):
+        return tuple(
+            ErrorDetail(
+                message=str(item.get("message") or ""),
+                reason=str(item.get("reason") or ""),
+                field=str(item["field"]) if item.get("field") else None,
+            )
+            for item in items
+            if isinstance(item, Mapping)
+        )
+    single = body.get("error")
+    if isinstance(single, str):
+        description = body.get("error_description")
+        message = f"{single}: {description}" if isinstance(description, str) else single
+        return (ErrorDetail(message=message, reason=single if description else ""),)
+    bare = body.get("message")
+    if isinstance(bare, str):
+        return (ErrorDetail(message=bare, reason=str(body.get("reason") or "")),)
+    return ()
+
+
+def error_for_response(
+    status: int,
+    body: object,
+    *,
+    request_id: str | None = None,
+    method: str = "",
+    path: str = "",
+    retry_after: float | None = None,
+    token_endpoint: bool = False,
+) -> APIError:
+    """Build the error that fits an answer's status, reason codes and body.
+
+    Args:
+        status: the HTTP status (>= 400).
+        body: the decoded JSON body, or None when it was not JSON.
+        request_id: the answer's ``X-Request-Id``.
+        method: the request's method.
+        path: the request's path.
+        retry_after: the parsed ``Retry-After``, for 429s.
+        token_endpoint: whether the answer came from ``/oauth/token``.
+    """
+    details = _details(body)
+    cls: type[APIError]
+    if token_endpoint and status < 500 and status != 429:
+        cls = TokenError
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = next(
+            (_BY_REASON[d.reason] for d in details if d.reason in _BY_REASON),
+            _BY_STATUS.get(status, BadRequestError if status < 500 else ServerError),
+        )
+    hint = next((_REASON_HINTS[d.reason] for d in details if d.reason in _REASON_HINTS), None)
+    kwargs: dict[str, Any] = {"request_id": request_id, "method": method, "path": path}
+    if hint is not None:
+        kwargs["hint"] = hint
+    if cls is RateLimitedError:
+        return RateLimitedError(status, details, retry_after=retry_after, **kwargs)
+    return cls(status, details, **kwargs)

@@ -1,0 +1,87 @@
+"""What every resource shares: the pipeline, the default project, and parsing answers."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from aura_async._http.pipeline import Pipeline
+from aura_async._http.retry import RequestKind
+from aura_async._serde import ResponseShapeError, structure
+from aura_async._validation import check_id
+from aura_async.errors import ResponseValidationError, ValidationError
+
+__all__ = ["Resource"]
+
+T = TypeVar("T")
+
+READ = RequestKind.READ
+ACTION = RequestKind.ACTION
+CREATE = RequestKind.CREATE
+
+
+class Resource:
+    """Base of the resource groups (``aura.instances`` and the rest)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    def _tenant(self, tenant_id: str | None) -> str:
+        """Return the given project id, or the client's default one.
+
+        Raises:
+            ValidationError: when neither is set, or the id is malformed.
+        """
+        # An explicit value is checked, never replaced: tenant_id="" is a mistake to report,
+        # not a request for the default.
+        chosen = self._pipeline.settings.tenant_id if tenant_id is None else tenant_id
+        if chosen is None:
+            raise ValidationError(
+                "No project (tenant) id: pass tenant_id or set AURA_TENANT_ID",
+                field="tenant_id",
+                hint="List your projects with aura.tenants.list()",
+            )
+        return check_id(chosen, "tenant_id")
+
+    def _default_tenant(self, tenant_id: str | None) -> str | None:
+        """Return the given project id, else the default one, else None (all projects)."""
+        chosen = self._pipeline.settings.tenant_id if tenant_id is None else tenant_id
+        return None if chosen is None else check_id(chosen, "tenant_id")
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[T],
+        *,
+        kind: RequestKind,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        create_name: str | None = None,
+    ) -> T:
+        """Send a request and parse its ``data`` into ``model``.
+
+        Raises:
+            ResponseValidationError: when the data does not fit the model.
+            AuraError: whatever the pipeline raises.
+        """
+        kwargs: dict[str, Any] = {"kind": kind, "params": params, "create_name": create_name}
+        if json is not None:
+            kwargs["json"] = json
+        data = await self._pipeline.request(method, path, **kwargs)
+        return self._parse(data, model, method, path)
+
+    @staticmethod
+    def _parse(data: Any, model: type[T], method: str, path: str) -> T:
+        try:
+            return structure(data, model)
+        except ResponseShapeError as exc:
+            raise ResponseValidationError(
+                f"{method} {path} answered with an unexpected shape: {exc}",
+                method=method,
+                path=path,
+            ) from None
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    """Build a request body from the fields that were given (None means not given)."""
+    return {key: value for key, value in fields.items() if value is not None}

@@ -1,0 +1,106 @@
+"""``aura.customer_managed_keys``: encryption keys of your cloud account, for VDC and AuraDS."""
+
+from __future__ import annotations
+
+import builtins
+
+from aura_async._validation import check_enum, check_id, check_name, check_text
+from aura_async.errors import ValidationError
+from aura_async.models import (
+    CloudProvider,
+    CustomerManagedKey,
+    CustomerManagedKeySummary,
+    InstanceType,
+)
+from aura_async.resources._base import ACTION, CREATE, READ, Resource, body
+
+__all__ = ["CustomerManagedKeys"]
+
+_KEY_TYPES = (InstanceType.ENTERPRISE_DB, InstanceType.ENTERPRISE_DS)
+
+
+class CustomerManagedKeys(Resource):
+    """Customer managed keys: pending until you grant Aura access, then ready."""
+
+    async def list(self, tenant_id: str | None = None) -> builtins.list[CustomerManagedKeySummary]:
+        """List key summaries, of one project (default: the client's) or of all.
+
+        Raises:
+            AuraError: on any failure.
+        """
+        tenant = self._default_tenant(tenant_id)
+        params = {"tenantId": tenant} if tenant else None
+        return await self._call(
+            "GET",
+            "/customer-managed-keys",
+            list[CustomerManagedKeySummary],
+            kind=READ,
+            params=params,
+        )
+
+    async def get(self, key_id: str) -> CustomerManagedKey:
+        """Return a key with its status.
+
+        Raises:
+            NotFoundError: no such key.
+            AuraError: on any other failure.
+        """
+        check_id(key_id, "key_id")
+        return await self._call(
+            "GET", f"/customer-managed-keys/{key_id}", CustomerManagedKey, kind=READ
+        )
+
+    async def create(
+        self,
+        *,
+        name: str,
+        key_id: str,
+        region: str,
+        cloud_provider: CloudProvider | str,
+        instance_type: InstanceType | str,
+        tenant_id: str | None = None,
+    ) -> CustomerManagedKey:
+        """Register a key of your cloud account (its ARN or resource id as ``key_id``).
+
+        Raises:
+            ValidationError: invalid input; nothing was sent.
+            CreateOutcomeUnknownError: the request failed after it may have been carried out.
+            AuraError: on any other failure.
+        """
+        check_name(name)
+        check_text(key_id, "key_id")
+        check_text(region, "region")
+        cloud = check_enum(cloud_provider, CloudProvider, "cloud_provider")
+        kind = check_enum(instance_type, InstanceType, "instance_type")
+        if kind not in _KEY_TYPES:
+            raise ValidationError(
+                "customer managed keys are for enterprise-db (VDC) and enterprise-ds only",
+                field="instance_type",
+            )
+        payload = body(
+            name=name,
+            key_id=key_id,
+            region=region,
+            cloud_provider=cloud.value,
+            instance_type=kind.value,
+            tenant_id=self._tenant(tenant_id),
+        )
+        return await self._call(
+            "POST",
+            "/customer-managed-keys",
+            CustomerManagedKey,
+            kind=CREATE,
+            json=payload,
+            create_name=name,
+        )
+
+    async def delete(self, key_id: str) -> None:
+        """Delete a key no instance uses.
+
+        Raises:
+            BadRequestError: ``encryption-key-is-active``: an instance still uses it.
+            NotFoundError: no such key.
+            AuraError: on any other failure.
+        """
+        check_id(key_id, "key_id")
+        await self._pipeline.request("DELETE", f"/customer-managed-keys/{key_id}", kind=ACTION)

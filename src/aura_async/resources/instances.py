@@ -1,0 +1,348 @@
+"""``aura.instances``: list, inspect, create, change, pause, resume, overwrite, upgrade, delete."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+
+from aura_async._validation import (
+    check_count,
+    check_enum,
+    check_id,
+    check_instance_id,
+    check_name,
+    check_size,
+    check_strings,
+    check_text,
+)
+from aura_async.errors import ValidationError
+from aura_async.models import (
+    CdcEnrichmentMode,
+    CloudProvider,
+    CreatedInstance,
+    Instance,
+    InstanceSizing,
+    InstanceSummary,
+    InstanceType,
+)
+from aura_async.resources._base import ACTION, CREATE, READ, Resource, body
+
+__all__ = ["Instances"]
+
+# What the official CLI sends for AuraDB Free, which has exactly one configuration.
+_FREE_DEFAULTS = {"region": "europe-west1", "memory": "1GB", "cloud_provider": "gcp"}
+
+
+class Instances(Resource):
+    """Database instances. Every change is asynchronous: the answer comes when it starts."""
+
+    async def list(self, tenant_id: str | None = None) -> builtins.list[InstanceSummary]:
+        """List instance summaries (no status: get each instance for that).
+
+        Args:
+            tenant_id: only this project's; defaults to the client's project, or all
+                projects when the client has none.
+
+        Raises:
+            AuraError: on any failure.
+        """
+        tenant = self._default_tenant(tenant_id)
+        params = {"tenantId": tenant} if tenant else None
+        return await self._call(
+            "GET", "/instances", list[InstanceSummary], kind=READ, params=params
+        )
+
+    async def get(self, instance_id: str) -> Instance:
+        """Return an instance with its current status.
+
+        Raises:
+            NotFoundError: no such instance (a just-created one may briefly be missing).
+            AuraError: on any other failure.
+        """
+        check_instance_id(instance_id)
+        return await self._call("GET", f"/instances/{instance_id}", Instance, kind=READ)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        type: InstanceType | str,
+        region: str | None = None,
+        memory: str | None = None,
+        cloud_provider: CloudProvider | str | None = None,
+        version: str = "5",
+        tenant_id: str | None = None,
+        storage: str | None = None,
+        source_instance_id: str | None = None,
+        source_snapshot_id: str | None = None,
+        customer_managed_key_id: str | None = None,
+        vector_optimized: bool | None = None,
+        graph_analytics_plugin: bool | None = None,
+    ) -> CreatedInstance:
+        """Start creating an instance; the answer holds its only copy of the password.
+
+        AuraDB Free (``type="free-db"``) needs no region, memory or cloud: it has one
+        configuration (GCP, 1GB). Other types need all three; the project's configurations
+        (``aura.tenants.get()``) list what it offers.
+
+        A create is never resent after it may have reached the server: an ambiguous failure
+        raises :class:`~aura_async.errors.CreateOutcomeUnknownError` so the caller can look
+        the name up instead of creating a duplicate.
+
+        Raises:
+            ValidationError: invalid input; nothing was sent.
+            CreateOutcomeUnknownError: the create failed after it may have been carried out.
+            BadRequestError: the project does not offer the configuration.
+            NotAllowedError: the project's instance quota is reached.
+            AuraError: on any other failure.
+        """
+        check_name(name)
+        kind = check_enum(type, InstanceType, "type")
+        if kind is InstanceType.FREE_DB:
+            # Only what was left out is defaulted: an empty string is an error to report.
+            region = _FREE_DEFAULTS["region"] if region is None else region
+            memory = _FREE_DEFAULTS["memory"] if memory is None else memory
+            if cloud_provider is None:
+                cloud_provider = _FREE_DEFAULTS["cloud_provider"]
+            _check_free(memory, cloud_provider, storage, customer_managed_key_id)
+        for field, value in (
+            ("region", region),
+            ("memory", memory),
+            ("cloud_provider", cloud_provider),
+        ):
+            if value is None:
+                raise ValidationError(
+                    f"{field} is required for {kind.value} instances", field=field
+                )
+        cloud = check_enum(cloud_provider, CloudProvider, "cloud_provider")
+        check_text(region, "region")
+        check_size(memory, "memory")
+        check_text(version, "version")
+        if storage is not None:
+            check_size(storage, "storage")
+        if source_instance_id is not None:
+            check_instance_id(source_instance_id, "source_instance_id")
+        if source_snapshot_id is not None:
+            if source_instance_id is None:
+                raise ValidationError(
+                    "source_snapshot_id needs source_instance_id (the snapshot's instance)",
+                    field="source_snapshot_id",
+                )
+            check_id(source_snapshot_id, "source_snapshot_id")
+        if customer_managed_key_id is not None:
+            check_id(customer_managed_key_id, "customer_managed_key_id")
+        payload = body(
+            version=version,
+            region=region,
+            memory=memory,
+            name=name,
+            type=kind.value,
+            tenant_id=self._tenant(tenant_id),
+            cloud_provider=cloud.value,
+            storage=storage,
+            source_instance_id=source_instance_id,
+            source_snapshot_id=source_snapshot_id,
+            customer_managed_key_id=customer_managed_key_id,
+            vector_optimized=_flag(vector_optimized, "vector_optimized"),
+            graph_analytics_plugin=_flag(graph_analytics_plugin, "graph_analytics_plugin"),
+        )
+        return await self._call(
+            "POST", "/instances", CreatedInstance, kind=CREATE, json=payload, create_name=name
+        )
+
+    async def update(
+        self,
+        instance_id: str,
+        *,
+        name: str | None = None,
+        memory: str | None = None,
+        storage: str | None = None,
+        vector_optimized: bool | None = None,
+        graph_analytics_plugin: bool | None = None,
+        secondaries_count: int | None = None,
+        cdc_enrichment_mode: CdcEnrichmentMode | str | None = None,
+    ) -> Instance:
+        """Rename, resize or reconfigure an instance.
+
+        A rename is immediate; anything else starts an operation, and the instance reports
+        its OLD memory until it is done (wait for the new value, not for ``running``).
+
+        Raises:
+            ValidationError: invalid input, or nothing to change; nothing was sent.
+            OngoingOperationError: another operation is in flight.
+            AuraError: on any other failure.
+        """
+        check_instance_id(instance_id)
+        if name is not None:
+            check_name(name)
+        if memory is not None:
+            check_size(memory, "memory")
+        if storage is not None:
+            check_size(storage, "storage")
+        if secondaries_count is not None and (
+            isinstance(secondaries_count, bool)
+            or not isinstance(secondaries_count, int)
+            or secondaries_count < 0
+        ):
+            raise ValidationError(
+                "secondaries_count must be a non-negative integer", field="secondaries_count"
+            )
+        cdc = (
+            check_enum(cdc_enrichment_mode, CdcEnrichmentMode, "cdc_enrichment_mode").value
+            if cdc_enrichment_mode is not None
+            else None
+        )
+        payload = body(
+            name=name,
+            memory=memory,
+            storage=storage,
+            vector_optimized=_flag(vector_optimized, "vector_optimized"),
+            graph_analytics_plugin=_flag(graph_analytics_plugin, "graph_analytics_plugin"),
+            secondaries_count=secondaries_count,
+            cdc_enrichment_mode=cdc,
+        )
+        if not payload:
+            raise ValidationError("update needs at least one thing to change")
+        return await self._call(
+            "PATCH", f"/instances/{instance_id}", Instance, kind=ACTION, json=payload
+        )
+
+    async def delete(self, instance_id: str) -> Instance | None:
+        """Start deleting an instance (there is no way back).
+
+        Returns the instance as it starts ``destroying``, or None when a resend after an
+        ambiguous failure found it already gone (the first attempt did the work).
+
+        Raises:
+            NotFoundError: no such instance (or it is already being deleted).
+            OngoingOperationError: another operation is in flight.
+            AuraError: on any other failure.
+        """
+        check_instance_id(instance_id)
+        data = await self._pipeline.request("DELETE", f"/instances/{instance_id}", kind=ACTION)
+        if data is None:
+            return None
+        return self._parse(data, Instance, "DELETE", f"/instances/{instance_id}")
+
+    async def pause(self, instance_id: str) -> Instance:
+        """Start pausing a running instance.
+
+        Raises:
+            OngoingOperationError: another operation is in flight.
+            BadRequestError: the instance is not running.
+            AuraError: on any other failure.
+        """
+        check_instance_id(instance_id)
+        return await self._call("POST", f"/instances/{instance_id}/pause", Instance, kind=ACTION)
+
+    async def resume(self, instance_id: str) -> Instance:
+        """Start resuming a paused instance.
+
+        Raises:
+            ConflictError: the instance is not paused, or another operation is in flight.
+            AuraError: on any other failure.
+        """
+        check_instance_id(instance_id)
+        return await self._call("POST", f"/instances/{instance_id}/resume", Instance, kind=ACTION)
+
+    async def overwrite(
+        self,
+        instance_id: str,
+        *,
+        source_instance_id: str,
+        source_snapshot_id: str | None = None,
+    ) -> Instance:
+        """Start replacing an instance's data with another's (a new snapshot of it, or one given).
+
+        The instance is ``overwriting`` and then ``running`` again: it starts and ends running.
+
+        Raises:
+            UnsupportedForTierError: AuraDB Free cannot be overwritten (420).
+            ServerError: the source is larger than the target.
+            AuraError: on any other failure.
+        """
+        check_instance_id(instance_id)
+        check_instance_id(source_instance_id, "source_instance_id")
+        if source_snapshot_id is not None:
+            check_id(source_snapshot_id, "source_snapshot_id")
+        payload = body(source_instance_id=source_instance_id, source_snapshot_id=source_snapshot_id)
+        return await self._call(
+            "POST", f"/instances/{instance_id}/overwrite", Instance, kind=ACTION, json=payload
+        )
+
+    async def upgrade(
+        self, instance_id: str, *, memory: str | None = None, storage: str | None = None
+    ) -> Instance:
+        """Upgrade AuraDB Professional to Business Critical, optionally resizing it.
+
+        Raises:
+            ValidationError: only one of memory and storage given; nothing was sent.
+            ConflictError: not a Professional instance, or not running.
+            AuraError: on any other failure.
+        """
+        check_instance_id(instance_id)
+        if (memory is None) != (storage is None):
+            raise ValidationError(
+                "give memory and storage together, or neither",
+                field="memory" if memory is None else "storage",
+            )
+        if memory is not None and storage is not None:
+            check_size(memory, "memory")
+            check_size(storage, "storage")
+        return await self._call(
+            "POST",
+            f"/instances/{instance_id}/upgrade",
+            Instance,
+            kind=ACTION,
+            json=body(memory=memory, storage=storage) or None,
+        )
+
+    async def sizing(
+        self,
+        *,
+        node_count: int,
+        relationship_count: int,
+        instance_type: InstanceType | str | None = None,
+        algorithm_categories: Sequence[str] = (),
+    ) -> InstanceSizing:
+        """Estimate the memory an AuraDS instance needs for a graph of this size.
+
+        Raises:
+            ValidationError: negative or non-integer counts; nothing was sent.
+            AuraError: on any other failure.
+        """
+        payload = body(
+            node_count=check_count(node_count, "node_count"),
+            relationship_count=check_count(relationship_count, "relationship_count"),
+            instance_type=(
+                check_enum(instance_type, InstanceType, "instance_type").value
+                if instance_type is not None
+                else None
+            ),
+            algorithm_categories=check_strings(algorithm_categories, "algorithm_categories")
+            or None,
+        )
+        return await self._call(
+            "POST", "/instances/sizing", InstanceSizing, kind=ACTION, json=payload
+        )
+
+
+def _check_free(
+    memory: str, cloud: CloudProvider | str, storage: str | None, key: str | None
+) -> None:
+    if memory != "1GB":
+        raise ValidationError("AuraDB Free has 1GB of memory only", field="memory")
+    if check_enum(cloud, CloudProvider, "cloud_provider") is not CloudProvider.GCP:
+        raise ValidationError("AuraDB Free runs on GCP only", field="cloud_provider")
+    if storage is not None:
+        raise ValidationError("AuraDB Free takes no storage size", field="storage")
+    if key is not None:
+        raise ValidationError(
+            "AuraDB Free cannot use a customer managed key", field="customer_managed_key_id"
+        )
+
+
+def _flag(value: object, field: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ValidationError(f"{field} must be True or False", field=field)
+    return value
