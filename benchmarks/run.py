@@ -1,5 +1,11 @@
 """Benchmarks: figures and ratios measured side by side in one run. Nothing here asserts on time.
 
+limiter designs: aiolimiter's AsyncLimiter(R, W), a small bucket (b + r*W <= R) and the
+client's completion-time record, each sending 400 requests as fast as it allows at R = 125,
+W = 1 s with 0 and 50 ms of simulated latency: when the 100th request left, and the most
+requests any 1 s window can hold at the server (each placed anywhere between its start and
+its completion, the worst case).
+
 sdk overhead: CPU time per ``aura.instances.get`` through the whole pipeline (auth flow,
 transport, classification, model parsing; limiter disabled) against a bare
 ``httpx.AsyncClient.get`` of the same URL on the same in-process transport. Target <= 1.3x.
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -100,6 +107,59 @@ async def emulator_throughput(requests: int, concurrency: int) -> None:
         )
 
 
+def _most_in_window(spans: list[tuple[float, float]], period: float) -> int:
+    """The most spans that can fall into one window when each lands anywhere within itself."""
+    starts = sorted(s for s, _ in spans)
+    ends = sorted(e for _, e in spans)
+    return max(bisect_left(starts, a + period) - bisect_left(ends, a) for a in ends)
+
+
+async def limiter_designs(requests: int = 400, limit: int = 125, period: float = 1.0) -> None:
+    """Print how each limiter design paces a burst, side by side."""
+    from aiolimiter import AsyncLimiter
+
+    from aura_async import RateLimit, RateLimiter
+
+    async def run(design: str, latency: float) -> tuple[float, int, float]:
+        spans: list[tuple[float, float]] = []
+        origin = anyio.current_time()
+        ours = RateLimiter(RateLimit(limit, period)) if design == "ours" else None
+        naive = AsyncLimiter(limit, period)
+        small = AsyncLimiter(5, 5 * period / (limit - 10))
+
+        async def one() -> None:
+            permit = None
+            if ours is not None:
+                permit = await ours.acquire()
+            else:
+                await (naive if design == "naive" else small).acquire()
+            start = anyio.current_time() - origin
+            await anyio.sleep(latency)
+            if permit is not None:
+                permit.release()
+            spans.append((start, anyio.current_time() - origin))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(requests):
+                group.start_soon(one)
+        starts = sorted(s for s, _ in spans)
+        return starts[99], _most_in_window(spans, period), max(e for _, e in spans)
+
+    print(f"limiter designs ({requests} requests, limit {limit} per {period:g} s)")
+    for latency in (0.0, 0.05):
+        for name, design in (
+            (f"AsyncLimiter({limit}, {period:g})", "naive"),
+            (f"AsyncLimiter(5, 5/{limit - 10})", "small"),
+            ("completion-time record", "ours"),
+        ):
+            hundredth, most, done = await run(design, latency)
+            print(
+                f"  latency {latency * 1000:3.0f} ms  {name:24s} 100th sent after "
+                f"{hundredth * 1000:6.1f} ms   most in one window at the server {most:4d} "
+                f"(limit {limit})   all done {done:5.2f} s"
+            )
+
+
 async def sdk_overhead(calls: int) -> None:
     """Print CPU time per call, SDK against bare httpx, on one in-process emulator."""
     from aura_async import AuraClient
@@ -166,6 +226,7 @@ def main() -> None:
     args = parser.parse_args()
     anyio.run(emulator_throughput, args.requests, args.concurrency)
     anyio.run(sdk_overhead, args.requests)
+    anyio.run(limiter_designs)
 
 
 if __name__ == "__main__":
