@@ -3,10 +3,10 @@
 Many tasks may need a token at the same moment (a fleet starting); a lock and a second look
 after taking it make exactly one of them fetch it while the others wait and reuse it. When
 that one fetch is refused (a wrong secret), the tasks that waited for it get the same refusal
-instead of asking again one after another. A 401
-or 403 answer (expired or revoked token) triggers one refresh and one resend; a second failure
-is the caller's to see. Token requests are yielded by the flow, so they travel through the
-same transport as every other request and pass the rate limiter too.
+instead of asking again one after another. A 401 or 403 answer (expired or revoked token)
+triggers one refresh and one resend; a second failure is the caller's to see. Token requests
+are yielded by the flow, so they travel through the same transport as every other request,
+pass the rate limiter too, and carry the timeouts of the request they are fetched for.
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ class Pipeline:
         on_event: EventHook | None = None,
     ) -> None:
         self.settings = settings
+        self._prefix = httpx.URL(settings.api_url).path.rstrip("/")
         self._hook = on_event
         self.limiter = (
             RateLimiter(settings.rate_limit, on_lowered=self._rate_lowered)
@@ -132,6 +133,7 @@ class Pipeline:
             ResponseValidationError: a success answer was not the documented JSON envelope.
         """
         priority = Priority.READ if kind is RequestKind.READ else Priority.MUTATION
+        shown = self._prefix + path  # the path as it goes on the wire, for errors and events
         started = dt.datetime.now(dt.UTC)
         ambiguous = False  # an earlier attempt may have reached the server
         attempt = 0
@@ -148,7 +150,7 @@ class Pipeline:
                     extensions=extensions,
                 )
             except httpx.TransportError as exc:
-                error = self._transport_error(exc, method, path)
+                error = self._transport_error(exc, method, shown)
                 # A token request that failed means the API request itself was never sent.
                 unsent = sent_nothing(exc) or _token_request_failed(exc)
                 if kind is RequestKind.CREATE and not unsent:
@@ -156,7 +158,7 @@ class Pipeline:
                 ambiguous = ambiguous or not unsent
                 if attempt - limited > self.retry.max_retries:
                     raise error from exc
-                await self._wait(method, path, attempt, None, type(exc).__name__)
+                await self._wait(method, shown, attempt, None, type(exc).__name__)
                 continue
             except APIError as exc:
                 # Only the auth flow raises these: the token endpoint refused or failed, so the
@@ -164,44 +166,38 @@ class Pipeline:
                 # was a passing one (429, 502-504); a TokenError is final.
                 if exc.status not in RETRY_STATUSES:
                     raise
-                if exc.status == 429:
-                    limited += 1
-                    exhausted = limited > self.retry.max_rate_limited_retries
-                else:
-                    exhausted = attempt - limited > self.retry.max_retries
-                if exhausted:
-                    raise
+                failure: APIError = exc
+                status = exc.status
                 retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                if exc.status == 429 and self.limiter is not None:
-                    retry_after = 0.0  # the limiter already holds every request back
-                await self._wait(method, path, attempt, retry_after, f"token {exc.status}")
-                continue
-            status = response.status_code
-            if status < 400:
-                return self._data(response, method, path)
-            api_error = self._api_error(response, method, path)
-            if status == 404 and method == "DELETE" and ambiguous:
-                # Our own earlier attempt deleted it; the second answer is the 404 the spec
-                # promises after a 202.
-                return None
-            if kind is RequestKind.CREATE and status != 429:
-                if status >= 500:
-                    raise CreateOutcomeUnknownError(create_name or "", started, api_error)
-                raise api_error
-            if status not in RETRY_STATUSES:
-                raise api_error
+                reason = f"token {status}"
+            else:
+                status = response.status_code
+                if status < 400:
+                    return self._data(response, method, shown)
+                failure = self._api_error(response, method, shown)
+                if status == 404 and method == "DELETE" and ambiguous:
+                    # Our own earlier attempt deleted it; the second answer is the 404 the
+                    # spec promises after a 202.
+                    return None
+                if kind is RequestKind.CREATE and status != 429:
+                    if status >= 500:
+                        raise CreateOutcomeUnknownError(create_name or "", started, failure)
+                    raise failure
+                if status not in RETRY_STATUSES:
+                    raise failure
+                ambiguous = ambiguous or status >= 500
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                reason = str(status)
             if status == 429:
                 limited += 1
                 exhausted = limited > self.retry.max_rate_limited_retries
+                if self.limiter is not None:
+                    retry_after = 0.0  # the limiter already holds every request back
             else:
                 exhausted = attempt - limited > self.retry.max_retries
             if exhausted:
-                raise api_error
-            ambiguous = ambiguous or status >= 500
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if status == 429 and self.limiter is not None:
-                retry_after = 0.0  # the limiter already holds every request back
-            await self._wait(method, path, attempt, retry_after, str(status))
+                raise failure
+            await self._wait(method, shown, attempt, retry_after, reason)
 
     async def _wait(
         self, method: str, path: str, attempt: int, retry_after: float | None, reason: str
