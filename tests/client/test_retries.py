@@ -438,6 +438,27 @@ async def test_delete_dropped_after_the_work_is_done_when_the_resend_finds_404(
     assert [e.reason for e in of_type(emu.events, RetryScheduled)] == ["RemoteProtocolError"]
 
 
+@pytest.mark.parametrize(("action", "underway"), [("pause", "pausing"), ("resume", "resuming")])
+async def test_pause_or_resume_dropped_after_the_work_succeeds_on_the_resend(
+    served: EmulatorFactory, action: str, underway: str
+) -> None:
+    emu = await served()
+    async with emu.client() as aura:
+        instance = await emu.running(aura)
+        if action == "resume":
+            await aura.instances.pause(instance.id)
+            emu.clock.advance(1000)
+        route = f"{INSTANCE}/{action}"
+        emu.set_faults(FaultPlan(drop=DropFault(1.0, only("POST", route))))
+        result = await getattr(aura.instances, action)(instance.id)
+        emu.set_faults(FaultPlan())
+    # The resend met the operation its own first attempt had started: that is success.
+    assert result.status == underway
+    counters = await emu.counters()
+    assert counters["requests"][f"POST {route}"] == {"202": 1, "409": 1}
+    assert counters["faults_injected"]["drop"] == 1
+
+
 async def test_delete_of_an_unknown_instance_still_raises_not_found(
     inproc: EmulatorFactory,
 ) -> None:

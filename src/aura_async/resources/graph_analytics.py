@@ -97,6 +97,8 @@ class GraphAnalytics(Resource):
 
         Attach it to an instance with ``instance_id``, or make it standalone with
         ``cloud_provider`` and ``region`` (in the client's project unless ``tenant_id``).
+        ``ttl`` is how long an idle session lives: a ``timedelta`` of whole seconds or a Go
+        duration such as ``"30m"`` or ``"1h30m"`` (the service's default is one hour).
 
         Raises:
             ValidationError: invalid input; nothing was sent.

@@ -15,13 +15,14 @@ from aura_async._validation import (
     check_strings,
     check_text,
 )
-from aura_async.errors import ValidationError
+from aura_async.errors import OngoingOperationError, ValidationError
 from aura_async.models import (
     CdcEnrichmentMode,
     CloudProvider,
     CreatedInstance,
     Instance,
     InstanceSizing,
+    InstanceStatus,
     InstanceSummary,
     InstanceType,
 )
@@ -225,7 +226,10 @@ class Instances(Resource):
         return self._parse(data, Instance, "DELETE", f"/instances/{instance_id}")
 
     async def pause(self, instance_id: str) -> Instance:
-        """Start pausing a running instance.
+        """Start pausing a running instance; return it as it starts ``pausing``.
+
+        A resend that finds the instance already pausing (its first attempt's answer was
+        lost) returns it too.
 
         Raises:
             OngoingOperationError: another operation is in flight.
@@ -233,17 +237,35 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
-        return await self._call("POST", f"/instances/{instance_id}/pause", Instance, kind=ACTION)
+        return await self._transition(instance_id, "pause", InstanceStatus.PAUSING)
 
     async def resume(self, instance_id: str) -> Instance:
-        """Start resuming a paused instance.
+        """Start resuming a paused instance; return it as it starts ``resuming``.
+
+        A resend that finds the instance already resuming (its first attempt's answer was
+        lost) returns it too.
 
         Raises:
             ConflictError: the instance is not paused, or another operation is in flight.
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
-        return await self._call("POST", f"/instances/{instance_id}/resume", Instance, kind=ACTION)
+        return await self._transition(instance_id, "resume", InstanceStatus.RESUMING)
+
+    async def _transition(
+        self, instance_id: str, action: str, underway: InstanceStatus
+    ) -> Instance:
+        try:
+            return await self._call(
+                "POST", f"/instances/{instance_id}/{action}", Instance, kind=ACTION
+            )
+        except OngoingOperationError:
+            # A resend after a lost answer meets the very operation its first attempt started
+            # (409 ongoing): the instance already does what was asked, which is success.
+            current = await self.get(instance_id)
+            if current.status == underway:
+                return current
+            raise
 
     async def overwrite(
         self,
