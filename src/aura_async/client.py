@@ -34,7 +34,8 @@ class AuraClient:
         base_url: the API host; the client appends ``/v1``.
         auth_url: the token endpoint (default ``<base_url>/oauth/token``).
         rate_limit: what the client allows itself: ``RateLimit.paid()`` (125/min, default),
-            ``RateLimit.free()`` (25/min), any ``RateLimit(count, period)``, or None for none.
+            ``RateLimit.free()`` (25/min), any ``RateLimit(count, period)``, text as
+            ``AURA_RATE_LIMIT`` takes it (``"25/60"``, ``"free"``), or None for none.
         timeout: per-request timeouts (default 30 s, connect 10 s, pool 120 s).
         limits: the connection pool (default 64 connections).
         retry: when failed requests are resent (default: 5 resends, backoff 0.5 s to 8 s).
@@ -55,7 +56,7 @@ class AuraClient:
         tenant_id: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         auth_url: str | None = None,
-        rate_limit: RateLimit | None = _PAID,
+        rate_limit: RateLimit | str | None = _PAID,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         limits: httpx.Limits = DEFAULT_LIMITS,
         retry: RetryPolicy | None = None,

@@ -38,18 +38,71 @@ _ENV = {
 }
 
 
-def _base_url(value: str) -> str:
+def _base_url(value: object) -> str:
     # Like the official CLI, accept the URL with or without /v1: the client appends it.
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"base_url must be a URL such as {DEFAULT_BASE_URL}; got {type(value).__name__}"
+        )
     url = value.strip().rstrip("/")
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-def _check_url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    url = httpx.URL(value)
+def _url_problem(value: str) -> str | None:
+    """What makes ``value`` unusable as the API's or the token endpoint's URL, if anything."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        return str(exc)
     if url.scheme not in ("http", "https") or not url.host:
+        return "it needs http:// or https:// and a host"
+    if url.port is not None and not 0 < url.port < 65536:
+        return f"port {url.port} is out of range"
+    if any(character.isspace() for character in value):
+        return "it contains white space"
+    if url.query or url.fragment:
+        return "it must not have a query or a fragment"
+    return None
+
+
+def _check_url(name: str, value: str) -> None:
+    """Raise :class:`ConfigurationError` naming the setting if ``value`` is not a usable URL."""
+    try:
+        userinfo = bool(httpx.URL(value).userinfo)
+    except httpx.InvalidURL:
+        userinfo = False
+    if userinfo:
+        # Never echo the URL: what precedes the @ may be a password.
+        problem: str | None = "it must not carry credentials (user:password@)"
+        shown = "a URL with credentials"
+    else:
+        problem = _url_problem(value)
+        shown = repr(value)
+    if problem is not None:
+        example = DEFAULT_BASE_URL + ("/oauth/token" if name == "auth_url" else "")
         raise ConfigurationError(
-            f"{attribute.name} must be an http(s) URL such as {DEFAULT_BASE_URL}; got {value!r}"
+            f"{name} ({_ENV[name]}) must be an http(s) URL such as {example}; got {shown}: "
+            f"{problem}"
         )
+
+
+def _check_base_url(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    _check_url("base_url", value)
+
+
+def _rate_limit(value: object) -> RateLimit | None:
+    """Accept a :class:`RateLimit`, None (no limit), or text as ``AURA_RATE_LIMIT`` takes it."""
+    if value is None or isinstance(value, RateLimit):
+        return value
+    if isinstance(value, str):
+        try:
+            return RateLimit.parse(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"rate_limit (AURA_RATE_LIMIT): {exc}") from None
+    raise ConfigurationError(
+        "rate_limit must be a RateLimit, text such as '25/60' or 'free', or None; got "
+        f"{type(value).__name__}"
+    )
 
 
 @attrs.frozen
@@ -62,7 +115,8 @@ class ClientSettings:
         tenant_id: the default project (tenant) id for calls that take one.
         base_url: the API host, without ``/v1`` (the client appends it).
         auth_url: the token endpoint; defaults to ``<base_url>/oauth/token``.
-        rate_limit: requests per period the client allows itself (None disables the limiter).
+        rate_limit: requests per period the client allows itself: a :class:`RateLimit`, text
+            as ``AURA_RATE_LIMIT`` takes it (``"25/60"``, ``"free"``), or None for no limit.
         timeout: per-request timeouts.
         limits: connection pool limits.
         retry: when and how often a failed request is resent.
@@ -71,9 +125,11 @@ class ClientSettings:
     client_id: str
     client_secret: str = attrs.field(repr=False)
     tenant_id: str | None = None
-    base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url, validator=_check_url)
+    base_url: str = attrs.field(
+        default=DEFAULT_BASE_URL, converter=_base_url, validator=_check_base_url
+    )
     auth_url: str | None = None
-    rate_limit: RateLimit | None = attrs.field(factory=RateLimit.paid)
+    rate_limit: RateLimit | None = attrs.field(factory=RateLimit.paid, converter=_rate_limit)
     timeout: httpx.Timeout = DEFAULT_TIMEOUT
     limits: httpx.Limits = DEFAULT_LIMITS
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -86,7 +142,11 @@ class ClientSettings:
                 "AuraClient); create them in the Aura console under API credentials"
             )
         if self.auth_url is not None:
-            _check_url(self, attrs.fields(ClientSettings).base_url, self.auth_url)
+            if not isinstance(self.auth_url, str):
+                raise ConfigurationError(
+                    f"auth_url must be a URL or None; got {type(self.auth_url).__name__}"
+                )
+            _check_url("auth_url", self.auth_url)
 
     @property
     def token_url(self) -> str:

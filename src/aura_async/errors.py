@@ -58,10 +58,26 @@ class AuraError(Exception):
             self.hint = hint
 
     def __str__(self) -> str:
-        if not self.hint:
+        """The message and the hint as one sentence: ``<what happened>; <what to do>.``"""
+        hint = self.hint.strip().rstrip(".")
+        if not hint:
             return self.message
-        separator = " " if self.message.endswith(".") else ". "
-        return f"{self.message}{separator}{self.hint}."
+        message = self.message.rstrip(" .:;")
+        if hint[1:2].islower():  # "Check the id" -> "check the id", but "AURA_..." stays
+            hint = hint[0].lower() + hint[1:]
+        return f"{message}; {hint}." if message else f"{hint[0].upper()}{hint[1:]}."
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other constructor arguments than ``args``: rebuild from the state,
+        # so errors survive copy.copy, pickle and crossing to another process.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[AuraError], args: tuple[Any, ...], state: dict[str, Any]) -> AuraError:
+    error = cls.__new__(cls, *args)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(AuraError):
@@ -162,9 +178,13 @@ class APIError(AuraError):
         request_id: the ``X-Request-Id`` of the answer, for support.
         method: the request's method.
         path: the request's path (no query string, no host).
+        after_lost_answer: an earlier attempt of the same call failed after it may have been
+            carried out (a dropped connection, a 5xx), so this answer may be about the work
+            that attempt did (a 404 after a delete, a 409 after a pause).
     """
 
     default_hint = ""
+    after_lost_answer = False
 
     def __init__(
         self,
@@ -182,9 +202,11 @@ class APIError(AuraError):
         self.method = method
         self.path = path
         text = "; ".join(
-            f"{d.field}: {d.message}" if d.field else d.message for d in details if d.message
+            f"{d.field}: {d.message.rstrip(' .')}" if d.field else d.message.rstrip(" .")
+            for d in details
+            if d.message
         )
-        where = f"{method} {path}".strip()
+        where = f"{method} {path}".strip() or "The request"
         message = f"{where} failed with {status}" + (f": {text}" if text else "")
         super().__init__(message, hint=hint if hint is not None else self.default_hint)
 

@@ -28,6 +28,7 @@ from aura_async._http.transport import RateLimitedTransport
 from aura_async.config import ClientSettings
 from aura_async.errors import (
     APIError,
+    ConfigurationError,
     CreateOutcomeUnknownError,
     RateLimitedError,
     ResponseValidationError,
@@ -83,7 +84,9 @@ class Pipeline:
         )
         self.http = httpx.AsyncClient(
             base_url=settings.api_url,
-            transport=RateLimitedTransport(inner, self.limiter, self.emit),
+            transport=RateLimitedTransport(
+                inner, self.limiter, self.emit, max_wait=settings.retry.max_retry_after
+            ),
             auth=self.auth,
             timeout=settings.timeout,
             headers={"User-Agent": f"aura-async/{__version__}", "Accept": "application/json"},
@@ -132,6 +135,8 @@ class Pipeline:
             TransportError: the network failed and retries ran out (or were not safe).
             ResponseValidationError: a success answer was not the documented JSON envelope.
         """
+        if self.http.is_closed:
+            raise ConfigurationError("The client is closed; create a new AuraClient")
         priority = Priority.READ if kind is RequestKind.READ else Priority.MUTATION
         shown = self._prefix + path  # the path as it goes on the wire, for errors and events
         started = dt.datetime.now(dt.UTC)
@@ -175,6 +180,7 @@ class Pipeline:
                 if status < 400:
                     return self._data(response, method, shown)
                 failure = self._api_error(response, method, shown)
+                failure.after_lost_answer = ambiguous
                 if status == 404 and method == "DELETE" and ambiguous:
                     # Our own earlier attempt deleted it; the second answer is the 404 the
                     # spec promises after a 202.
@@ -217,7 +223,8 @@ class Pipeline:
     @staticmethod
     def _transport_error(exc: httpx.TransportError, method: str, path: str) -> TransportError:
         cls = TimeoutError if isinstance(exc, httpx.TimeoutException) else TransportError
-        return cls(f"{method} {path} failed: {type(exc).__name__}: {exc}", method=method, path=path)
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return cls(f"{method} {path} failed: {detail}", method=method, path=path)
 
     @staticmethod
     def _body(response: httpx.Response) -> Any:

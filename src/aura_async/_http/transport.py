@@ -30,6 +30,7 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
             ``httpx.ASGITransport`` in tests).
         limiter: the limiter, or None to send without limit.
         emit: receives request, response and rate-limit events.
+        max_wait: the longest cool-down a ``Retry-After`` may impose.
     """
 
     def __init__(
@@ -37,10 +38,13 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         inner: httpx.AsyncBaseTransport,
         limiter: RateLimiter | None,
         emit: Callable[[ClientEvent], None],
+        *,
+        max_wait: float = 60.0,
     ) -> None:
         self.inner = inner
         self.limiter = limiter
         self._emit = emit
+        self._max_wait = max_wait
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Wait for a slot, send, and feed a 429's Retry-After to the limiter.
@@ -79,7 +83,7 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         if wait is None:
             # No advice: wait as long as two requests' share of the window.
             wait = 2 * rate.period / rate.limit
-        wait = min(wait, rate.period)
+        wait = min(wait, self._max_wait)
         self.limiter.cool_down(wait)
         logger.info("rate limited on %s %s: every request waits %.3fs", method, path, wait)
         self._emit(RateLimited(method, path, wait))

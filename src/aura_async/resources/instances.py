@@ -259,7 +259,9 @@ class Instances(Resource):
             return await self._call(
                 "POST", f"/instances/{instance_id}/{action}", Instance, kind=ACTION
             )
-        except OngoingOperationError:
+        except OngoingOperationError as error:
+            if not error.after_lost_answer:
+                raise
             # A resend after a lost answer meets the very operation its first attempt started
             # (409 ongoing): the instance already does what was asked, which is success.
             current = await self.get(instance_id)
