@@ -137,27 +137,49 @@ class ResponseValidationError(AuraError):
 
 
 class CreateOutcomeUnknownError(AuraError):
-    """A create failed in a way that may have left an instance behind.
+    """A create failed in a way that may have left something behind.
 
-    The API has no idempotency key, so the create is NOT resent: look the instance up by
-    ``name`` (created at or after ``started_at``) instead. The fleet layer reconciles these.
+    The API has no idempotency key, so the create is NOT resent: look it up by ``name``
+    (created at or after ``started_at``) instead. The fleet layer reconciles these.
 
     Attributes:
-        name: the name the instance was requested with.
+        name: the name the resource was requested with.
         started_at: when the request was started (UTC).
-        cause: the underlying error (transport error, 5xx, ...).
+        cause: the underlying error (transport error, 5xx, unreadable answer, ...).
+        resource: what was being created (``instance``, ``customer managed key``).
+        instance_id: the new instance's id, when the answer arrived but could not be parsed.
+        username: its user name, likewise.
+        password: its one-time password, likewise: never shown in a message or repr.
     """
 
-    hint = "The instance may exist: list instances and match the name before creating it again"
+    hint = (
+        "It may exist: list them and match the name before creating it again; an instance "
+        "that exists without its password must be deleted and created again"
+    )
 
-    def __init__(self, name: str, started_at: dt.datetime, cause: AuraError) -> None:
+    def __init__(
+        self,
+        name: str,
+        started_at: dt.datetime,
+        cause: AuraError,
+        *,
+        resource: str = "instance",
+        instance_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        recovered = " (its id and credentials were recovered)" if password else ""
         super().__init__(
-            f"Creating instance {name!r} failed ambiguously ({cause.message}); it may or may "
-            "not exist"
+            f"Creating {resource} {name!r} failed ambiguously ({cause.message}){recovered}, so "
+            "it may or may not exist"
         )
         self.name = name
         self.started_at = started_at
         self.cause = cause
+        self.resource = resource
+        self.instance_id = instance_id
+        self.username = username
+        self.password = password
 
 
 @attrs.frozen
@@ -358,6 +380,17 @@ _REASON_HINTS: Mapping[str, str] = {
 }
 
 
+_OFFERED = "the project's instance configurations (aura.tenants.get()) list what it offers"
+_FIELD_HINTS: Mapping[str, str] = {
+    "region": f"Pick a region the tier supports: {_OFFERED}",
+    "memory": f"Pick a memory size the tier offers in that region: {_OFFERED}",
+    "storage": f"Pick a storage size the tier offers: {_OFFERED}",
+    "cloud_provider": f"Pick a cloud the tier runs on: {_OFFERED}",
+    "type": f"Pick an instance type the project offers: {_OFFERED}",
+    "version": f"Pick a Neo4j version the project offers: {_OFFERED}",
+}
+
+
 def _details(body: object) -> tuple[ErrorDetail, ...]:
     if not isinstance(body, Mapping):
         return ()
@@ -416,6 +449,10 @@ def error_for_response(
             _BY_STATUS.get(status, BadRequestError if status < 500 else ServerError),
         )
     hint = next((_REASON_HINTS[d.reason] for d in details if d.reason in _REASON_HINTS), None)
+    if hint is None and status == 400:
+        hint = next(
+            (_FIELD_HINTS[d.field] for d in details if d.field and d.field in _FIELD_HINTS), None
+        )
     kwargs: dict[str, Any] = {"request_id": request_id, "method": method, "path": path}
     if hint is not None:
         kwargs["hint"] = hint

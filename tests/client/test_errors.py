@@ -353,7 +353,8 @@ def test_create_outcome_unknown_fields() -> None:
     assert "may or may not exist" in error.message
     text = str(error)
     assert_one_sentence(text)
-    assert "list instances and match the name" in text
+    assert "list them and match the name" in text
+    assert "deleted and created again" in text
     assert "timeout" not in text.split("(")[0]  # the cause's message, not its hint, is quoted
     assert cause.hint.lower() not in text.lower()
 

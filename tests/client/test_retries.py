@@ -33,6 +33,7 @@ from aura_async import (
     RateLimited,
     RequestSent,
     ResponseReceived,
+    ResponseValidationError,
     RetryPolicy,
     RetryScheduled,
     ServerError,
@@ -41,6 +42,7 @@ from aura_async import (
     TransportError,
     UnsupportedForTierError,
 )
+from aura_async._http.retry import parse_retry_after
 from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -773,3 +775,105 @@ async def test_quota_reached_is_not_allowed(inproc: EmulatorFactory) -> None:
     assert error.reasons == ("instance-limit-reached",)
     assert error.hint == "Delete instances you no longer need, or raise the quota"
     assert (await emu.counters())["creates_per_name"] == {"first": 1}
+
+
+# ------------------------------------------------------- lost answers and odd answers
+
+
+async def test_a_resize_resent_after_a_lost_answer_is_taken_as_started(
+    served: EmulatorFactory,
+) -> None:
+    emu = await served()
+    async with emu.client() as aura:
+        instance = await emu.running(aura)
+        emu.set_faults(FaultPlan(drop=DropFault(1.0, only("PATCH", INSTANCE))))
+        result = await aura.instances.update(instance.id, memory="4GB")
+        emu.set_faults(FaultPlan())
+    assert result.status == "resizing"
+    counters = await emu.counters()
+    assert counters["requests"]["PATCH " + INSTANCE] == {"202": 1, "409": 1}
+
+
+async def test_a_session_delete_resent_after_a_lost_answer_is_done(
+    served: EmulatorFactory,
+) -> None:
+    emu = await served()
+    async with emu.client() as aura:
+        instance = await emu.running(aura)
+        session = await aura.graph_analytics.create(name="s", memory="4GB", instance_id=instance.id)
+        route = "/v1/graph-analytics/sessions/{sessionId}"
+        emu.set_faults(FaultPlan(drop=DropFault(1.0, only("DELETE", route))))
+        deleted = await aura.graph_analytics.delete(session.id)
+        emu.set_faults(FaultPlan())
+    assert deleted.id == session.id
+    counters = await emu.counters()
+    assert counters["requests"]["DELETE " + route] == {"202": 1, "404": 1}
+
+
+class _UnreadableCreate(httpx.AsyncBaseTransport):
+    """Passes everything through, but garbles the timestamp of a create's answer."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != "POST" or request.url.path != CREATE:
+            return response
+        await response.aread()
+        body = response.json()
+        body["data"]["created_at"] = "not a timestamp"
+        return httpx.Response(response.status_code, json=body, headers=response.headers)
+
+
+async def test_a_create_whose_answer_cannot_be_read_keeps_its_password(
+    inproc: EmulatorFactory,
+) -> None:
+    emu = await inproc()
+    async with emu.client(transport=_UnreadableCreate(emu.transport())) as aura:
+        with pytest.raises(CreateOutcomeUnknownError) as caught:
+            await aura.instances.create(name="garbled", type="free-db")
+    error = caught.value
+    (record,) = emu.state.backend.instances.values()
+    assert (error.name, error.instance_id, error.username) == ("garbled", record.id, "neo4j")
+    assert error.password is not None
+    assert len(error.password) >= 20
+    assert error.password not in str(error)
+    assert error.password not in repr(error)
+    assert isinstance(error.cause, ResponseValidationError)
+    assert "recovered" in str(error)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Thu, 31 Feb 2030 00:00:00 GMT", "garbage value", "Mon, 99 Xyz 2030", "nan"],
+)
+def test_an_unreadable_retry_after_is_ignored(header: str) -> None:
+    assert parse_retry_after(header) is None
+
+
+def test_a_retry_after_date_without_a_zone_is_utc() -> None:
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC).timestamp()
+    assert parse_retry_after("Tue, 01 Jan 2030 00:00:30 -0000", now=now) == 30.0
+
+
+def test_infinite_retry_delays_are_refused() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        RetryPolicy(max_retry_after=float("inf"))
+
+
+async def test_a_region_refused_by_the_project_hints_where_to_look(
+    inproc: EmulatorFactory,
+) -> None:
+    emu = await inproc()
+    async with emu.client() as aura:
+        with pytest.raises(BadRequestError) as caught:
+            await aura.instances.create(
+                name="x",
+                type="professional-db",
+                region="mars-1",
+                memory="2GB",
+                cloud_provider="gcp",
+            )
+    assert caught.value.fields == ("region",)
+    assert "aura.tenants.get()" in str(caught.value)

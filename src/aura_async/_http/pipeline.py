@@ -93,6 +93,10 @@ class Pipeline:
             follow_redirects=False,
         )
 
+    def wire_path(self, path: str) -> str:
+        """Return an API path as it goes on the wire (with the ``/v1`` prefix)."""
+        return self._prefix + path
+
     @property
     def retry(self) -> RetryPolicy:
         """The retry policy in force."""
@@ -123,11 +127,13 @@ class Pipeline:
         json: Any = _MISSING,
         params: Mapping[str, str] | None = None,
         create_name: str | None = None,
+        create_what: str = "instance",
     ) -> Any:
         """Send one API call and return the ``data`` of its answer (None for 204).
 
         ``kind`` decides what may be resent (see :mod:`aura_async._http.retry`).
-        ``create_name`` names the instance a CREATE makes, for the ambiguous-failure error.
+        ``create_name`` and ``create_what`` name what a CREATE makes, for the error raised when
+        it fails ambiguously.
 
         Raises:
             APIError: the API answered with an error (the subclass says which).
@@ -138,7 +144,7 @@ class Pipeline:
         if self.http.is_closed:
             raise ConfigurationError("The client is closed; create a new AuraClient")
         priority = Priority.READ if kind is RequestKind.READ else Priority.MUTATION
-        shown = self._prefix + path  # the path as it goes on the wire, for errors and events
+        shown = self.wire_path(path)  # for errors and events
         started = dt.datetime.now(dt.UTC)
         ambiguous = False  # an earlier attempt may have reached the server
         attempt = 0
@@ -159,7 +165,9 @@ class Pipeline:
                 # A token request that failed means the API request itself was never sent.
                 unsent = sent_nothing(exc) or _token_request_failed(exc)
                 if kind is RequestKind.CREATE and not unsent:
-                    raise CreateOutcomeUnknownError(create_name or "", started, error) from exc
+                    raise CreateOutcomeUnknownError(
+                        create_name or "", started, error, resource=create_what
+                    ) from exc
                 ambiguous = ambiguous or not unsent
                 if attempt - limited > self.retry.max_retries:
                     raise error from exc
@@ -187,7 +195,9 @@ class Pipeline:
                     return None
                 if kind is RequestKind.CREATE and status != 429:
                     if status >= 500:
-                        raise CreateOutcomeUnknownError(create_name or "", started, failure)
+                        raise CreateOutcomeUnknownError(
+                            create_name or "", started, failure, resource=create_what
+                        )
                     raise failure
                 if status not in RETRY_STATUSES:
                     raise failure

@@ -12,8 +12,10 @@ The API has no idempotency key, so what may be resent depends on what the reques
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import enum
+import math
 import random
 import time
 
@@ -55,9 +57,12 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     try:
         seconds = float(text)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(text) if "," in text or " " in text else None
-        if parsed is None:
-            return None
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (ValueError, TypeError, OverflowError):
+            return None  # unreadable advice is no advice; backoff applies
+        if parsed.tzinfo is None:  # "-0000" means UTC without saying so
+            parsed = parsed.replace(tzinfo=dt.UTC)
         seconds = parsed.timestamp() - (time.time() if now is None else now)
     if seconds != seconds:  # NaN
         return None
@@ -84,6 +89,8 @@ class RetryPolicy:
     max_rate_limited_retries: int = 20
 
     def __attrs_post_init__(self) -> None:
+        if not math.isfinite(self.max_retry_after + self.max_delay + self.base_delay):
+            raise ValueError("retry delays must be finite")
         if (
             min(self.max_retries, self.max_rate_limited_retries) < 0
             or min(self.base_delay, self.max_delay, self.max_retry_after) < 0

@@ -57,6 +57,7 @@ class Resource:
         json: Any = None,
         params: dict[str, str] | None = None,
         create_name: str | None = None,
+        create_what: str = "instance",
     ) -> T:
         """Send a request and parse its ``data`` into ``model``.
 
@@ -64,21 +65,32 @@ class Resource:
             ResponseValidationError: when the data does not fit the model.
             AuraError: whatever the pipeline raises.
         """
-        kwargs: dict[str, Any] = {"kind": kind, "params": params, "create_name": create_name}
+        kwargs: dict[str, Any] = {
+            "kind": kind,
+            "params": params,
+            "create_name": create_name,
+            "create_what": create_what,
+        }
         if json is not None:
             kwargs["json"] = json
         data = await self._pipeline.request(method, path, **kwargs)
         return self._parse(data, model, method, path)
 
-    @staticmethod
-    def _parse(data: Any, model: type[T], method: str, path: str) -> T:
+    def _parse(self, data: Any, model: type[T], method: str, path: str) -> T:
+        """Parse an answer's ``data`` into ``model``.
+
+        Raises:
+            ResponseValidationError: when it does not fit (the message names fields and
+                types, never values).
+        """
         try:
             return structure(data, model)
         except ResponseShapeError as exc:
+            shown = self._pipeline.wire_path(path)
             raise ResponseValidationError(
-                f"{method} {path} answered with an unexpected shape: {exc}",
+                f"{method} {shown} answered with an unexpected shape: {exc}",
                 method=method,
-                path=path,
+                path=shown,
             ) from None
 
 

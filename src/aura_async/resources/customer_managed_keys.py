@@ -92,6 +92,7 @@ class CustomerManagedKeys(Resource):
             kind=CREATE,
             json=payload,
             create_name=name,
+            create_what="customer managed key",
         )
 
     async def delete(self, key_id: str) -> None:

@@ -57,8 +57,9 @@ class GraphAnalytics(Resource):
         params: dict[str, str] = {}
         if instance_id is not None:
             params["instanceId"] = check_instance_id(instance_id)
-        if tenant_id is not None:
-            params["tenantId"] = check_id(tenant_id, "tenant_id")
+        tenant = self._default_tenant(tenant_id)
+        if tenant is not None:
+            params["tenantId"] = tenant
         if organization_id is not None:
             params["organizationId"] = check_id(organization_id, "organization_id")
         return await self._call(
@@ -145,9 +146,11 @@ class GraphAnalytics(Resource):
             AuraError: on any other failure.
         """
         check_id(session_id, "session_id")
-        return await self._call(
-            "DELETE", f"/graph-analytics/sessions/{session_id}", DeletedSession, kind=ACTION
-        )
+        path = f"/graph-analytics/sessions/{session_id}"
+        data = await self._pipeline.request("DELETE", path, kind=ACTION)
+        if data is None:  # a resend after a lost answer found it gone: our first attempt did it
+            return DeletedSession(id=session_id)
+        return self._parse(data, DeletedSession, "DELETE", path)
 
     async def sizing(
         self,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
 
 from aura_async._validation import (
     check_count,
@@ -15,7 +16,12 @@ from aura_async._validation import (
     check_strings,
     check_text,
 )
-from aura_async.errors import OngoingOperationError, ValidationError
+from aura_async.errors import (
+    ConflictError,
+    CreateOutcomeUnknownError,
+    ResponseValidationError,
+    ValidationError,
+)
 from aura_async.models import (
     CdcEnrichmentMode,
     CloudProvider,
@@ -147,9 +153,25 @@ class Instances(Resource):
             vector_optimized=_flag(vector_optimized, "vector_optimized"),
             graph_analytics_plugin=_flag(graph_analytics_plugin, "graph_analytics_plugin"),
         )
-        return await self._call(
-            "POST", "/instances", CreatedInstance, kind=CREATE, json=payload, create_name=name
+        started = dt.datetime.now(dt.UTC)
+        data = await self._pipeline.request(
+            "POST", "/instances", kind=CREATE, json=payload, create_name=name
         )
+        try:
+            return self._parse(data, CreatedInstance, "POST", "/instances")
+        except ResponseValidationError as error:
+            # The instance exists and this answer holds its only password: hand back what
+            # can be read of it rather than lose it with the parse failure.
+            raw = data if isinstance(data, dict) else {}
+            text = {k: v for k, v in raw.items() if isinstance(v, str) and v}
+            raise CreateOutcomeUnknownError(
+                name,
+                started,
+                error,
+                instance_id=text.get("id"),
+                username=text.get("username"),
+                password=text.get("password"),
+            ) from None
 
     async def update(
         self,
@@ -204,8 +226,13 @@ class Instances(Resource):
         )
         if not payload:
             raise ValidationError("update needs at least one thing to change")
-        return await self._call(
-            "PATCH", f"/instances/{instance_id}", Instance, kind=ACTION, json=payload
+        resizing = (InstanceStatus.RESIZING, InstanceStatus.UPDATING)
+        return await self._send(
+            instance_id,
+            "PATCH",
+            "",
+            payload,
+            lambda i: i.status in resizing,
         )
 
     async def delete(self, instance_id: str) -> Instance | None:
@@ -237,7 +264,8 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
-        return await self._transition(instance_id, "pause", InstanceStatus.PAUSING)
+        underway = (InstanceStatus.PAUSING, InstanceStatus.PAUSED)
+        return await self._send(instance_id, "POST", "/pause", None, lambda i: i.status in underway)
 
     async def resume(self, instance_id: str) -> Instance:
         """Start resuming a paused instance; return it as it starts ``resuming``.
@@ -250,22 +278,34 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
-        return await self._transition(instance_id, "resume", InstanceStatus.RESUMING)
+        underway = (InstanceStatus.RESUMING, InstanceStatus.RUNNING)
+        return await self._send(
+            instance_id, "POST", "/resume", None, lambda i: i.status in underway
+        )
 
-    async def _transition(
-        self, instance_id: str, action: str, underway: InstanceStatus
+    async def _send(
+        self,
+        instance_id: str,
+        method: str,
+        action: str,
+        payload: dict[str, object] | None,
+        started: Callable[[Instance], bool],
     ) -> Instance:
+        """Send an instance change; after a lost answer, accept the change already under way.
+
+        A resend whose first attempt did the work meets that very work: a 409 (an operation
+        in flight, or an upgrade already done). Then the instance is read, and if ``started``
+        says it is doing or has done what was asked, that is success, not an error.
+        """
         try:
             return await self._call(
-                "POST", f"/instances/{instance_id}/{action}", Instance, kind=ACTION
+                method, f"/instances/{instance_id}{action}", Instance, kind=ACTION, json=payload
             )
-        except OngoingOperationError as error:
+        except ConflictError as error:
             if not error.after_lost_answer:
                 raise
-            # A resend after a lost answer meets the very operation its first attempt started
-            # (409 ongoing): the instance already does what was asked, which is success.
             current = await self.get(instance_id)
-            if current.status == underway:
+            if started(current):
                 return current
             raise
 
@@ -290,8 +330,12 @@ class Instances(Resource):
         if source_snapshot_id is not None:
             check_id(source_snapshot_id, "source_snapshot_id")
         payload = body(source_instance_id=source_instance_id, source_snapshot_id=source_snapshot_id)
-        return await self._call(
-            "POST", f"/instances/{instance_id}/overwrite", Instance, kind=ACTION, json=payload
+        return await self._send(
+            instance_id,
+            "POST",
+            "/overwrite",
+            payload,
+            lambda i: i.status == InstanceStatus.OVERWRITING,
         )
 
     async def upgrade(
@@ -313,12 +357,12 @@ class Instances(Resource):
         if memory is not None and storage is not None:
             check_size(memory, "memory")
             check_size(storage, "storage")
-        return await self._call(
+        return await self._send(
+            instance_id,
             "POST",
-            f"/instances/{instance_id}/upgrade",
-            Instance,
-            kind=ACTION,
-            json=body(memory=memory, storage=storage) or None,
+            "/upgrade",
+            body(memory=memory, storage=storage) or None,
+            lambda i: i.type == InstanceType.BUSINESS_CRITICAL,
         )
 
     async def sizing(

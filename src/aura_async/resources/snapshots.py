@@ -6,7 +6,8 @@ import builtins
 import datetime as dt
 
 from aura_async._validation import check_date, check_id, check_instance_id
-from aura_async.models import CreatedSnapshot, Instance, Snapshot
+from aura_async.errors import ConflictError
+from aura_async.models import CreatedSnapshot, Instance, InstanceStatus, Snapshot
 from aura_async.resources._base import ACTION, READ, Resource
 
 __all__ = ["Snapshots"]
@@ -47,6 +48,9 @@ class Snapshots(Resource):
     async def create(self, instance_id: str) -> CreatedSnapshot:
         """Start an on-demand snapshot; poll :meth:`get` until it is Completed.
 
+        It is resent after a lost answer like any other action, so in that rare case the
+        instance may take two snapshots; that costs nothing and loses nothing.
+
         Raises:
             PaymentRequiredError: AuraDB Free has no on-demand snapshots.
             ConflictError: the instance is busy or not running.
@@ -69,9 +73,18 @@ class Snapshots(Resource):
         """
         check_instance_id(instance_id)
         check_id(snapshot_id, "snapshot_id")
-        return await self._call(
-            "POST",
-            f"/instances/{instance_id}/snapshots/{snapshot_id}/restore",
-            Instance,
-            kind=ACTION,
-        )
+        try:
+            return await self._call(
+                "POST",
+                f"/instances/{instance_id}/snapshots/{snapshot_id}/restore",
+                Instance,
+                kind=ACTION,
+            )
+        except ConflictError as error:
+            if not error.after_lost_answer:
+                raise
+            # The first attempt's answer was lost but it started the restore: success.
+            current = await self._call("GET", f"/instances/{instance_id}", Instance, kind=READ)
+            if current.status == InstanceStatus.RESTORING:
+                return current
+            raise
