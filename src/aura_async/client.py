@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from types import TracebackType
 from typing import Any
 
@@ -12,6 +13,9 @@ from aura_async._http.pipeline import Pipeline
 from aura_async._http.retry import RetryPolicy
 from aura_async.config import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_TIMEOUT, ClientSettings
 from aura_async.events import EventHook
+from aura_async.lifecycle.bus import EventBus, Subscription
+from aura_async.lifecycle.operations import PollPolicy
+from aura_async.lifecycle.watcher import Watcher
 from aura_async.resources import CustomerManagedKeys, GraphAnalytics, Instances, Snapshots, Tenants
 
 __all__ = ["AuraClient"]
@@ -42,7 +46,10 @@ class AuraClient:
         settings: a ready :class:`~aura_async.config.ClientSettings` instead of the above.
         transport: an httpx transport to send through (e.g. ``httpx.ASGITransport`` for the
             emulator in process).
-        on_event: called with each :mod:`aura_async.events` event.
+        on_event: called with every event: the client's (:mod:`aura_async.events`) and the
+            lifecycle's (:mod:`aura_async.lifecycle.events`).
+        poll: how waits poll (default: Aura's real durations; ``PollPolicy().scaled(f)`` for
+            an emulator whose clock runs faster).
 
     Raises:
         ConfigurationError: missing credentials or a malformed setting.
@@ -63,6 +70,7 @@ class AuraClient:
         settings: ClientSettings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         on_event: EventHook | None = None,
+        poll: PollPolicy | None = None,
     ) -> None:
         if settings is None:
             settings = ClientSettings(
@@ -77,12 +85,14 @@ class AuraClient:
                 retry=retry or RetryPolicy(),
             )
         self.settings = settings
-        self._pipeline = Pipeline(settings, transport=transport, on_event=on_event)
-        self.tenants = Tenants(self._pipeline)
-        self.instances = Instances(self._pipeline)
-        self.snapshots = Snapshots(self._pipeline)
-        self.customer_managed_keys = CustomerManagedKeys(self._pipeline)
-        self.graph_analytics = GraphAnalytics(self._pipeline)
+        self._bus = EventBus(on_event)  # type: ignore[arg-type]
+        self._pipeline = Pipeline(settings, transport=transport, on_event=self._bus.publish)
+        self.watcher = Watcher(poll or PollPolicy(), self._bus.publish)
+        self.tenants = Tenants(self._pipeline, self.watcher)
+        self.instances = Instances(self._pipeline, self.watcher)
+        self.snapshots = Snapshots(self._pipeline, self.watcher)
+        self.customer_managed_keys = CustomerManagedKeys(self._pipeline, self.watcher)
+        self.graph_analytics = GraphAnalytics(self._pipeline, self.watcher)
 
     @classmethod
     def from_env(
@@ -90,6 +100,7 @@ class AuraClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         on_event: EventHook | None = None,
+        poll: PollPolicy | None = None,
         **overrides: Any,
     ) -> AuraClient:
         """Build a client from AURA_* variables and a ``.env`` file; keyword arguments win.
@@ -98,7 +109,7 @@ class AuraClient:
             ConfigurationError: missing credentials (naming the variables) or a bad value.
         """
         settings = ClientSettings.from_env(**overrides)
-        return cls(settings=settings, transport=transport, on_event=on_event)
+        return cls(settings=settings, transport=transport, on_event=on_event, poll=poll)
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -110,8 +121,35 @@ class AuraClient:
         """The default project id."""
         return self.settings.tenant_id
 
+    def events(
+        self,
+        *,
+        resource_ids: Collection[str] | None = None,
+        kinds: Collection[type[Any]] | None = None,
+        buffer: int = 1000,
+    ) -> Subscription:
+        """Subscribe to events: ``async with aura.events() as events: async for e in events``.
+
+        Each subscriber has its own bounded buffer; one that falls behind loses the newest
+        events (counted in ``Subscription.dropped``) and never slows the client down.
+
+        Args:
+            resource_ids: only events about these instances (snapshots, keys, sessions).
+            kinds: only events of these classes.
+            buffer: events held for a slow reader.
+
+        Raises:
+            ValueError: if ``buffer`` is not positive.
+        """
+        return self._bus.subscribe(resource_ids=resource_ids, kinds=kinds, buffer=buffer)
+
     async def aclose(self) -> None:
-        """Close the connection pool. The client cannot be used afterwards."""
+        """Cancel every wait, end every subscription, close the connection pool.
+
+        Waits still running raise :class:`~aura_async.errors.WaitCancelledError`.
+        """
+        self.watcher.close()
+        self._bus.close()
         await self._pipeline.aclose()
 
     async def __aenter__(self) -> AuraClient:

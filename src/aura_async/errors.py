@@ -38,6 +38,10 @@ __all__ = [
     "TransportError",
     "UnsupportedForTierError",
     "ValidationError",
+    "WaitCancelledError",
+    "WaitError",
+    "WaitFailedError",
+    "WaitTimeoutError",
     "error_for_response",
 ]
 
@@ -180,6 +184,54 @@ class CreateOutcomeUnknownError(AuraError):
         self.instance_id = instance_id
         self.username = username
         self.password = password
+
+
+class WaitError(AuraError):
+    """A wait for an operation ended without the operation being seen done.
+
+    Attributes:
+        resource_id: the instance, snapshot, key or session waited for.
+        operation: the operation waited for (``create``, ``pause``, ...).
+        last_status: the last status seen ("" if none, "not found" after a 404).
+        elapsed: seconds since the operation was submitted.
+        history: every (seconds since submission, status) the wait observed, in order.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource_id: str,
+        operation: str,
+        last_status: str,
+        elapsed: float,
+        history: tuple[tuple[float, str], ...] = (),
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.resource_id = resource_id
+        self.operation = operation
+        self.last_status = last_status
+        self.elapsed = elapsed
+        self.history = history
+
+
+class WaitFailedError(WaitError):
+    """The resource reached a state its operation cannot come back from."""
+
+    hint = "Look at the instance in the console; it may need to be deleted and created again"
+
+
+class WaitTimeoutError(WaitError):
+    """The wait gave up; the operation may still finish later."""
+
+    hint = "Wait again with a longer timeout, or check the instance's status later"
+
+
+class WaitCancelledError(WaitError):
+    """The wait was cancelled because its client was closed."""
+
+    hint = "Keep the client open for as long as something waits on it"
 
 
 @attrs.frozen

@@ -13,6 +13,8 @@ import attrs
 
 __all__ = [
     "ClientEvent",
+    "CredentialsSaved",
+    "DeprecationNotice",
     "EventHook",
     "RateLimited",
     "RateLowered",
@@ -71,6 +73,22 @@ class TokenRefreshed:
 
 
 @attrs.frozen
+class DeprecationNotice:
+    """The API version in use is deprecated and expires on ``expires`` (X-Tyk-Api-Expires)."""
+
+    expires: str
+
+
+@attrs.frozen
+class CredentialsSaved:
+    """A new instance's credentials were written to the credential store."""
+
+    resource_id: str
+    name: str | None
+    location: str
+
+
+@attrs.frozen
 class RateLowered:
     """429s kept coming at the configured rate, so the client lowered its own limit."""
 
@@ -79,6 +97,13 @@ class RateLowered:
 
 
 ClientEvent = (
-    RequestSent | ResponseReceived | RetryScheduled | RateLimited | TokenRefreshed | RateLowered
+    RequestSent
+    | ResponseReceived
+    | RetryScheduled
+    | RateLimited
+    | TokenRefreshed
+    | RateLowered
+    | DeprecationNotice
+    | CredentialsSaved
 )
 EventHook = Callable[[ClientEvent], None]

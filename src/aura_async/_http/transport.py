@@ -15,7 +15,13 @@ import httpx
 
 from aura_async._http.limiter import Priority, RateLimiter
 from aura_async._http.retry import parse_retry_after
-from aura_async.events import ClientEvent, RateLimited, RequestSent, ResponseReceived
+from aura_async.events import (
+    ClientEvent,
+    DeprecationNotice,
+    RateLimited,
+    RequestSent,
+    ResponseReceived,
+)
 
 __all__ = ["RateLimitedTransport"]
 
@@ -45,6 +51,7 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         self.limiter = limiter
         self._emit = emit
         self._max_wait = max_wait
+        self._deprecation_told = False  # said once per client, not on every answer
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Wait for a slot, send, and feed a 429's Retry-After to the limiter.
@@ -74,6 +81,11 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
             "%s %s -> %s in %.3fs (%s)", method, path, response.status_code, elapsed, request_id
         )
         self._emit(ResponseReceived(method, path, response.status_code, elapsed, request_id))
+        expires = response.headers.get("X-Tyk-Api-Expires")
+        if expires and not self._deprecation_told:
+            self._deprecation_told = True
+            logger.warning("this version of the Aura API is deprecated and expires %s", expires)
+            self._emit(DeprecationNotice(expires))
         return response
 
     def _cool_down(self, response: httpx.Response, method: str, path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aura_async._http.pipeline import Pipeline
@@ -9,10 +10,18 @@ from aura_async._http.retry import RequestKind
 from aura_async._serde import ResponseShapeError, structure
 from aura_async._validation import check_id
 from aura_async.errors import ResponseValidationError, ValidationError
+from aura_async.lifecycle.operations import Operation, Target
+from aura_async.lifecycle.watcher import Watcher
 
 __all__ = ["Resource"]
 
 T = TypeVar("T")
+
+_UNDERWAY = {
+    Operation.OVERWRITE: "overwriting",
+    Operation.RESTORE: "restoring",
+    Operation.UPDATE: "updating",
+}
 
 READ = RequestKind.READ
 ACTION = RequestKind.ACTION
@@ -22,8 +31,41 @@ CREATE = RequestKind.CREATE
 class Resource:
     """Base of the resource groups (``aura.instances`` and the rest)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, watcher: Watcher) -> None:
         self._pipeline = pipeline
+        self._watcher = watcher
+
+    def _target(self, operation: Operation, **conditions: Any) -> Target:
+        """The target of ``operation``, with the policy's grace and settle times."""
+        policy = self._watcher.policy
+        if operation in _UNDERWAY:
+            # These start and end in running: done once the operation was seen, or once it
+            # has taken as long as it usually does (a poll may miss the transient status).
+            conditions.setdefault("underway", _UNDERWAY[operation])
+            conditions.setdefault("settle_after", self._watcher.expected(operation))
+        return Target(operation, not_found_grace=policy.not_found_grace, **conditions)
+
+    async def _await(
+        self,
+        resource_id: str,
+        fetch: Callable[[], Awaitable[Any]],
+        target: Target,
+        *,
+        name: str | None = None,
+        submitted: float | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Wait on the client's poller until ``target`` is met; return the resource seen.
+
+        Raises:
+            ValidationError: a negative timeout.
+            WaitError: failed, timed out or cancelled by closing the client.
+        """
+        if timeout is not None and timeout < 0:
+            raise ValidationError("timeout must not be negative", field="timeout")
+        return await self._watcher.wait(
+            resource_id, fetch, target, name=name, submitted=submitted, timeout=timeout
+        )
 
     def _tenant(self, tenant_id: str | None) -> str:
         """Return the given project id, or the client's default one.

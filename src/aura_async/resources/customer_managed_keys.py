@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import builtins
 
+import anyio
+
 from aura_async._validation import check_enum, check_id, check_name, check_text
 from aura_async.errors import ValidationError
+from aura_async.lifecycle.operations import Operation
 from aura_async.models import (
     CloudProvider,
     CustomerManagedKey,
@@ -59,8 +62,13 @@ class CustomerManagedKeys(Resource):
         cloud_provider: CloudProvider | str,
         instance_type: InstanceType | str,
         tenant_id: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
     ) -> CustomerManagedKey:
         """Register a key of your cloud account (its ARN or resource id as ``key_id``).
+
+        It stays pending until Aura has been granted access to it in your cloud account;
+        ``wait=True`` returns once it is ready.
 
         Raises:
             ValidationError: invalid input; nothing was sent.
@@ -85,7 +93,8 @@ class CustomerManagedKeys(Resource):
             instance_type=kind.value,
             tenant_id=self._tenant(tenant_id),
         )
-        return await self._call(
+        submitted = anyio.current_time()
+        created = await self._call(
             "POST",
             "/customer-managed-keys",
             CustomerManagedKey,
@@ -94,6 +103,36 @@ class CustomerManagedKeys(Resource):
             create_name=name,
             create_what="customer managed key",
         )
+        if not wait or timeout == 0:
+            return created
+        return await self.wait(created.id, name=name, submitted=submitted, timeout=timeout)
+
+    async def wait(
+        self,
+        key_id: str,
+        *,
+        name: str | None = None,
+        submitted: float | None = None,
+        timeout: float | None = None,
+    ) -> CustomerManagedKey:
+        """Wait until a key is ready, on the client's shared poller.
+
+        Raises:
+            WaitFailedError: the key disappeared.
+            WaitTimeoutError: the timeout passed (access may not have been granted yet).
+            WaitCancelledError: the client was closed.
+        """
+        check_id(key_id, "key_id")
+        result = await self._await(
+            key_id,
+            lambda: self.get(key_id),
+            self._target(Operation.KEY),
+            name=name,
+            submitted=submitted,
+            timeout=timeout,
+        )
+        assert isinstance(result, CustomerManagedKey)
+        return result
 
     async def delete(self, key_id: str) -> None:
         """Delete a key no instance uses.

@@ -6,6 +6,8 @@ import builtins
 import datetime as dt
 from collections.abc import Sequence
 
+import anyio
+
 from aura_async._validation import (
     check_count,
     check_duration,
@@ -17,6 +19,7 @@ from aura_async._validation import (
     check_text,
 )
 from aura_async.errors import ValidationError
+from aura_async.lifecycle.operations import Operation
 from aura_async.models import CloudProvider, DeletedSession, GraphAnalyticsSession, SessionSizing
 from aura_async.resources._base import ACTION, READ, Resource, body
 
@@ -93,6 +96,8 @@ class GraphAnalytics(Resource):
         tenant_id: str | None = None,
         cloud_provider: CloudProvider | str | None = None,
         region: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
     ) -> GraphAnalyticsSession:
         """Get or create a session by name: the same name and parameters return the existing one.
 
@@ -133,10 +138,41 @@ class GraphAnalytics(Resource):
             cloud_provider=cloud,
             region=region if instance_id is None else None,
         )
+        submitted = anyio.current_time()
         # Get-or-create by name is safe to resend: a second call returns the first session.
-        return await self._call(
+        session = await self._call(
             "POST", "/graph-analytics/sessions", GraphAnalyticsSession, kind=ACTION, json=payload
         )
+        if not wait or timeout == 0:
+            return session
+        return await self.wait(session.id, name=name, submitted=submitted, timeout=timeout)
+
+    async def wait(
+        self,
+        session_id: str,
+        *,
+        name: str | None = None,
+        submitted: float | None = None,
+        timeout: float | None = None,
+    ) -> GraphAnalyticsSession:
+        """Wait until a session is Ready, on the client's shared poller.
+
+        Raises:
+            WaitFailedError: the session Failed or Expired.
+            WaitTimeoutError: the timeout passed.
+            WaitCancelledError: the client was closed.
+        """
+        check_id(session_id, "session_id")
+        result = await self._await(
+            session_id,
+            lambda: self.get(session_id),
+            self._target(Operation.SESSION),
+            name=name,
+            submitted=submitted,
+            timeout=timeout,
+        )
+        assert isinstance(result, GraphAnalyticsSession)
+        return result
 
     async def delete(self, session_id: str) -> DeletedSession:
         """Delete a session.

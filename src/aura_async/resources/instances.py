@@ -6,6 +6,8 @@ import builtins
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+import anyio
+
 from aura_async._validation import (
     check_count,
     check_enum,
@@ -22,6 +24,7 @@ from aura_async.errors import (
     ResponseValidationError,
     ValidationError,
 )
+from aura_async.lifecycle.operations import Operation
 from aura_async.models import (
     CdcEnrichmentMode,
     CloudProvider,
@@ -85,6 +88,8 @@ class Instances(Resource):
         customer_managed_key_id: str | None = None,
         vector_optimized: bool | None = None,
         graph_analytics_plugin: bool | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
     ) -> CreatedInstance:
         """Start creating an instance; the answer holds its only copy of the password.
 
@@ -96,8 +101,12 @@ class Instances(Resource):
         raises :class:`~aura_async.errors.CreateOutcomeUnknownError` so the caller can look
         the name up instead of creating a duplicate.
 
+        With ``wait=True`` it returns once the instance is running (``timeout`` seconds at the
+        most, the policy's default when None, not at all when 0).
+
         Raises:
             ValidationError: invalid input; nothing was sent.
+            WaitError: waiting failed (the instance broke), timed out or was cancelled.
             CreateOutcomeUnknownError: the create failed after it may have been carried out.
             BadRequestError: the project does not offer the configuration.
             NotAllowedError: the project's instance quota is reached.
@@ -154,11 +163,12 @@ class Instances(Resource):
             graph_analytics_plugin=_flag(graph_analytics_plugin, "graph_analytics_plugin"),
         )
         started = dt.datetime.now(dt.UTC)
+        submitted = anyio.current_time()
         data = await self._pipeline.request(
             "POST", "/instances", kind=CREATE, json=payload, create_name=name
         )
         try:
-            return self._parse(data, CreatedInstance, "POST", "/instances")
+            created = self._parse(data, CreatedInstance, "POST", "/instances")
         except ResponseValidationError as error:
             # The instance exists and this answer holds its only password: hand back what
             # can be read of it rather than lose it with the parse failure.
@@ -172,6 +182,64 @@ class Instances(Resource):
                 username=text.get("username"),
                 password=text.get("password"),
             ) from None
+        if wait and timeout != 0:
+            await self.wait(
+                created.id, Operation.CREATE, name=name, submitted=submitted, timeout=timeout
+            )
+        return created
+
+    async def wait(
+        self,
+        instance_id: str,
+        operation: Operation | str = Operation.CREATE,
+        *,
+        memory: str | None = None,
+        storage: str | None = None,
+        name: str | None = None,
+        submitted: float | None = None,
+        timeout: float | None = None,
+    ) -> Instance | None:
+        """Wait until an operation on an instance is done, wherever it was started.
+
+        Each operation has its own rule: ``create`` and ``resume`` wait for running, ``pause``
+        for paused, ``delete`` for the instance to be gone (then None is returned), ``resize``
+        for running with the given ``memory``/``storage``, ``overwrite``, ``restore`` and
+        ``update`` for running after the operation was seen (or after long enough). A
+        destroyed or failed instance ends the wait with an error; a brief 404 after a create
+        is tolerated. Cancel it like any awaitable (a cancel scope, or its task).
+
+        Args:
+            instance_id: the instance.
+            operation: what to wait for.
+            memory: for ``resize``, the memory it must reach.
+            storage: for ``resize``, the storage it must reach.
+            name: the instance's name, for events.
+            submitted: when the operation was submitted (``anyio.current_time()``); now
+                when None.
+            timeout: seconds at the most (the policy's default per operation when None).
+
+        Raises:
+            ValidationError: an unknown operation or a malformed id; nothing was sent.
+            WaitFailedError: the instance reached a state the operation cannot recover from.
+            WaitTimeoutError: the timeout passed; the operation may still finish.
+            WaitCancelledError: the client was closed.
+        """
+        check_instance_id(instance_id)
+        op = _instance_operation(operation)
+        if op is Operation.RESIZE and memory is None and storage is None:
+            raise ValidationError(
+                "a resize wait needs the memory or storage to reach", field="memory"
+            )
+        target = self._target(op, memory=memory, storage=storage)
+        result = await self._await(
+            instance_id,
+            lambda: self.get(instance_id),
+            target,
+            name=name,
+            submitted=submitted,
+            timeout=timeout,
+        )
+        return result if isinstance(result, Instance) else None
 
     async def update(
         self,
@@ -184,11 +252,14 @@ class Instances(Resource):
         graph_analytics_plugin: bool | None = None,
         secondaries_count: int | None = None,
         cdc_enrichment_mode: CdcEnrichmentMode | str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
     ) -> Instance:
         """Rename, resize or reconfigure an instance.
 
         A rename is immediate; anything else starts an operation, and the instance reports
-        its OLD memory until it is done (wait for the new value, not for ``running``).
+        its OLD memory until it is done. With ``wait=True`` it returns once the new values
+        show and the instance runs again.
 
         Raises:
             ValidationError: invalid input, or nothing to change; nothing was sent.
@@ -227,19 +298,30 @@ class Instances(Resource):
         if not payload:
             raise ValidationError("update needs at least one thing to change")
         resizing = (InstanceStatus.RESIZING, InstanceStatus.UPDATING)
-        return await self._send(
+        submitted = anyio.current_time()
+        result = await self._send(
             instance_id,
             "PATCH",
             "",
             payload,
             lambda i: i.status in resizing,
         )
+        if not wait or timeout == 0 or set(payload) == {"name"}:
+            return result
+        op = Operation.RESIZE if memory is not None or storage is not None else Operation.UPDATE
+        waited = await self.wait(
+            instance_id, op, memory=memory, storage=storage, submitted=submitted, timeout=timeout
+        )
+        return waited or result
 
-    async def delete(self, instance_id: str) -> Instance | None:
+    async def delete(
+        self, instance_id: str, *, wait: bool = False, timeout: float | None = None
+    ) -> Instance | None:
         """Start deleting an instance (there is no way back).
 
         Returns the instance as it starts ``destroying``, or None when a resend after an
-        ambiguous failure found it already gone (the first attempt did the work).
+        ambiguous failure found it already gone (the first attempt did the work), or when
+        ``wait=True`` waited until it was gone.
 
         Raises:
             NotFoundError: no such instance (or it is already being deleted).
@@ -247,12 +329,21 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
+        submitted = anyio.current_time()
         data = await self._pipeline.request("DELETE", f"/instances/{instance_id}", kind=ACTION)
-        if data is None:
-            return None
-        return self._parse(data, Instance, "DELETE", f"/instances/{instance_id}")
+        deleting = (
+            None
+            if data is None
+            else self._parse(data, Instance, "DELETE", f"/instances/{instance_id}")
+        )
+        if not wait or timeout == 0 or deleting is None:
+            return deleting
+        await self.wait(instance_id, Operation.DELETE, submitted=submitted, timeout=timeout)
+        return None
 
-    async def pause(self, instance_id: str) -> Instance:
+    async def pause(
+        self, instance_id: str, *, wait: bool = False, timeout: float | None = None
+    ) -> Instance:
         """Start pausing a running instance; return it as it starts ``pausing``.
 
         A resend that finds the instance already pausing (its first attempt's answer was
@@ -265,9 +356,15 @@ class Instances(Resource):
         """
         check_instance_id(instance_id)
         underway = (InstanceStatus.PAUSING, InstanceStatus.PAUSED)
-        return await self._send(instance_id, "POST", "/pause", None, lambda i: i.status in underway)
+        submitted = anyio.current_time()
+        result = await self._send(
+            instance_id, "POST", "/pause", None, lambda i: i.status in underway
+        )
+        return await self._then_wait(result, Operation.PAUSE, submitted, wait, timeout)
 
-    async def resume(self, instance_id: str) -> Instance:
+    async def resume(
+        self, instance_id: str, *, wait: bool = False, timeout: float | None = None
+    ) -> Instance:
         """Start resuming a paused instance; return it as it starts ``resuming``.
 
         A resend that finds the instance already resuming (its first attempt's answer was
@@ -279,9 +376,26 @@ class Instances(Resource):
         """
         check_instance_id(instance_id)
         underway = (InstanceStatus.RESUMING, InstanceStatus.RUNNING)
-        return await self._send(
+        submitted = anyio.current_time()
+        result = await self._send(
             instance_id, "POST", "/resume", None, lambda i: i.status in underway
         )
+        return await self._then_wait(result, Operation.RESUME, submitted, wait, timeout)
+
+    async def _then_wait(
+        self,
+        accepted: Instance,
+        operation: Operation,
+        submitted: float,
+        wait: bool,
+        timeout: float | None,
+    ) -> Instance:
+        if not wait or timeout == 0:
+            return accepted
+        waited = await self.wait(
+            accepted.id, operation, name=accepted.name, submitted=submitted, timeout=timeout
+        )
+        return waited or accepted
 
     async def _send(
         self,
@@ -315,6 +429,8 @@ class Instances(Resource):
         *,
         source_instance_id: str,
         source_snapshot_id: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
     ) -> Instance:
         """Start replacing an instance's data with another's (a new snapshot of it, or one given).
 
@@ -330,13 +446,15 @@ class Instances(Resource):
         if source_snapshot_id is not None:
             check_id(source_snapshot_id, "source_snapshot_id")
         payload = body(source_instance_id=source_instance_id, source_snapshot_id=source_snapshot_id)
-        return await self._send(
+        submitted = anyio.current_time()
+        result = await self._send(
             instance_id,
             "POST",
             "/overwrite",
             payload,
             lambda i: i.status == InstanceStatus.OVERWRITING,
         )
+        return await self._then_wait(result, Operation.OVERWRITE, submitted, wait, timeout)
 
     async def upgrade(
         self, instance_id: str, *, memory: str | None = None, storage: str | None = None
@@ -414,3 +532,23 @@ def _flag(value: object, field: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ValidationError(f"{field} must be True or False", field=field)
     return value
+
+
+_INSTANCE_OPERATIONS = (
+    Operation.CREATE,
+    Operation.PAUSE,
+    Operation.RESUME,
+    Operation.DELETE,
+    Operation.RESIZE,
+    Operation.UPDATE,
+    Operation.OVERWRITE,
+    Operation.RESTORE,
+)
+
+
+def _instance_operation(value: Operation | str) -> Operation:
+    operation = next((o for o in _INSTANCE_OPERATIONS if o.value == value), None)
+    if operation is None:
+        names = ", ".join(o.value for o in _INSTANCE_OPERATIONS)
+        raise ValidationError(f"operation must be one of {names}; got {value!r}", field="operation")
+    return operation

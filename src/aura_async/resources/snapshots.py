@@ -5,8 +5,11 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 
+import anyio
+
 from aura_async._validation import check_date, check_id, check_instance_id
 from aura_async.errors import ConflictError
+from aura_async.lifecycle.operations import Operation
 from aura_async.models import CreatedSnapshot, Instance, InstanceStatus, Snapshot
 from aura_async.resources._base import ACTION, READ, Resource
 
@@ -45,8 +48,10 @@ class Snapshots(Resource):
             "GET", f"/instances/{instance_id}/snapshots/{snapshot_id}", Snapshot, kind=READ
         )
 
-    async def create(self, instance_id: str) -> CreatedSnapshot:
-        """Start an on-demand snapshot; poll :meth:`get` until it is Completed.
+    async def create(
+        self, instance_id: str, *, wait: bool = False, timeout: float | None = None
+    ) -> CreatedSnapshot:
+        """Start an on-demand snapshot; with ``wait=True``, return once it is Completed.
 
         It is resent after a lost answer like any other action, so in that rare case the
         instance may take two snapshots; that costs nothing and loses nothing.
@@ -54,17 +59,57 @@ class Snapshots(Resource):
         Raises:
             PaymentRequiredError: AuraDB Free has no on-demand snapshots.
             ConflictError: the instance is busy or not running.
+            WaitError: waiting failed (the snapshot Failed), timed out or was cancelled.
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
-        return await self._call(
+        submitted = anyio.current_time()
+        created = await self._call(
             "POST", f"/instances/{instance_id}/snapshots", CreatedSnapshot, kind=ACTION
         )
+        if wait and timeout != 0:
+            await self.wait(instance_id, created.snapshot_id, submitted=submitted, timeout=timeout)
+        return created
 
-    async def restore(self, instance_id: str, snapshot_id: str) -> Instance:
+    async def wait(
+        self,
+        instance_id: str,
+        snapshot_id: str,
+        *,
+        submitted: float | None = None,
+        timeout: float | None = None,
+    ) -> Snapshot:
+        """Wait until a snapshot is Completed, on the client's shared poller.
+
+        Raises:
+            WaitFailedError: the snapshot Failed or was Cancelled.
+            WaitTimeoutError: the timeout passed.
+            WaitCancelledError: the client was closed.
+        """
+        check_instance_id(instance_id)
+        check_id(snapshot_id, "snapshot_id")
+        result = await self._await(
+            snapshot_id,
+            lambda: self.get(instance_id, snapshot_id),
+            self._target(Operation.SNAPSHOT),
+            submitted=submitted,
+            timeout=timeout,
+        )
+        assert isinstance(result, Snapshot)
+        return result
+
+    async def restore(
+        self,
+        instance_id: str,
+        snapshot_id: str,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> Instance:
         """Start restoring an instance from one of its completed snapshots.
 
-        The instance is ``restoring`` and then ``running`` again.
+        The instance is ``restoring`` and then ``running`` again; ``wait=True`` returns once
+        it runs after the restore was seen (or after a restore's usual duration).
 
         Raises:
             NotFoundError: no such snapshot.
@@ -73,8 +118,9 @@ class Snapshots(Resource):
         """
         check_instance_id(instance_id)
         check_id(snapshot_id, "snapshot_id")
+        submitted = anyio.current_time()
         try:
-            return await self._call(
+            accepted = await self._call(
                 "POST",
                 f"/instances/{instance_id}/snapshots/{snapshot_id}/restore",
                 Instance,
@@ -84,7 +130,18 @@ class Snapshots(Resource):
             if not error.after_lost_answer:
                 raise
             # The first attempt's answer was lost but it started the restore: success.
-            current = await self._call("GET", f"/instances/{instance_id}", Instance, kind=READ)
-            if current.status == InstanceStatus.RESTORING:
-                return current
-            raise
+            accepted = await self._call("GET", f"/instances/{instance_id}", Instance, kind=READ)
+            if accepted.status != InstanceStatus.RESTORING:
+                raise
+        if not wait or timeout == 0:
+            return accepted
+        waited = await self._await(
+            instance_id,
+            lambda: self._call("GET", f"/instances/{instance_id}", Instance, kind=READ),
+            self._target(Operation.RESTORE),
+            name=accepted.name,
+            submitted=submitted,
+            timeout=timeout,
+        )
+        assert isinstance(waited, Instance)
+        return waited

@@ -1,0 +1,40 @@
+"""Waiting for asynchronous operations, on one shared poller per client, and their events."""
+
+from __future__ import annotations
+
+from aura_async.lifecycle.bus import EventBus, Subscription
+from aura_async.lifecycle.events import (
+    LifecycleEvent,
+    OperationSubmitted,
+    StatusChanged,
+    StatusObserved,
+    TargetReached,
+    UnknownStatusSeen,
+    WaitCancelled,
+    WaitFailed,
+    WaitTimedOut,
+    to_json,
+)
+from aura_async.lifecycle.operations import Observation, Operation, PollPolicy, Target, Verdict
+from aura_async.lifecycle.watcher import Watcher
+
+__all__ = [
+    "EventBus",
+    "LifecycleEvent",
+    "Observation",
+    "Operation",
+    "OperationSubmitted",
+    "PollPolicy",
+    "StatusChanged",
+    "StatusObserved",
+    "Subscription",
+    "Target",
+    "TargetReached",
+    "UnknownStatusSeen",
+    "Verdict",
+    "WaitCancelled",
+    "WaitFailed",
+    "WaitTimedOut",
+    "Watcher",
+    "to_json",
+]

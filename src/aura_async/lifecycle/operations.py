@@ -1,0 +1,232 @@
+"""What "done" means for each asynchronous operation, and how patiently to poll for it.
+
+Each :class:`Target` judges one observation (the resource as a GET showed it, or its absence)
+as done, failed or pending, by the operation's own rule, never by "status is running" alone:
+a resize is done when the NEW memory shows, an overwrite when the instance runs again after the
+overwrite was seen (or after long enough), a delete when the instance is gone.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+import attrs
+
+from aura_async.models import (
+    GraphAnalyticsSession,
+    Instance,
+    InstanceStatus,
+    KeyStatus,
+    SessionStatus,
+    Snapshot,
+    SnapshotStatus,
+)
+
+__all__ = ["Observation", "Operation", "PollPolicy", "Target", "Verdict"]
+
+
+class Operation(enum.StrEnum):
+    """An asynchronous operation one can wait for."""
+
+    CREATE = "create"
+    PAUSE = "pause"
+    RESUME = "resume"
+    DELETE = "delete"
+    RESIZE = "resize"
+    UPDATE = "update"
+    OVERWRITE = "overwrite"
+    RESTORE = "restore"
+    SNAPSHOT = "snapshot"
+    KEY = "key"
+    SESSION = "session"
+
+
+class Verdict(enum.Enum):
+    """How an observation stands against a target."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+Resource = Instance | Snapshot | GraphAnalyticsSession | object
+
+
+@attrs.frozen
+class Observation:
+    """One poll's result: the resource as seen, or None when the API answered 404.
+
+    Attributes:
+        value: the parsed resource, or None for "not found".
+        status: its status as a string ("" when not found).
+        at: the monotonic time of the answer.
+    """
+
+    value: object | None
+    status: str
+    at: float
+
+
+_GONE = (InstanceStatus.DESTROYING, InstanceStatus.DELETING)
+_BROKEN = (*_GONE, InstanceStatus.LOADING_FAILED)
+
+
+@attrs.frozen
+class Target:
+    """The condition a wait is for.
+
+    Args:
+        operation: which operation is awaited.
+        memory: for a resize, the memory it must show when done.
+        storage: for a resize, the storage it must show when done.
+        underway: for overwrite and restore, the transient status that proves the operation
+            began (``overwriting``, ``restoring``).
+        settle_after: for overwrite and restore, seconds after which ``running`` counts as done
+            even if the transient status was never seen (the poll may have missed it).
+        not_found_grace: seconds after submission during which a 404 is tolerated (a just
+            created instance can briefly be missing).
+    """
+
+    operation: Operation
+    memory: str | None = None
+    storage: str | None = None
+    underway: str | None = None
+    settle_after: float = 0.0
+    not_found_grace: float = 0.0
+
+    def judge(
+        self, seen: Observation, *, elapsed: float, underway_seen: bool
+    ) -> tuple[Verdict, str]:
+        """Return the verdict on an observation and, for a failure, why.
+
+        ``elapsed`` is the time since the operation was submitted; ``underway_seen`` whether
+        an earlier observation showed the operation's transient status.
+        """
+        op = self.operation
+        value = seen.value
+        if value is None:  # 404
+            if op is Operation.DELETE:
+                return Verdict.DONE, ""
+            if elapsed < self.not_found_grace:
+                return Verdict.PENDING, ""
+            return Verdict.FAILED, "it was not found"
+        status = seen.status
+        if op is Operation.DELETE:
+            return Verdict.PENDING, ""
+        if op is Operation.SNAPSHOT:
+            if status == SnapshotStatus.COMPLETED:
+                return Verdict.DONE, ""
+            if status in (SnapshotStatus.FAILED, SnapshotStatus.CANCELLED):
+                return Verdict.FAILED, f"the snapshot is {status}"
+            return Verdict.PENDING, ""
+        if op is Operation.KEY:
+            return (Verdict.DONE, "") if status == KeyStatus.READY else (Verdict.PENDING, "")
+        if op is Operation.SESSION:
+            if status == SessionStatus.READY:
+                return Verdict.DONE, ""
+            if status in (SessionStatus.FAILED, SessionStatus.EXPIRED):
+                return Verdict.FAILED, f"the session is {status}"
+            return Verdict.PENDING, ""
+        # Instance operations from here on.
+        broken = _GONE if op is not Operation.CREATE else _BROKEN
+        if status in broken:
+            return Verdict.FAILED, f"the instance is {status}"
+        if op is Operation.PAUSE:
+            done = status == InstanceStatus.PAUSED
+        elif op is Operation.RESIZE:
+            assert isinstance(value, Instance)
+            done = (
+                status == InstanceStatus.RUNNING
+                and (self.memory is None or value.memory == self.memory)
+                and (self.storage is None or value.storage == self.storage)
+            )
+        elif op in (Operation.OVERWRITE, Operation.RESTORE, Operation.UPDATE):
+            done = status == InstanceStatus.RUNNING and (
+                underway_seen or elapsed >= self.settle_after
+            )
+        else:  # create, resume
+            done = status == InstanceStatus.RUNNING
+        return (Verdict.DONE, "") if done else (Verdict.PENDING, "")
+
+    def shows_underway(self, seen: Observation) -> bool:
+        """Whether an observation shows the operation's transient status."""
+        return self.underway is not None and seen.status == self.underway
+
+
+# Seconds each operation typically takes on the live service (the first poll waits for part of
+# it), and how long a wait gives up after. Learnt durations replace the first as they come.
+_EXPECTED: Mapping[Operation, float] = {
+    Operation.CREATE: 120.0,
+    Operation.PAUSE: 60.0,
+    Operation.RESUME: 90.0,
+    Operation.DELETE: 30.0,
+    Operation.RESIZE: 180.0,
+    Operation.UPDATE: 30.0,
+    Operation.OVERWRITE: 120.0,
+    Operation.RESTORE: 120.0,
+    Operation.SNAPSHOT: 60.0,
+    Operation.KEY: 30.0,
+    Operation.SESSION: 60.0,
+}
+_TIMEOUTS: Mapping[Operation, float] = {
+    Operation.CREATE: 1800.0,
+    Operation.PAUSE: 900.0,
+    Operation.RESUME: 1800.0,
+    Operation.DELETE: 900.0,
+    Operation.RESIZE: 3600.0,
+    Operation.UPDATE: 1800.0,
+    Operation.OVERWRITE: 3600.0,
+    Operation.RESTORE: 3600.0,
+    Operation.SNAPSHOT: 1800.0,
+    Operation.KEY: 1800.0,
+    Operation.SESSION: 1800.0,
+}
+
+
+@attrs.frozen
+class PollPolicy:
+    """How patiently the watcher polls.
+
+    Args:
+        expected: typical seconds per operation, until this client has seen its own.
+        timeouts: default seconds before a wait gives up, per operation.
+        min_interval: the shortest gap between two polls of one resource.
+        max_interval: the longest gap between two polls of one resource.
+        first_fraction: the first poll comes after this fraction of the expected duration.
+        interval_fraction: later polls come every this fraction of it (within the bounds).
+        not_found_grace: seconds a just-created resource may answer 404.
+        max_in_flight: polls in flight at once, across all resources.
+    """
+
+    expected: Mapping[Operation, float] = attrs.field(factory=lambda: dict(_EXPECTED))
+    timeouts: Mapping[Operation, float] = attrs.field(factory=lambda: dict(_TIMEOUTS))
+    min_interval: float = 1.0
+    max_interval: float = 30.0
+    first_fraction: float = 0.5
+    interval_fraction: float = 0.1
+    not_found_grace: float = 60.0
+    max_in_flight: int = 16
+
+    def scaled(self, factor: float) -> PollPolicy:
+        """Return this policy with every duration multiplied by ``factor``.
+
+        For an emulator whose clock runs 600 times faster, ``PollPolicy().scaled(1 / 600)``.
+
+        Raises:
+            ValueError: if ``factor`` is not positive.
+        """
+        if not factor > 0:
+            raise ValueError("the scale factor must be positive")
+        return attrs.evolve(
+            self,
+            expected={op: s * factor for op, s in self.expected.items()},
+            timeouts={op: s * factor for op, s in self.timeouts.items()},
+            min_interval=self.min_interval * factor,
+            max_interval=self.max_interval * factor,
+            not_found_grace=self.not_found_grace * factor,
+        )
+
+    def timeout(self, operation: Operation) -> float:
+        """Return the default timeout of an operation."""
+        return self.timeouts.get(operation, max(_TIMEOUTS.values()))

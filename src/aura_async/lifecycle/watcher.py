@@ -1,0 +1,310 @@
+"""Status polling for every wait of one client, on the client's shared request budget.
+
+There is no background task. The waiters on one resource elect a leader among themselves: the
+leader sleeps until the earliest moment any of them wants a poll, sends the one GET, and
+publishes what it saw to all of them. If the leader is cancelled or done, another waiter takes
+over at once; when the last waiter leaves, polling of that resource stops. So several waiters
+share one GET, cancelling a wait stops its polling at once and leaves no task behind, and
+closing the client cancels every wait.
+
+When polls happen: the first no sooner than part of the time the operation takes (as this
+client has measured it, else a prior), then at a fraction of that duration, within bounds.
+Polls are reads, so the rate limiter lets mutations go first; a capacity limiter bounds the
+polls in flight across all resources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+
+import anyio
+import attrs
+
+from aura_async.errors import (
+    NotFoundError,
+    WaitCancelledError,
+    WaitFailedError,
+    WaitTimeoutError,
+)
+from aura_async.lifecycle.events import (
+    OperationSubmitted,
+    StatusChanged,
+    StatusObserved,
+    TargetReached,
+    UnknownStatusSeen,
+    WaitCancelled,
+    WaitFailed,
+    WaitTimedOut,
+)
+from aura_async.lifecycle.operations import (
+    Observation,
+    Operation,
+    PollPolicy,
+    Target,
+    Verdict,
+)
+from aura_async.models import OpenEnum
+
+__all__ = ["Fetch", "Watcher"]
+
+Fetch = Callable[[], Awaitable[object]]
+
+
+@attrs.define(eq=False)
+class _Waiter:
+    target: Target
+    name: str | None
+    submitted: float
+    due: float
+    underway_seen: bool = False
+    seen_version: int = 0
+
+
+@attrs.define(eq=False)
+class _Watch:
+    resource_id: str
+    fetch: Fetch
+    waiters: set[_Waiter] = attrs.Factory(set)
+    leader: _Waiter | None = None
+    latest: Observation | None = None
+    version: int = 0
+    signal: anyio.Event = attrs.Factory(anyio.Event)
+    history: list[tuple[float, str]] = attrs.Factory(list)
+
+    def wake(self) -> None:
+        """Wake every waiter of this resource to look again."""
+        self.signal.set()
+        self.signal = anyio.Event()
+
+
+class Watcher:
+    """The one poller of a client: all its waits go through here.
+
+    Args:
+        policy: when to poll and when to give up.
+        publish: receives every lifecycle event.
+        clock: monotonic seconds (anyio's by default).
+    """
+
+    def __init__(
+        self,
+        policy: PollPolicy,
+        publish: Callable[[object], None],
+        *,
+        clock: Callable[[], float] = anyio.current_time,
+    ) -> None:
+        self.policy = policy
+        self._publish = publish
+        self._clock = clock
+        self._watches: dict[str, _Watch] = {}
+        self._durations: defaultdict[Operation, deque[float]] = defaultdict(
+            lambda: deque(maxlen=50)
+        )
+        self._in_flight = anyio.CapacityLimiter(policy.max_in_flight)
+        self._scopes: set[anyio.CancelScope] = set()
+        self._closed = False
+        self.polls = 0
+
+    @property
+    def active(self) -> int:
+        """How many waits are running."""
+        return sum(len(w.waiters) for w in self._watches.values())
+
+    def expected(self, operation: Operation) -> float:
+        """The seconds an operation takes: the median this client saw, else the prior."""
+        seen = self._durations.get(operation)
+        if seen:
+            return statistics.median(seen)
+        return self.policy.expected.get(operation, 60.0)
+
+    def _interval(self, operation: Operation) -> float:
+        policy = self.policy
+        wanted = self.expected(operation) * policy.interval_fraction
+        return min(max(wanted, policy.min_interval), policy.max_interval)
+
+    def _event_fields(self, waiter: _Waiter, watch: _Watch) -> dict[str, object]:
+        now = self._clock()
+        return {
+            "resource_id": watch.resource_id,
+            "name": waiter.name,
+            "operation": waiter.target.operation,
+            "at": dt.datetime.now(dt.UTC),
+            "monotonic": now,
+            "elapsed": now - waiter.submitted,
+        }
+
+    def _last_status(self, watch: _Watch) -> str:
+        return watch.history[-1][1] if watch.history else ""
+
+    def _history(self, watch: _Watch, waiter: _Waiter) -> tuple[tuple[float, str], ...]:
+        return tuple(
+            (round(at - waiter.submitted, 3), status)
+            for at, status in watch.history
+            if at >= waiter.submitted
+        )
+
+    async def wait(
+        self,
+        resource_id: str,
+        fetch: Fetch,
+        target: Target,
+        *,
+        name: str | None = None,
+        submitted: float | None = None,
+        timeout: float | None = None,
+    ) -> object:
+        """Wait until ``target`` is met by what ``fetch`` returns; return that resource.
+
+        ``fetch`` is a resource method (a GET) that raises ``NotFoundError`` for a 404; for a
+        delete, the return value is None.
+
+        Raises:
+            WaitFailedError: the resource reached a state the operation cannot recover from.
+            WaitTimeoutError: ``timeout`` seconds passed (the operation may still finish).
+            WaitCancelledError: the client was closed.
+            AuraError: a poll failed and its retries ran out.
+        """
+        if self._closed:
+            raise WaitCancelledError(
+                "The client is closed",
+                resource_id=resource_id,
+                operation=target.operation.value,
+                last_status="",
+                elapsed=0.0,
+            )
+        operation = target.operation
+        now = self._clock()
+        submitted = now if submitted is None else submitted
+        limit = self.policy.timeout(operation) if timeout is None else timeout
+        first = max(self.policy.min_interval, self.policy.first_fraction * self.expected(operation))
+        waiter = _Waiter(target, name, submitted, due=submitted + first)
+        watch = self._watches.get(resource_id)
+        if watch is None:
+            watch = self._watches[resource_id] = _Watch(resource_id, fetch)
+        watch.waiters.add(waiter)
+        watch.wake()
+        self._publish(OperationSubmitted(**self._event_fields(waiter, watch)))  # type: ignore[arg-type]
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                with anyio.move_on_after(max(0.0, submitted + limit - now)) as deadline:
+                    return await self._run(watch, waiter)
+                fields = self._event_fields(waiter, watch)
+                status = self._last_status(watch)
+                self._publish(WaitTimedOut(status=status, **fields))  # type: ignore[arg-type]
+                raise WaitTimeoutError(
+                    f"Waiting for {operation.value} of {resource_id} timed out after "
+                    f"{fields['elapsed']:.1f}s (last status: {status or 'none seen'})",
+                    resource_id=resource_id,
+                    operation=operation.value,
+                    last_status=status,
+                    elapsed=float(fields["elapsed"]),  # type: ignore[arg-type]
+                    history=self._history(watch, waiter),
+                )
+            # Only closing the client cancels this scope.
+            assert not deadline.cancelled_caught
+            fields = self._event_fields(waiter, watch)
+            status = self._last_status(watch)
+            self._publish(WaitCancelled(status=status, **fields))  # type: ignore[arg-type]
+            raise WaitCancelledError(
+                f"Waiting for {operation.value} of {resource_id} stopped: the client was closed",
+                resource_id=resource_id,
+                operation=operation.value,
+                last_status=status,
+                elapsed=float(fields["elapsed"]),  # type: ignore[arg-type]
+                history=self._history(watch, waiter),
+            )
+        except anyio.get_cancelled_exc_class():
+            fields = self._event_fields(waiter, watch)
+            self._publish(WaitCancelled(status=self._last_status(watch), **fields))  # type: ignore[arg-type]
+            raise
+        finally:
+            self._scopes.discard(scope)
+            watch.waiters.discard(waiter)
+            if watch.leader is waiter:
+                watch.leader = None
+            if watch.waiters:
+                watch.wake()
+            elif self._watches.get(resource_id) is watch:
+                del self._watches[resource_id]
+
+    async def _run(self, watch: _Watch, waiter: _Waiter) -> object:
+        target = waiter.target
+        while True:
+            seen = watch.latest
+            if seen is not None and watch.version != waiter.seen_version:
+                waiter.seen_version = watch.version
+                if seen.at >= waiter.submitted:
+                    done = self._judge(watch, waiter, seen)
+                    if done:
+                        return seen.value
+                    waiter.due = seen.at + self._interval(target.operation)
+            if watch.leader is None:
+                watch.leader = waiter
+            signal = watch.signal
+            if watch.leader is waiter:
+                delay = min(w.due for w in watch.waiters) - self._clock()
+                if delay <= 0:
+                    await self._poll(watch, waiter)
+                    continue
+                with anyio.move_on_after(delay):
+                    await signal.wait()
+            else:
+                await signal.wait()
+
+    def _judge(self, watch: _Watch, waiter: _Waiter, seen: Observation) -> bool:
+        target = waiter.target
+        if target.shows_underway(seen):
+            waiter.underway_seen = True
+        elapsed = seen.at - waiter.submitted
+        verdict, why = target.judge(seen, elapsed=elapsed, underway_seen=waiter.underway_seen)
+        if verdict is Verdict.PENDING:
+            return False
+        fields = self._event_fields(waiter, watch)
+        status = seen.status or "not found"
+        if verdict is Verdict.DONE:
+            self._durations[target.operation].append(elapsed)
+            self._publish(TargetReached(status=status, **fields))  # type: ignore[arg-type]
+            return True
+        self._publish(WaitFailed(status=status, reason=why, **fields))  # type: ignore[arg-type]
+        raise WaitFailedError(
+            f"{target.operation.value.capitalize()} of {watch.resource_id} failed: {why}",
+            resource_id=watch.resource_id,
+            operation=target.operation.value,
+            last_status=status,
+            elapsed=elapsed,
+            history=self._history(watch, waiter),
+        )
+
+    async def _poll(self, watch: _Watch, leader: _Waiter) -> None:
+        async with self._in_flight:
+            try:
+                value: object | None = await watch.fetch()
+            except NotFoundError:
+                value = None
+        self.polls += 1
+        now = self._clock()
+        raw = getattr(value, "status", "") if value is not None else ""
+        status = str(raw)
+        previous = self._last_status(watch)
+        shown = status or "not found"
+        watch.latest = Observation(value, status, now)
+        watch.version += 1
+        watch.history.append((now, shown))
+        fields = self._event_fields(leader, watch)
+        self._publish(StatusObserved(status=shown, **fields))  # type: ignore[arg-type]
+        if previous and previous != shown:
+            self._publish(StatusChanged(previous=previous, status=shown, **fields))  # type: ignore[arg-type]
+        if isinstance(raw, OpenEnum) and not raw.known:
+            self._publish(UnknownStatusSeen(status=shown, **fields))  # type: ignore[arg-type]
+        watch.wake()
+
+    def close(self) -> None:
+        """Cancel every wait; each raises :class:`~aura_async.errors.WaitCancelledError`."""
+        self._closed = True
+        for scope in list(self._scopes):
+            scope.cancel()
