@@ -14,11 +14,14 @@ emulator throughput: how many API requests per second the emulator answers, in p
 (httpx.ASGITransport) and over loopback HTTP (uvicorn), for reads (GET an instance) and for
 creates, with the ratio between the two transports. It tells how much of a test suite's time
 the emulator itself costs, and which transport to use where speed matters.
+
+waits, lag: see benchmarks/lifecycle.py (run one with ``--only waits`` or ``--only lag``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable
@@ -26,6 +29,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import httpx
 
+import lifecycle
 from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -218,15 +222,63 @@ async def sdk_overhead(calls: int) -> None:
     )
 
 
+BENCHMARKS = ("throughput", "overhead", "limiter", "waits", "lag")
+
+
 def main() -> None:
-    """Run every benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=20)
+    """Run the chosen benchmarks (all by default) and print their figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__ + "\n" + (lifecycle.__doc__ or ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        help="run only this benchmark (repeat for several); all of them by default",
+    )
+    parser.add_argument("--requests", type=int, default=2000, help="throughput, overhead")
+    parser.add_argument("--concurrency", type=int, default=20, help="throughput")
+    parser.add_argument("--waits", type=int, default=10_000, help="waits: concurrent waits")
+    parser.add_argument(
+        "--waits-per-instance", type=int, default=1, help="waits: waits sharing one instance"
+    )
+    parser.add_argument("--lag-instances", type=int, default=100, help="lag: instances per way")
+    parser.add_argument(
+        "--lag-time-scale", type=float, default=20.0, help="lag: emulated s per real s"
+    )
+    parser.add_argument(
+        "--lag-stagger",
+        type=float,
+        default=240.0,
+        help="lag: spread the second run's creates over this many emulated s (0: skip it)",
+    )
+    parser.add_argument(
+        "--lag-rate-limit",
+        type=int,
+        default=None,
+        help="lag: give the shared client this many requests per emulated minute (default none)",
+    )
     args = parser.parse_args()
-    anyio.run(emulator_throughput, args.requests, args.concurrency)
-    anyio.run(sdk_overhead, args.requests)
-    anyio.run(limiter_designs)
+    chosen = args.only or BENCHMARKS
+    if "throughput" in chosen:
+        anyio.run(emulator_throughput, args.requests, args.concurrency)
+    if "overhead" in chosen:
+        anyio.run(sdk_overhead, args.requests)
+    if "limiter" in chosen:
+        anyio.run(limiter_designs)
+    if "waits" in chosen:
+        anyio.run(lifecycle.parked_waits, args.waits, args.waits_per_instance)
+    if "lag" in chosen:
+        anyio.run(
+            functools.partial(
+                lifecycle.detection_lag,
+                args.lag_instances,
+                args.lag_time_scale,
+                stagger=args.lag_stagger,
+                rate_limit=args.lag_rate_limit,
+            )
+        )
 
 
 if __name__ == "__main__":
