@@ -6,6 +6,7 @@ from collections.abc import Collection
 from types import TracebackType
 from typing import Any
 
+import anyio
 import httpx
 
 from aura_async._http.limiter import RateLimit, RateLimiter
@@ -149,6 +150,9 @@ class AuraClient:
         Waits still running raise :class:`~aura_async.errors.WaitCancelledError`.
         """
         self.watcher.close()
+        # Give the cancelled waits a moment to publish WaitCancelled before the streams end.
+        with anyio.move_on_after(1):
+            await self.watcher.drained()
         self._bus.close()
         await self._pipeline.aclose()
 

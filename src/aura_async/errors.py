@@ -195,7 +195,11 @@ class WaitError(AuraError):
         last_status: the last status seen ("" if none, "not found" after a 404).
         elapsed: seconds since the operation was submitted.
         history: every (seconds since submission, status) the wait observed, in order.
+        created: for ``create(wait=True)``, the create's answer with its one-time password
+            (its repr hides the password): a failed wait must not lose the credentials.
     """
+
+    created: object | None = None
 
     def __init__(
         self,

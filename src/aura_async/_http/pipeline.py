@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from aura_async import __version__
@@ -141,6 +142,8 @@ class Pipeline:
             TransportError: the network failed and retries ran out (or were not safe).
             ResponseValidationError: a success answer was not the documented JSON envelope.
         """
+        # A pending cancellation wins over "closed": a wait cancelled by aclose() must see it.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         if self.http.is_closed:
             raise ConfigurationError("The client is closed; create a new AuraClient")
         priority = Priority.READ if kind is RequestKind.READ else Priority.MUTATION

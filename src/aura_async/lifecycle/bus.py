@@ -70,10 +70,16 @@ class Subscription:
         self._send.close()
 
     def __aiter__(self) -> AsyncIterator[object]:
-        return self._receive.__aiter__()
+        return self
 
     async def __anext__(self) -> object:
-        return await self._receive.__anext__()
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            # Read to the end (or closed by the reader): release the stream, so that a
+            # subscription iterated without ``async with`` leaves nothing open behind.
+            self._receive.close()
+            raise StopAsyncIteration from None
 
     async def __aenter__(self) -> Subscription:
         return self
@@ -94,6 +100,7 @@ class EventBus:
     def __init__(self, callback: Callable[[object], None] | None = None) -> None:
         self._callbacks: list[Callable[[object], None]] = [callback] if callback else []
         self._subscriptions: list[Subscription] = []
+        self._closed = False
 
     def add_callback(self, callback: Callable[[object], None]) -> None:
         """Call ``callback`` with every event from now on."""
@@ -119,7 +126,10 @@ class EventBus:
         if buffer < 1 and buffer != math.inf:
             raise ValueError("the buffer must hold at least one event")
         subscription = Subscription(self, resource_ids, kinds, buffer)
-        self._subscriptions.append(subscription)
+        if self._closed:
+            subscription.close()  # nothing will come: iteration ends at once
+        else:
+            self._subscriptions.append(subscription)
         return subscription
 
     def publish(self, event: object) -> None:
@@ -134,7 +144,8 @@ class EventBus:
                 subscription.offer(event)
 
     def close(self) -> None:
-        """End every subscription."""
+        """End every subscription, and any opened from now on."""
+        self._closed = True
         for subscription in list(self._subscriptions):
             subscription.close()
 

@@ -85,7 +85,7 @@ class Target:
         settle_after: for overwrite and restore, seconds after which ``running`` counts as done
             even if the transient status was never seen (the poll may have missed it).
         not_found_grace: seconds after submission during which a 404 is tolerated (a just
-            created instance can briefly be missing).
+            created resource can briefly be missing); 0 where a 404 means it is gone.
     """
 
     operation: Operation
@@ -195,7 +195,9 @@ class PollPolicy:
         max_interval: the longest gap between two polls of one resource.
         first_fraction: the first poll comes after this fraction of the expected duration.
         interval_fraction: later polls come every this fraction of it (within the bounds).
-        not_found_grace: seconds a just-created resource may answer 404.
+        not_found_grace: seconds a just-created resource may go on answering 404 after the
+            first poll (which comes ``first_fraction`` of the expected duration after the
+            create, so a grace counted from the create itself could end before any poll).
         max_in_flight: polls in flight at once, across all resources.
     """
 
@@ -226,6 +228,10 @@ class PollPolicy:
             max_interval=self.max_interval * factor,
             not_found_grace=self.not_found_grace * factor,
         )
+
+    def first_delay(self, expected: float) -> float:
+        """Seconds from submission to the first poll of an operation expected to take that long."""
+        return max(self.min_interval, self.first_fraction * expected)
 
     def timeout(self, operation: Operation) -> float:
         """Return the default timeout of an operation."""

@@ -21,6 +21,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from aura_async.errors import (
@@ -70,9 +71,13 @@ class _Watch:
     waiters: set[_Waiter] = attrs.Factory(set)
     leader: _Waiter | None = None
     latest: Observation | None = None
+    # The last poll's error and when it came, while it is the newest thing seen.
+    failure: tuple[Exception, float] | None = None
     version: int = 0
     signal: anyio.Event = attrs.Factory(anyio.Event)
     history: list[tuple[float, str]] = attrs.Factory(list)
+    # (version, operation) of the observations whose duration was already learnt.
+    learnt: set[tuple[int, Operation]] = attrs.Factory(set)
 
     def wake(self) -> None:
         """Wake every waiter of this resource to look again."""
@@ -106,6 +111,7 @@ class Watcher:
         self._in_flight = anyio.CapacityLimiter(policy.max_in_flight)
         self._scopes: set[anyio.CancelScope] = set()
         self._closed = False
+        self._drained = anyio.Event()  # set once closed and the last wait has left
         self.polls = 0
 
     @property
@@ -165,7 +171,8 @@ class Watcher:
             WaitFailedError: the resource reached a state the operation cannot recover from.
             WaitTimeoutError: ``timeout`` seconds passed (the operation may still finish).
             WaitCancelledError: the client was closed.
-            AuraError: a poll failed and its retries ran out.
+            AuraError: a poll failed and its retries ran out (every waiter that shared
+                that poll gets the same error; none sends it again).
         """
         if self._closed:
             raise WaitCancelledError(
@@ -231,11 +238,19 @@ class Watcher:
                 watch.wake()
             elif self._watches.get(resource_id) is watch:
                 del self._watches[resource_id]
+            self._settle_close()
 
     async def _run(self, watch: _Watch, waiter: _Waiter) -> object:
         target = waiter.target
         while True:
             seen = watch.latest
+            if watch.failure is not None and watch.version != waiter.seen_version:
+                waiter.seen_version = watch.version
+                error, failed_at = watch.failure
+                if failed_at >= waiter.submitted:
+                    # The poll this waiter shared failed: it fails too, as the leader did,
+                    # rather than sending the same failing GET again on its own.
+                    raise error
             if seen is not None and watch.version != waiter.seen_version:
                 waiter.seen_version = watch.version
                 if seen.at >= waiter.submitted:
@@ -267,7 +282,11 @@ class Watcher:
         fields = self._event_fields(waiter, watch)
         status = seen.status or "not found"
         if verdict is Verdict.DONE:
-            self._durations[target.operation].append(elapsed)
+            # One observation is one measurement, however many waiters shared it.
+            measured = (watch.version, target.operation)
+            if measured not in watch.learnt:
+                watch.learnt.add(measured)
+                self._durations[target.operation].append(elapsed)
             self._publish(TargetReached(status=status, **fields))  # type: ignore[arg-type]
             return True
         self._publish(WaitFailed(status=status, reason=why, **fields))  # type: ignore[arg-type]
@@ -282,10 +301,20 @@ class Watcher:
 
     async def _poll(self, watch: _Watch, leader: _Waiter) -> None:
         async with self._in_flight:
+            if self._closed:
+                # The client was closed while this poll waited for its slot: its wait is
+                # cancelled, but a task woken by the slot itself gets the cancellation only at
+                # its next checkpoint. Take it here, before anything is sent.
+                await anyio.lowlevel.checkpoint_if_cancelled()
             try:
                 value: object | None = await watch.fetch()
             except NotFoundError:
                 value = None
+            except Exception as error:
+                watch.failure = (error, self._clock())
+                watch.version += 1
+                watch.wake()
+                raise
         self.polls += 1
         now = self._clock()
         raw = getattr(value, "status", "") if value is not None else ""
@@ -293,7 +322,14 @@ class Watcher:
         previous = self._last_status(watch)
         shown = status or "not found"
         watch.latest = Observation(value, status, now)
+        watch.failure = None
         watch.version += 1
+        # This poll answered every waiter submitted before it: none is due again before its
+        # interval has passed. (Set here, not when each waiter next runs, or the leader would
+        # see the others' old due times and poll again at once.)
+        for waiter in watch.waiters:
+            if waiter.submitted <= now:
+                waiter.due = now + self._interval(waiter.target.operation)
         watch.history.append((now, shown))
         fields = self._event_fields(leader, watch)
         self._publish(StatusObserved(status=shown, **fields))  # type: ignore[arg-type]
@@ -308,3 +344,12 @@ class Watcher:
         self._closed = True
         for scope in list(self._scopes):
             scope.cancel()
+        self._settle_close()
+
+    def _settle_close(self) -> None:
+        if self._closed and not self._scopes:
+            self._drained.set()
+
+    async def drained(self) -> None:
+        """Return once :meth:`close` was called and every wait has ended."""
+        await self._drained.wait()

@@ -23,6 +23,9 @@ _UNDERWAY = {
     Operation.UPDATE: "updating",
 }
 
+# Operations that create what is waited for: only these may briefly answer 404.
+_CREATES = (Operation.CREATE, Operation.SNAPSHOT, Operation.KEY, Operation.SESSION)
+
 READ = RequestKind.READ
 ACTION = RequestKind.ACTION
 CREATE = RequestKind.CREATE
@@ -43,7 +46,12 @@ class Resource:
             # has taken as long as it usually does (a poll may miss the transient status).
             conditions.setdefault("underway", _UNDERWAY[operation])
             conditions.setdefault("settle_after", self._watcher.expected(operation))
-        return Target(operation, not_found_grace=policy.not_found_grace, **conditions)
+        grace = 0.0
+        if operation in _CREATES:
+            # Counted from the first poll, which itself comes part of the expected duration
+            # after the create: a grace counted from the create could be over before any poll.
+            grace = policy.not_found_grace + policy.first_delay(self._watcher.expected(operation))
+        return Target(operation, not_found_grace=grace, **conditions)
 
     async def _await(
         self,
@@ -61,8 +69,7 @@ class Resource:
             ValidationError: a negative timeout.
             WaitError: failed, timed out or cancelled by closing the client.
         """
-        if timeout is not None and timeout < 0:
-            raise ValidationError("timeout must not be negative", field="timeout")
+        check_timeout(timeout)
         return await self._watcher.wait(
             resource_id, fetch, target, name=name, submitted=submitted, timeout=timeout
         )
@@ -134,6 +141,19 @@ class Resource:
                 method=method,
                 path=shown,
             ) from None
+
+
+def check_timeout(timeout: float | None) -> None:
+    """Check a wait's timeout before anything is sent.
+
+    Raises:
+        ValidationError: a negative timeout, or not a number (NaN).
+    """
+    if timeout is not None and not timeout >= 0:  # NaN fails every comparison
+        raise ValidationError(
+            f"timeout must be seconds, 0 or more (0: do not wait); got {timeout!r}",
+            field="timeout",
+        )
 
 
 def body(**fields: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from aura_async.models import (
     CustomerManagedKeySummary,
     InstanceType,
 )
-from aura_async.resources._base import ACTION, CREATE, READ, Resource, body
+from aura_async.resources._base import ACTION, CREATE, READ, Resource, body, check_timeout
 
 __all__ = ["CustomerManagedKeys"]
 
@@ -76,6 +76,7 @@ class CustomerManagedKeys(Resource):
             AuraError: on any other failure.
         """
         check_name(name)
+        check_timeout(timeout)
         check_text(key_id, "key_id")
         check_text(region, "region")
         cloud = check_enum(cloud_provider, CloudProvider, "cloud_provider")

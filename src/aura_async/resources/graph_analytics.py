@@ -21,7 +21,7 @@ from aura_async._validation import (
 from aura_async.errors import ValidationError
 from aura_async.lifecycle.operations import Operation
 from aura_async.models import CloudProvider, DeletedSession, GraphAnalyticsSession, SessionSizing
-from aura_async.resources._base import ACTION, READ, Resource, body
+from aura_async.resources._base import ACTION, READ, Resource, body, check_timeout
 
 __all__ = ["GraphAnalytics"]
 
@@ -113,6 +113,7 @@ class GraphAnalytics(Resource):
         """
         check_text(name, "name")
         check_size(memory, "memory")
+        check_timeout(timeout)
         cloud: str | None = None
         if instance_id is not None:
             check_instance_id(instance_id)

@@ -23,6 +23,7 @@ from aura_async.errors import (
     CreateOutcomeUnknownError,
     ResponseValidationError,
     ValidationError,
+    WaitError,
 )
 from aura_async.lifecycle.operations import Operation
 from aura_async.models import (
@@ -35,7 +36,7 @@ from aura_async.models import (
     InstanceSummary,
     InstanceType,
 )
-from aura_async.resources._base import ACTION, CREATE, READ, Resource, body
+from aura_async.resources._base import ACTION, CREATE, READ, Resource, body, check_timeout
 
 __all__ = ["Instances"]
 
@@ -106,13 +107,16 @@ class Instances(Resource):
 
         Raises:
             ValidationError: invalid input; nothing was sent.
-            WaitError: waiting failed (the instance broke), timed out or was cancelled.
+            WaitError: waiting failed (the instance broke), timed out or was cancelled by
+                closing the client; its ``created`` holds the answer with the password.
+                (A cancel from outside the call loses it: wait separately to be safe.)
             CreateOutcomeUnknownError: the create failed after it may have been carried out.
             BadRequestError: the project does not offer the configuration.
             NotAllowedError: the project's instance quota is reached.
             AuraError: on any other failure.
         """
         check_name(name)
+        check_timeout(timeout)
         kind = check_enum(type, InstanceType, "type")
         if kind is InstanceType.FREE_DB:
             # Only what was left out is defaulted: an empty string is an error to report.
@@ -183,9 +187,13 @@ class Instances(Resource):
                 password=text.get("password"),
             ) from None
         if wait and timeout != 0:
-            await self.wait(
-                created.id, Operation.CREATE, name=name, submitted=submitted, timeout=timeout
-            )
+            try:
+                await self.wait(
+                    created.id, Operation.CREATE, name=name, submitted=submitted, timeout=timeout
+                )
+            except WaitError as error:
+                error.created = created  # the only copy of the password rides on the error
+                raise
         return created
 
     async def wait(
@@ -219,7 +227,8 @@ class Instances(Resource):
             timeout: seconds at the most (the policy's default per operation when None).
 
         Raises:
-            ValidationError: an unknown operation or a malformed id; nothing was sent.
+            ValidationError: an unknown operation, a resize without a well-formed memory or
+                storage, a malformed id, or a negative timeout; nothing was sent.
             WaitFailedError: the instance reached a state the operation cannot recover from.
             WaitTimeoutError: the timeout passed; the operation may still finish.
             WaitCancelledError: the client was closed.
@@ -230,6 +239,10 @@ class Instances(Resource):
             raise ValidationError(
                 "a resize wait needs the memory or storage to reach", field="memory"
             )
+        if memory is not None:
+            check_size(memory, "memory")
+        if storage is not None:
+            check_size(storage, "storage")
         target = self._target(op, memory=memory, storage=storage)
         result = await self._await(
             instance_id,
@@ -267,6 +280,7 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
+        check_timeout(timeout)
         if name is not None:
             check_name(name)
         if memory is not None:
@@ -310,7 +324,13 @@ class Instances(Resource):
             return result
         op = Operation.RESIZE if memory is not None or storage is not None else Operation.UPDATE
         waited = await self.wait(
-            instance_id, op, memory=memory, storage=storage, submitted=submitted, timeout=timeout
+            instance_id,
+            op,
+            memory=memory,
+            storage=storage,
+            name=result.name,
+            submitted=submitted,
+            timeout=timeout,
         )
         return waited or result
 
@@ -329,6 +349,7 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
+        check_timeout(timeout)
         submitted = anyio.current_time()
         data = await self._pipeline.request("DELETE", f"/instances/{instance_id}", kind=ACTION)
         deleting = (
@@ -338,7 +359,13 @@ class Instances(Resource):
         )
         if not wait or timeout == 0 or deleting is None:
             return deleting
-        await self.wait(instance_id, Operation.DELETE, submitted=submitted, timeout=timeout)
+        await self.wait(
+            instance_id,
+            Operation.DELETE,
+            name=deleting.name,
+            submitted=submitted,
+            timeout=timeout,
+        )
         return None
 
     async def pause(
@@ -355,6 +382,7 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
+        check_timeout(timeout)
         underway = (InstanceStatus.PAUSING, InstanceStatus.PAUSED)
         submitted = anyio.current_time()
         result = await self._send(
@@ -375,6 +403,7 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
+        check_timeout(timeout)
         underway = (InstanceStatus.RESUMING, InstanceStatus.RUNNING)
         submitted = anyio.current_time()
         result = await self._send(
@@ -443,6 +472,7 @@ class Instances(Resource):
         """
         check_instance_id(instance_id)
         check_instance_id(source_instance_id, "source_instance_id")
+        check_timeout(timeout)
         if source_snapshot_id is not None:
             check_id(source_snapshot_id, "source_snapshot_id")
         payload = body(source_instance_id=source_instance_id, source_snapshot_id=source_snapshot_id)

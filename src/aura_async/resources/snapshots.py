@@ -11,7 +11,7 @@ from aura_async._validation import check_date, check_id, check_instance_id
 from aura_async.errors import ConflictError
 from aura_async.lifecycle.operations import Operation
 from aura_async.models import CreatedSnapshot, Instance, InstanceStatus, Snapshot
-from aura_async.resources._base import ACTION, READ, Resource
+from aura_async.resources._base import ACTION, READ, Resource, check_timeout
 
 __all__ = ["Snapshots"]
 
@@ -63,6 +63,7 @@ class Snapshots(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
+        check_timeout(timeout)
         submitted = anyio.current_time()
         created = await self._call(
             "POST", f"/instances/{instance_id}/snapshots", CreatedSnapshot, kind=ACTION
@@ -118,6 +119,7 @@ class Snapshots(Resource):
         """
         check_instance_id(instance_id)
         check_id(snapshot_id, "snapshot_id")
+        check_timeout(timeout)
         submitted = anyio.current_time()
         try:
             accepted = await self._call(
