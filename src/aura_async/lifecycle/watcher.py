@@ -16,6 +16,7 @@ polls in flight across all resources.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import statistics
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -115,6 +116,11 @@ class Watcher:
         self.polls = 0
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
     def active(self) -> int:
         """How many waits are running."""
         return sum(len(w.waiters) for w in self._watches.values())
@@ -126,9 +132,25 @@ class Watcher:
             return statistics.median(seen)
         return self.policy.expected.get(operation, 60.0)
 
-    def _interval(self, operation: Operation) -> float:
+    def first_delay(self, operation: Operation) -> float:
+        """Seconds from submission to the first poll of an operation.
+
+        Part of its expected duration, or just under the quickest this client has seen, so
+        the first poll can already find it done; jittered a little (never earlier), so a fleet
+        submitted at once does not poll all at once.
+        """
         policy = self.policy
-        wanted = self.expected(operation) * policy.interval_fraction
+        seen = self._durations.get(operation)
+        delay = policy.first_delay(self.expected(operation))
+        if seen:
+            delay = min(delay, max(policy.min_interval, 0.9 * min(seen)))
+        return delay * random.uniform(1.0, 1.1)
+
+    def _interval(self, operation: Operation, elapsed: float) -> float:
+        policy = self.policy
+        # An operation that runs longer than usual is one of the slow ones: the typical
+        # duration (shortened by the quick ones that finished first) would poll it too often.
+        wanted = max(self.expected(operation), elapsed) * policy.interval_fraction
         return min(max(wanted, policy.min_interval), policy.max_interval)
 
     def _event_fields(self, waiter: _Waiter, watch: _Watch) -> dict[str, object]:
@@ -186,20 +208,20 @@ class Watcher:
         now = self._clock()
         submitted = now if submitted is None else submitted
         limit = self.policy.timeout(operation) if timeout is None else timeout
-        first = max(self.policy.min_interval, self.policy.first_fraction * self.expected(operation))
-        waiter = _Waiter(target, name, submitted, due=submitted + first)
+        waiter = _Waiter(target, name, submitted, due=submitted + self.first_delay(operation))
         watch = self._watches.get(resource_id)
         if watch is None:
             watch = self._watches[resource_id] = _Watch(resource_id, fetch)
         watch.waiters.add(waiter)
         watch.wake()
         self._publish(OperationSubmitted(**self._event_fields(waiter, watch)))  # type: ignore[arg-type]
-        scope = anyio.CancelScope()
+        # One scope serves both ends: its deadline is the timeout, and close() cancels it.
+        scope = anyio.move_on_after(max(0.0, submitted + limit - now))
         self._scopes.add(scope)
         try:
             with scope:
-                with anyio.move_on_after(max(0.0, submitted + limit - now)) as deadline:
-                    return await self._run(watch, waiter)
+                return await self._run(watch, waiter)
+            if not self.closed:  # the deadline passed
                 fields = self._event_fields(waiter, watch)
                 status = self._last_status(watch)
                 self._publish(WaitTimedOut(status=status, **fields))  # type: ignore[arg-type]
@@ -212,8 +234,7 @@ class Watcher:
                     elapsed=float(fields["elapsed"]),  # type: ignore[arg-type]
                     history=self._history(watch, waiter),
                 )
-            # Only closing the client cancels this scope.
-            assert not deadline.cancelled_caught
+            # Closing the client cancelled the scope.
             fields = self._event_fields(waiter, watch)
             status = self._last_status(watch)
             self._publish(WaitCancelled(status=status, **fields))  # type: ignore[arg-type]
@@ -257,7 +278,9 @@ class Watcher:
                     done = self._judge(watch, waiter, seen)
                     if done:
                         return seen.value
-                    waiter.due = seen.at + self._interval(target.operation)
+                    waiter.due = seen.at + self._interval(
+                        target.operation, seen.at - waiter.submitted
+                    )
             if watch.leader is None:
                 watch.leader = waiter
             signal = watch.signal
@@ -329,7 +352,7 @@ class Watcher:
         # see the others' old due times and poll again at once.)
         for waiter in watch.waiters:
             if waiter.submitted <= now:
-                waiter.due = now + self._interval(waiter.target.operation)
+                waiter.due = now + self._interval(waiter.target.operation, now - waiter.submitted)
         watch.history.append((now, shown))
         fields = self._event_fields(leader, watch)
         self._publish(StatusObserved(status=shown, **fields))  # type: ignore[arg-type]

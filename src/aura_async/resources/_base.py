@@ -51,6 +51,7 @@ class Resource:
             # Counted from the first poll, which itself comes part of the expected duration
             # after the create: a grace counted from the create could be over before any poll.
             grace = policy.not_found_grace + policy.first_delay(self._watcher.expected(operation))
+            # (the policy's delay, not the watcher's learnt one: the grace may only be longer)
         return Target(operation, not_found_grace=grace, **conditions)
 
     async def _await(
