@@ -194,8 +194,7 @@ class PollPolicy:
         min_interval: the shortest gap between two polls of one resource.
         max_interval: the longest gap between two polls of one resource.
         first_fraction: the first poll comes after this fraction of the expected duration.
-        interval_fraction: later polls come every this fraction of it, or of the time
-            already spent when that is longer (within the bounds).
+        interval_fraction: later polls come every this fraction of it (within the bounds).
         not_found_grace: seconds a just-created resource may go on answering 404 after the
             first poll (which comes ``first_fraction`` of the expected duration after the
             create, so a grace counted from the create itself could end before any poll).
@@ -207,7 +206,7 @@ class PollPolicy:
     min_interval: float = 1.0
     max_interval: float = 30.0
     first_fraction: float = 0.5
-    interval_fraction: float = 0.05
+    interval_fraction: float = 0.07
     not_found_grace: float = 60.0
     max_in_flight: int = 16
 
