@@ -7,6 +7,8 @@ never carry a secret.
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Callable
 
 import attrs
@@ -25,8 +27,23 @@ __all__ = [
 ]
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @attrs.frozen
-class RequestSent:
+class _Stamped:
+    """When an event happened: wall-clock (UTC) and monotonic time.
+
+    Keyword-only and left out of equality, so events compare by what happened.
+    """
+
+    at: dt.datetime = attrs.field(factory=_now, kw_only=True, eq=False)
+    monotonic: float = attrs.field(factory=time.monotonic, kw_only=True, eq=False)
+
+
+@attrs.frozen
+class RequestSent(_Stamped):
     """A request is leaving (after the rate limiter let it through)."""
 
     method: str
@@ -35,7 +52,7 @@ class RequestSent:
 
 
 @attrs.frozen
-class ResponseReceived:
+class ResponseReceived(_Stamped):
     """An answer arrived."""
 
     method: str
@@ -46,7 +63,7 @@ class ResponseReceived:
 
 
 @attrs.frozen
-class RetryScheduled:
+class RetryScheduled(_Stamped):
     """A failed attempt will be resent after ``delay`` seconds."""
 
     method: str
@@ -57,7 +74,7 @@ class RetryScheduled:
 
 
 @attrs.frozen
-class RateLimited:
+class RateLimited(_Stamped):
     """The server answered 429; every request waits ``retry_after`` seconds."""
 
     method: str
@@ -66,21 +83,21 @@ class RateLimited:
 
 
 @attrs.frozen
-class TokenRefreshed:
+class TokenRefreshed(_Stamped):
     """A new access token was fetched; it lives ``expires_in`` seconds."""
 
     expires_in: float
 
 
 @attrs.frozen
-class DeprecationNotice:
+class DeprecationNotice(_Stamped):
     """The API version in use is deprecated and expires on ``expires`` (X-Tyk-Api-Expires)."""
 
     expires: str
 
 
 @attrs.frozen
-class CredentialsSaved:
+class CredentialsSaved(_Stamped):
     """A new instance's credentials were written to the credential store."""
 
     resource_id: str
@@ -89,7 +106,7 @@ class CredentialsSaved:
 
 
 @attrs.frozen
-class RateLowered:
+class RateLowered(_Stamped):
     """429s kept coming at the configured rate, so the client lowered its own limit."""
 
     old: str
