@@ -98,7 +98,7 @@ class EventBus:
     """Fans each event out to the callbacks and the subscriptions that want it."""
 
     def __init__(self, callback: Callable[[object], None] | None = None) -> None:
-        self._callbacks: list[Callable[[object], None]] = [callback] if callback else []
+        self._callbacks: list[Callable[[object], None]] = [callback] if callback is not None else []
         self._subscriptions: list[Subscription] = []
         self._closed = False
 
