@@ -15,6 +15,7 @@ polls in flight across all resources.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import random
 import statistics
@@ -76,7 +77,8 @@ class _Watch:
     failure: tuple[Exception, float] | None = None
     version: int = 0
     signal: anyio.Event = attrs.Factory(anyio.Event)
-    history: list[tuple[float, str]] = attrs.Factory(list)
+    # The latest observations, for errors: bounded, since a long wait polls many times.
+    history: deque[tuple[float, str]] = attrs.Factory(lambda: deque(maxlen=500))
     # (version, operation) of the observations whose duration was already learnt.
     learnt: set[tuple[int, Operation]] = attrs.Factory(set)
 
@@ -84,6 +86,13 @@ class _Watch:
         """Wake every waiter of this resource to look again."""
         self.signal.set()
         self.signal = anyio.Event()
+
+
+def _copy_of(error: Exception) -> Exception:
+    try:
+        return copy.copy(error)
+    except Exception:  # an exception that cannot be copied is shared as it is
+        return error
 
 
 class Watcher:
@@ -271,8 +280,12 @@ class Watcher:
                 error, failed_at = watch.failure
                 if failed_at >= waiter.submitted:
                     # The poll this waiter shared failed: it fails too, as the leader did,
-                    # rather than sending the same failing GET again on its own.
-                    raise error
+                    # rather than sending the same failing GET again on its own. A copy of
+                    # its own keeps each waiter's traceback apart.
+                    own = _copy_of(error)
+                    if own is error:
+                        raise error
+                    raise own from error
             if seen is not None and watch.version != waiter.seen_version:
                 waiter.seen_version = watch.version
                 if seen.at >= waiter.submitted:
