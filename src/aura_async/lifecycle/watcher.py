@@ -23,7 +23,6 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 
 import anyio
-import anyio.lowlevel
 import attrs
 
 from aura_async.errors import (
@@ -54,6 +53,7 @@ from aura_async.models import OpenEnum
 __all__ = ["Fetch", "Watcher"]
 
 Fetch = Callable[[], Awaitable[object]]
+_HISTORY = 500  # observations kept per resource for error reports
 
 
 @attrs.define(eq=False)
@@ -62,6 +62,7 @@ class _Waiter:
     name: str | None
     submitted: float
     due: float
+    deadline: float
     underway_seen: bool = False
     seen_version: int = 0
 
@@ -76,16 +77,39 @@ class _Watch:
     # The last poll's error and when it came, while it is the newest thing seen.
     failure: tuple[Exception, float] | None = None
     version: int = 0
-    signal: anyio.Event = attrs.Factory(anyio.Event)
+    # What the others wait on, made when one does; the leader sleeps in ``sleeping`` instead.
+    # (A resource with one waiter, the common case, then costs no Event at all.)
+    signal: anyio.Event | None = None
+    sleeping: anyio.CancelScope | None = None
     # The latest observations, for errors: bounded, since a long wait polls many times.
-    history: deque[tuple[float, str]] = attrs.Factory(lambda: deque(maxlen=500))
+    # (A list trimmed by hand: an empty deque costs ten times an empty list, per watch.)
+    history: list[tuple[float, str]] = attrs.Factory(list)
+    # The poll in flight, so that closing the client can cancel it.
+    polling: anyio.CancelScope | None = None
     # (version, operation) of the observations whose duration was already learnt.
-    learnt: set[tuple[int, Operation]] = attrs.Factory(set)
+    learnt: set[tuple[int, Operation]] | None = None
 
     def wake(self) -> None:
         """Wake every waiter of this resource to look again."""
-        self.signal.set()
-        self.signal = anyio.Event()
+        if self.signal is not None:
+            self.signal.set()
+            self.signal = None
+        if self.sleeping is not None:
+            self.sleeping.cancel()
+
+    async def wait_for_news(self) -> None:
+        """Wait until :meth:`wake` is called."""
+        if self.signal is None:
+            self.signal = anyio.Event()
+        await self.signal.wait()
+
+
+class _Stop(Exception):
+    """Ends a wait from inside: its deadline passed, or the client was closed."""
+
+    def __init__(self, *, closed: bool) -> None:
+        super().__init__("closed" if closed else "deadline")
+        self.closed = closed
 
 
 def _copy_of(error: Exception) -> Exception:
@@ -119,7 +143,6 @@ class Watcher:
             lambda: deque(maxlen=50)
         )
         self._in_flight = anyio.CapacityLimiter(policy.max_in_flight)
-        self._scopes: set[anyio.CancelScope] = set()
         self._closed = False
         self._drained = anyio.Event()  # set once closed and the last wait has left
         self.polls = 0
@@ -218,50 +241,53 @@ class Watcher:
         now = self._clock()
         submitted = now if submitted is None else submitted
         limit = self.policy.timeout(operation) if timeout is None else timeout
-        waiter = _Waiter(target, name, submitted, due=submitted + self.first_delay(operation))
+        waiter = _Waiter(
+            target,
+            name,
+            submitted,
+            due=submitted + self.first_delay(operation),
+            deadline=submitted + max(0.0, limit),
+        )
         watch = self._watches.get(resource_id)
         if watch is None:
             watch = self._watches[resource_id] = _Watch(resource_id, fetch)
         watch.waiters.add(waiter)
         watch.wake()
         self._publish(OperationSubmitted(**self._event_fields(waiter, watch)))  # type: ignore[arg-type]
-        # One scope serves both ends: its deadline is the timeout, and close() cancels it.
-        scope = anyio.move_on_after(max(0.0, submitted + limit - now))
-        self._scopes.add(scope)
+        # No cancel scope per wait (thousands may be parked): the deadline and close() are
+        # checked by the wait itself, and the leader's sleep never outlasts a deadline.
         try:
-            with scope:
-                return await self._run(watch, waiter)
-            if not self.closed:  # the deadline passed
-                fields = self._event_fields(waiter, watch)
-                status = self._last_status(watch)
-                self._publish(WaitTimedOut(status=status, **fields))  # type: ignore[arg-type]
-                raise WaitTimeoutError(
-                    f"Waiting for {operation.value} of {resource_id} timed out after "
-                    f"{fields['elapsed']:.1f}s (last status: {status or 'none seen'})",
+            return await self._run(watch, waiter)
+        except _Stop as stop:
+            fields = self._event_fields(waiter, watch)
+            status = self._last_status(watch)
+            elapsed = float(fields["elapsed"])  # type: ignore[arg-type]
+            if stop.closed:
+                self._publish(WaitCancelled(status=status, **fields))  # type: ignore[arg-type]
+                raise WaitCancelledError(
+                    f"Waiting for {operation.value} of {resource_id} stopped: the client was "
+                    "closed",
                     resource_id=resource_id,
                     operation=operation.value,
                     last_status=status,
-                    elapsed=float(fields["elapsed"]),  # type: ignore[arg-type]
+                    elapsed=elapsed,
                     history=self._history(watch, waiter),
-                )
-            # Closing the client cancelled the scope.
-            fields = self._event_fields(waiter, watch)
-            status = self._last_status(watch)
-            self._publish(WaitCancelled(status=status, **fields))  # type: ignore[arg-type]
-            raise WaitCancelledError(
-                f"Waiting for {operation.value} of {resource_id} stopped: the client was closed",
+                ) from None
+            self._publish(WaitTimedOut(status=status, **fields))  # type: ignore[arg-type]
+            raise WaitTimeoutError(
+                f"Waiting for {operation.value} of {resource_id} timed out after "
+                f"{elapsed:.1f}s (last status: {status or 'none seen'})",
                 resource_id=resource_id,
                 operation=operation.value,
                 last_status=status,
-                elapsed=float(fields["elapsed"]),  # type: ignore[arg-type]
+                elapsed=elapsed,
                 history=self._history(watch, waiter),
-            )
+            ) from None
         except anyio.get_cancelled_exc_class():
             fields = self._event_fields(waiter, watch)
             self._publish(WaitCancelled(status=self._last_status(watch), **fields))  # type: ignore[arg-type]
             raise
         finally:
-            self._scopes.discard(scope)
             watch.waiters.discard(waiter)
             if watch.leader is waiter:
                 watch.leader = None
@@ -293,18 +319,34 @@ class Watcher:
                     if done:
                         return seen.value
                     waiter.due = seen.at + self._interval(target.operation)
+            if self._closed:
+                raise _Stop(closed=True)
+            now = self._clock()
+            if now >= waiter.deadline:
+                raise _Stop(closed=False)
             if watch.leader is None:
                 watch.leader = waiter
-            signal = watch.signal
             if watch.leader is waiter:
-                delay = min(w.due for w in watch.waiters) - self._clock()
-                if delay <= 0:
+                due = min(w.due for w in watch.waiters)
+                if due <= now:
                     await self._poll(watch, waiter)
                     continue
-                with anyio.move_on_after(delay):
-                    await signal.wait()
+                # Sleep until a poll is due or some waiter's deadline passes, whichever is
+                # first (wake() cuts it short); then wake them all, so the one whose time is
+                # up sees it.
+                deadline = min(w.deadline for w in watch.waiters)
+                with anyio.CancelScope(
+                    deadline=anyio.current_time() + min(due, deadline) - now
+                ) as sleep:
+                    watch.sleeping = sleep
+                    try:
+                        await anyio.sleep_forever()
+                    finally:
+                        watch.sleeping = None
+                if deadline <= due and self._clock() >= deadline:
+                    watch.wake()
             else:
-                await signal.wait()
+                await watch.wait_for_news()
 
     def _judge(self, watch: _Watch, waiter: _Waiter, seen: Observation) -> bool:
         target = waiter.target
@@ -319,6 +361,8 @@ class Watcher:
         if verdict is Verdict.DONE:
             # One observation is one measurement, however many waiters shared it.
             measured = (watch.version, target.operation)
+            if watch.learnt is None:
+                watch.learnt = set()
             if measured not in watch.learnt:
                 watch.learnt.add(measured)
                 self._durations[target.operation].append(elapsed)
@@ -335,21 +379,26 @@ class Watcher:
         )
 
     async def _poll(self, watch: _Watch, leader: _Waiter) -> None:
-        async with self._in_flight:
-            if self._closed:
-                # The client was closed while this poll waited for its slot: its wait is
-                # cancelled, but a task woken by the slot itself gets the cancellation only at
-                # its next checkpoint. Take it here, before anything is sent.
-                await anyio.lowlevel.checkpoint_if_cancelled()
+        value: object | None = None
+        with anyio.CancelScope() as polling:
+            watch.polling = polling
             try:
-                value: object | None = await watch.fetch()
-            except NotFoundError:
-                value = None
-            except Exception as error:
-                watch.failure = (error, self._clock())
-                watch.version += 1
-                watch.wake()
-                raise
+                async with self._in_flight:
+                    if self._closed:  # closed while this poll waited for its slot
+                        raise _Stop(closed=True)
+                    try:
+                        value = await watch.fetch()
+                    except NotFoundError:
+                        value = None
+                    except Exception as error:
+                        watch.failure = (error, self._clock())
+                        watch.version += 1
+                        watch.wake()
+                        raise
+            finally:
+                watch.polling = None
+        if polling.cancelled_caught:  # close() cancelled the GET in flight
+            raise _Stop(closed=True)
         self.polls += 1
         now = self._clock()
         raw = getattr(value, "status", "") if value is not None else ""
@@ -366,6 +415,8 @@ class Watcher:
             if waiter.submitted <= now:
                 waiter.due = now + self._interval(waiter.target.operation)
         watch.history.append((now, shown))
+        if len(watch.history) > _HISTORY:
+            del watch.history[: len(watch.history) - _HISTORY]
         fields = self._event_fields(leader, watch)
         self._publish(StatusObserved(status=shown, **fields))  # type: ignore[arg-type]
         if previous and previous != shown:
@@ -377,12 +428,14 @@ class Watcher:
     def close(self) -> None:
         """Cancel every wait; each raises :class:`~aura_async.errors.WaitCancelledError`."""
         self._closed = True
-        for scope in list(self._scopes):
-            scope.cancel()
+        for watch in list(self._watches.values()):
+            if watch.polling is not None:
+                watch.polling.cancel()
+            watch.wake()
         self._settle_close()
 
     def _settle_close(self) -> None:
-        if self._closed and not self._scopes:
+        if self._closed and not self._watches:
             self._drained.set()
 
     async def drained(self) -> None:
