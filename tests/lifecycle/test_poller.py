@@ -46,7 +46,7 @@ from aura_async.emulator import (
     ScaledClock,
     create_app,
 )
-from aura_async.errors import ServerError, WaitCancelledError
+from aura_async.errors import ServerError, WaitCancelledError, WaitTimeoutError
 from aura_async.events import (
     RateLimited,
     RequestSent,
@@ -496,10 +496,12 @@ async def test_a_duration_shared_by_many_waiters_is_learnt_once() -> None:
         quick = await rig.create("quick")
         rig.advance(CREATE_SECONDS / 2)
         slow = await rig.create("slow")
+        # Waits told when their operation started: only those teach durations.
+        submitted = anyio.current_time()
         async with anyio.create_task_group() as tg:
             for _ in range(5):
-                tg.start_soon(rig.aura.instances.wait, quick)
-            tg.start_soon(rig.aura.instances.wait, slow)
+                tg.start_soon(partial(rig.aura.instances.wait, quick, submitted=submitted))
+            tg.start_soon(partial(rig.aura.instances.wait, slow, submitted=submitted))
             await anyio.sleep(0.05)
             rig.advance(CREATE_SECONDS / 2)  # the quick one is done, the slow one half way
             await until(lambda: len(rig.recorder.of(TargetReached, quick)) == 5)
@@ -1080,3 +1082,66 @@ async def test_random_waiters_and_cancellations(plan: Plan) -> None:
         sent = len(rig.spy.log)
         await anyio.sleep(3 * INTERVAL)
         assert len(rig.spy.log) == sent
+
+
+# ------------------------------------------------------------- review: deadlines, failures
+
+
+async def test_a_poll_stuck_in_the_queue_does_not_outlast_the_deadlines() -> None:
+    """One poll slot, slow GETs: a wait queued behind others still ends at its timeout."""
+    policy = attrs.evolve(FAST, max_in_flight=1)
+    async with make_rig(poll=policy, latency=0.3) as rig:
+        ids = [await rig.create(f"db{i}") for i in range(4)]
+        ended: list[float] = []
+
+        async def wait(instance_id: str) -> None:
+            started = anyio.current_time()
+            with pytest.raises(WaitTimeoutError):
+                await rig.aura.instances.wait(instance_id, timeout=0.05)
+            ended.append(anyio.current_time() - started)
+
+        async with anyio.create_task_group() as tg:
+            for instance_id in ids:
+                tg.start_soon(wait, instance_id)
+    # Without the deadline on the poll they ended at 0.32, 0.62, 0.93 and 1.23 s.
+    assert len(ended) == 4
+    assert max(ended) < 0.3
+
+
+async def test_a_poll_that_fails_for_good_ends_the_wait_with_an_event() -> None:
+    only_gets = RequestFilter(methods=("GET",), route="/instances/{instanceId}")
+    config = emulator_config(faults=FaultPlan(errors=(ErrorFault(503, 1.0, only=only_gets),)))
+    async with make_rig(config=config, retry=RetryPolicy(max_retries=0)) as rig:
+        instance_id = await rig.create()
+        with pytest.raises(ServerError):
+            await rig.aura.instances.wait(instance_id, submitted=anyio.current_time())
+    (failed,) = rig.recorder.of(WaitFailed, instance_id)
+    assert failed.reason == "polling failed: ServerError"
+
+
+async def test_waits_that_do_not_know_their_start_teach_no_durations() -> None:
+    policy = attrs.evolve(FAST, expected={**FAST.expected, Operation.CREATE: 0.4})
+    async with make_rig(poll=policy) as rig:
+        instance_id = await rig.create()
+        rig.advance()
+        for _ in range(4):
+            await rig.aura.instances.wait(instance_id)
+        # Each found it running at once; that says nothing of how long a create takes.
+        assert rig.aura.watcher.expected(Operation.CREATE) == 0.4
+
+
+async def test_a_waiter_joining_for_another_operation_keeps_its_first_delay() -> None:
+    policy = attrs.evolve(
+        FAST, expected={**FAST.expected, Operation.CREATE: 0.02, Operation.PAUSE: 2.0}
+    )
+    async with make_rig(poll=policy) as rig:
+        instance_id = await rig.create()
+        rig.advance()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(rig.aura.instances.wait, instance_id, "create"))
+            with anyio.move_on_after(0.6):
+                await rig.aura.instances.wait(instance_id, "pause", timeout=5)
+            tg.cancel_scope.cancel()
+        # The pause wait's first poll is due after half of 2 s: in 0.6 s, only the create
+        # wait's poll may go out (it once made 12).
+        assert rig.spy.polled()[instance_id] <= 2

@@ -63,6 +63,7 @@ class _Waiter:
     submitted: float
     due: float
     deadline: float
+    timed: bool  # whether ``submitted`` is when the operation really started
     underway_seen: bool = False
     seen_version: int = 0
 
@@ -239,6 +240,9 @@ class Watcher:
             )
         operation = target.operation
         now = self._clock()
+        # A wait that does not know when its operation started (one begun elsewhere, or a
+        # resource already done) measures nothing: it must not teach the poller durations.
+        timed = submitted is not None
         submitted = now if submitted is None else submitted
         limit = self.policy.timeout(operation) if timeout is None else timeout
         waiter = _Waiter(
@@ -247,6 +251,7 @@ class Watcher:
             submitted,
             due=submitted + self.first_delay(operation),
             deadline=submitted + max(0.0, limit),
+            timed=timed,
         )
         watch = self._watches.get(resource_id)
         if watch is None:
@@ -287,6 +292,15 @@ class Watcher:
             fields = self._event_fields(waiter, watch)
             self._publish(WaitCancelled(status=self._last_status(watch), **fields))  # type: ignore[arg-type]
             raise
+        except WaitFailedError:
+            raise  # its WaitFailed event is out already
+        except Exception as error:
+            # A poll failed for good (its retries ran out): the wait ends, and says so.
+            fields = self._event_fields(waiter, watch)
+            status = self._last_status(watch)
+            reason = f"polling failed: {type(error).__name__}"
+            self._publish(WaitFailed(status=status, reason=reason, **fields))  # type: ignore[arg-type]
+            raise
         finally:
             watch.waiters.discard(waiter)
             if watch.leader is waiter:
@@ -318,7 +332,7 @@ class Watcher:
                     done = self._judge(watch, waiter, seen)
                     if done:
                         return seen.value
-                    waiter.due = seen.at + self._interval(target.operation)
+                    waiter.due = max(waiter.due, seen.at + self._interval(target.operation))
             if self._closed:
                 raise _Stop(closed=True)
             now = self._clock()
@@ -360,12 +374,13 @@ class Watcher:
         status = seen.status or "not found"
         if verdict is Verdict.DONE:
             # One observation is one measurement, however many waiters shared it.
-            measured = (watch.version, target.operation)
-            if watch.learnt is None:
-                watch.learnt = set()
-            if measured not in watch.learnt:
-                watch.learnt.add(measured)
-                self._durations[target.operation].append(elapsed)
+            if waiter.timed:
+                if watch.learnt is None:
+                    watch.learnt = set()
+                measured = (watch.version, target.operation)
+                if measured not in watch.learnt:
+                    watch.learnt.add(measured)
+                    self._durations[target.operation].append(elapsed)
             self._publish(TargetReached(status=status, **fields))  # type: ignore[arg-type]
             return True
         self._publish(WaitFailed(status=status, reason=why, **fields))  # type: ignore[arg-type]
@@ -380,7 +395,11 @@ class Watcher:
 
     async def _poll(self, watch: _Watch, leader: _Waiter) -> None:
         value: object | None = None
-        with anyio.CancelScope() as polling:
+        # A poll may queue for a slot, the limiter and retries: it must not outlast the
+        # earliest deadline of the waiters it serves.
+        deadline = min(w.deadline for w in watch.waiters)
+        limit = anyio.current_time() + max(0.0, deadline - self._clock())
+        with anyio.CancelScope(deadline=limit) as polling:
             watch.polling = polling
             try:
                 async with self._in_flight:
@@ -397,8 +416,13 @@ class Watcher:
                         raise
             finally:
                 watch.polling = None
-        if polling.cancelled_caught:  # close() cancelled the GET in flight
-            raise _Stop(closed=True)
+        if polling.cancelled_caught:
+            if self._closed:  # close() cancelled the GET in flight
+                raise _Stop(closed=True)
+            # A deadline cut the poll short: let the waiters whose time is up leave; the
+            # others go on (one of them polls again).
+            watch.wake()
+            return
         self.polls += 1
         now = self._clock()
         raw = getattr(value, "status", "") if value is not None else ""
@@ -413,7 +437,9 @@ class Watcher:
         # see the others' old due times and poll again at once.)
         for waiter in watch.waiters:
             if waiter.submitted <= now:
-                waiter.due = now + self._interval(waiter.target.operation)
+                # (Never earlier than it was: a waiter that joined for another operation
+                # keeps its own first-poll delay.)
+                waiter.due = max(waiter.due, now + self._interval(waiter.target.operation))
         watch.history.append((now, shown))
         if len(watch.history) > _HISTORY:
             del watch.history[: len(watch.history) - _HISTORY]
