@@ -19,7 +19,7 @@ import secrets
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -1206,8 +1206,3 @@ class AuraBackend:
         self.keys.clear()
         self.sessions.clear()
         self.deleted_once.clear()
-
-    def all_instance_ids(self) -> Iterable[str]:
-        """Return the ids of every existing instance."""
-        self.settle_all()
-        return list(self.instances)

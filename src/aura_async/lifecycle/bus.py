@@ -102,10 +102,6 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._closed = False
 
-    def add_callback(self, callback: Callable[[object], None]) -> None:
-        """Call ``callback`` with every event from now on."""
-        self._callbacks.append(callback)
-
     def subscribe(
         self,
         *,
