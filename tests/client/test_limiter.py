@@ -321,10 +321,11 @@ async def test_quiet_client_sends_the_whole_limit_at_once() -> None:
     with anyio.fail_after(1):
         permits = [await limiter.acquire() for _ in range(125)]
     assert limiter.in_flight == 125
+    assert limiter.held == 0
     with anyio.move_on_after(0.05) as scope:
         await limiter.acquire()
     assert scope.cancelled_caught
-    assert (limiter.in_flight, limiter.waiting) == (125, 0)
+    assert (limiter.in_flight, limiter.waiting, limiter.held) == (125, 0, 1)
 
     for permit in permits:
         permit.release()
@@ -643,6 +644,7 @@ async def test_cool_down_delays_everyone_and_never_shortens() -> None:
     with anyio.fail_after(2):
         await limiter.acquire(Priority.TOKEN)
     assert anyio.current_time() - origin >= 0.15
+    assert limiter.held == 1  # a cool-down holds a request as the budget does
 
     origin = anyio.current_time()
     limiter.cool_down(0.05)

@@ -141,6 +141,9 @@ async def test_window_holds_burst_is_free_and_throughput_is_the_limit(model: str
         # Quiet for a whole period (plus a margin): the client may now send the full limit.
         await anyio.sleep(PERIOD * 1.2)
 
+        limiter = aura.limiter
+        assert limiter is not None
+        held = limiter.held
         launched = time.monotonic()
         async with anyio.create_task_group() as tg:
             for _ in range(limit):
@@ -149,7 +152,9 @@ async def test_window_holds_burst_is_free_and_throughput_is_the_limit(model: str
         assert len(burst) == limit
         spread = max(burst) - launched
         report(f"\n[{model}] {limit} requests after a quiet period all left within {spread:.3f} s")
-        assert spread < 0.1 * PERIOD, f"the burst waited: {spread:.3f} s of a {PERIOD} s period"
+        # Judged by the limiter's own count, not by the clock: a loaded machine may take its
+        # time to send 40 requests, but none of them may have been paced.
+        assert limiter.held == held, "the burst after a quiet period was paced"
 
         # Saturate: several hundred reads and some creates at once.
         async with anyio.create_task_group() as tg:
@@ -174,23 +179,29 @@ async def test_window_holds_burst_is_free_and_throughput_is_the_limit(model: str
 
 
 async def test_token_requests_count_against_the_limit() -> None:
-    # When the server counts POST /oauth/token too, the first burst still fits.
+    # When the server counts POST /oauth/token too, the first burst still fits: the token
+    # and limit - 1 calls go at once, the next limit + 1 calls are paced.
     limit = 10
     recorder = Recorder()
     async with (
         limited_emulator("sliding", limit, count_token_requests=True) as server,
         client(server, limit, recorder) as aura,
     ):
+        limiter = aura.limiter
+        assert limiter is not None
         async with anyio.create_task_group() as tg:
-            for _ in range(2 * limit):
+            for _ in range(limit - 1):
                 tg.start_soon(aura.tenants.list)
+        assert limiter.held == 0, "the first window's requests were paced"
+        async with anyio.create_task_group() as tg:
+            for _ in range(limit + 1):
+                tg.start_soon(aura.tenants.list)
+        assert limiter.held > 0, "a second window's worth went out unpaced"
         data = await counters(server)
     assert data["tokens_issued"] == 1
     assert data["rate_limited"] == 0
     assert max_in_window(data, server) == limit
-    first_window = recorder.times(RequestSent)[:limit]
     assert next(e.path for _, e in recorder.of(RequestSent)) == "/oauth/token"
-    assert max(first_window) - min(first_window) < 0.1 * PERIOD
 
 
 # --------------------------------------------------------------------------- priorities

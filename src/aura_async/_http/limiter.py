@@ -293,6 +293,7 @@ class RateLimiter:
         self._queue: list[tuple[int, int, _Waiter]] = []
         self._arrivals = 0
         self._waiting = 0
+        self._held = 0
         self._rejections: deque[float] = deque()
         self._evidence_from = -math.inf
 
@@ -311,6 +312,17 @@ class RateLimiter:
         """Callers of :meth:`acquire` still waiting for a permit."""
         return self._waiting
 
+    @property
+    def held(self) -> int:
+        """How many times a caller at the head of the queue found no budget and had to wait.
+
+        0 exactly when no request has been paced (or held by a cool-down) since this limiter
+        was made. A caller counts once however long it waited; callers released together
+        behind it, when a window frees several slots at once, are not counted again. Tests and
+        benchmarks read it to tell a paced burst from a free one without timing anything.
+        """
+        return self._held
+
     async def acquire(self, priority: Priority = Priority.READ) -> Permit:
         """Wait until one more request may start, and take a permit for it.
 
@@ -328,12 +340,16 @@ class RateLimiter:
         self._arrivals += 1
         heapq.heappush(self._queue, (int(priority), self._arrivals, waiter))
         self._waiting += 1
+        held = False
         try:
             while True:
                 if self._head() is waiter:
                     delay = self._delay()
                     if delay <= 0:
                         break
+                    if not held:
+                        held = True
+                        self._held += 1
                     with anyio.move_on_after(delay):
                         await waiter.event.wait()
                 else:
