@@ -167,8 +167,16 @@ async def test_window_holds_burst_is_free_and_throughput_is_the_limit(model: str
         # The first burst took one window's budget at once; the rest needed 5 more windows.
         throughput = (reads + creates) / (max(sent) - launched)
         nominal = limit / PERIOD
-        report(f"[{model}] saturated throughput {throughput:.1f}/s of {nominal:.0f}/s")
-        assert 0.85 * nominal <= throughput <= 1.01 * nominal
+        # A slot frees one period after its request COMPLETED (DESIGN.md), so each window
+        # also costs the slowest answer of its batch: on a loaded machine that is no longer
+        # small against a half-second period. The floor allows for the answers measured.
+        slowest = max(e.elapsed for t, e in recorder.of(ResponseReceived) if t >= launched)
+        floor = limit / (PERIOD + slowest)
+        report(
+            f"[{model}] saturated throughput {throughput:.1f}/s of {nominal:.0f}/s "
+            f"(slowest answer {slowest * 1000:.0f} ms)"
+        )
+        assert 0.85 * floor <= throughput <= 1.01 * nominal
 
         data = await counters(server)
     report(f"[{model}] emulator: max accepted in one window {max_in_window(data, server)}")
