@@ -397,6 +397,16 @@ class RateLimiter:
             raise ValueError(f"a cool-down must be a finite, non-negative time, got {seconds!r}")
         self._cool_until = max(self._cool_until, self._clock() + seconds)
 
+    async def sit_out_cool_down(self) -> None:
+        """Sleep until no cool-down is running: for a request that took its permit earlier.
+
+        Raises:
+            anyio's cancellation exception: if cancelled while sleeping.
+        """
+        # (A sleep, not an Event: a cool-down only ever ends by time passing.)
+        while (delay := self._cool_until - self._clock()) > 0:  # noqa: ASYNC110
+            await anyio.sleep(delay)
+
     def note_rate_limited(self) -> bool:
         """Count one 429 answer; lower the limit if the server evidently counts a lower one.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -25,7 +25,7 @@ from aura_async._http.retry import (
     parse_retry_after,
     sent_nothing,
 )
-from aura_async._http.transport import RateLimitedTransport
+from aura_async._http.transport import RateLimitedTransport, reserved_permit
 from aura_async.config import ClientSettings
 from aura_async.errors import (
     APIError,
@@ -129,12 +129,19 @@ class Pipeline:
         params: Mapping[str, str] | None = None,
         create_name: str | None = None,
         create_what: str = "instance",
+        commit: Callable[[Any], Awaitable[Any]] | None = None,
     ) -> Any:
         """Send one API call and return the ``data`` of its answer (None for 204).
 
         ``kind`` decides what may be resent (see :mod:`aura_async._http.retry`).
         ``create_name`` and ``create_what`` name what a CREATE makes, for the error raised when
         it fails ambiguously.
+
+        A CREATE can be cancelled while it waits for the rate limiter; once its slot is taken
+        it is carried through to its answer, shielded from cancellation, and ``commit`` (when
+        given) is awaited with the answer's data under the same shield: a create's answer may
+        hold the only copy of a password, and a cancel must not throw it away. The request
+        then returns what ``commit`` returned.
 
         Raises:
             APIError: the API answered with an error (the subclass says which).
@@ -156,12 +163,15 @@ class Pipeline:
             attempt += 1
             extensions = {"aura_priority": priority, "aura_attempt": attempt}
             try:
-                response = await self.http.request(
+                response, committed = await self._attempt(
                     method,
                     path,
-                    json=None if json is _MISSING else json,
+                    kind=kind,
+                    json=json,
                     params=params,
                     extensions=extensions,
+                    commit=commit,
+                    shown=shown,
                 )
             except httpx.TransportError as exc:
                 error = self._transport_error(exc, method, shown)
@@ -189,6 +199,8 @@ class Pipeline:
             else:
                 status = response.status_code
                 if status < 400:
+                    if committed is not _MISSING:
+                        return committed
                     return self._data(response, method, shown)
                 failure = self._api_error(response, method, shown)
                 failure.after_lost_answer = ambiguous
@@ -217,6 +229,45 @@ class Pipeline:
             if exhausted:
                 raise failure
             await self._wait(method, shown, attempt, retry_after, reason)
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: RequestKind,
+        json: Any,
+        params: Mapping[str, str] | None,
+        extensions: dict[str, Any],
+        commit: Callable[[Any], Awaitable[Any]] | None,
+        shown: str,
+    ) -> tuple[httpx.Response, Any]:
+        """Send one attempt; a CREATE's is shielded once it has its slot (see :meth:`request`).
+
+        Returns the response and what ``commit`` returned (``_MISSING`` if it did not run).
+        """
+        reserved = None
+        if kind is RequestKind.CREATE and self.limiter is not None:
+            # Wait for the slot while a cancel can still stop the create cleanly.
+            reserved = await self.limiter.acquire(extensions["aura_priority"])
+        context = reserved_permit.set(reserved)
+        try:
+            with anyio.CancelScope(shield=kind is RequestKind.CREATE):
+                response = await self.http.request(
+                    method,
+                    path,
+                    json=None if json is _MISSING else json,
+                    params=params,
+                    extensions=extensions,
+                )
+                committed = _MISSING
+                if commit is not None and response.status_code < 400:
+                    committed = await commit(self._data(response, method, shown))
+            return response, committed
+        finally:
+            reserved_permit.reset(context)
+            if reserved is not None:
+                reserved.release()  # (does nothing when the transport used it)
 
     async def _wait(
         self, method: str, path: str, attempt: int, retry_after: float | None, reason: str

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
+import attrs
 import httpx
 
-from aura_async._http.limiter import Priority, RateLimiter
+from aura_async._http.limiter import Permit, Priority, RateLimiter
 from aura_async._http.retry import parse_retry_after
 from aura_async.events import (
     ClientEvent,
@@ -23,9 +26,50 @@ from aura_async.events import (
     ResponseReceived,
 )
 
-__all__ = ["RateLimitedTransport"]
+__all__ = ["RateLimitedTransport", "RequestTally", "counting_requests", "reserved_permit"]
 
 logger = logging.getLogger("aura_async")
+
+
+@attrs.define
+class RequestTally:
+    """Requests sent (every attempt, token requests too) and 429s received by one task's work.
+
+    Counted in the context of the tasks that run inside :func:`counting_requests`, so a
+    fleet's report can say what it spent on a client that others use at the same time.
+    """
+
+    sent: int = 0
+    rate_limited: int = 0
+
+
+_tallies: ContextVar[tuple[RequestTally, ...]] = ContextVar("aura_tallies", default=())
+
+# A slot the pipeline took before it shielded a create: the first request this task sends
+# through the transport uses it instead of waiting for another (see Pipeline.request).
+reserved_permit: ContextVar[Permit | None] = ContextVar("aura_reserved_permit", default=None)
+
+
+@contextmanager
+def counting_requests() -> Iterator[RequestTally]:
+    """Count the requests sent by this task and the tasks it starts, until the block ends.
+
+    Tallies nest: an outer one counts what an inner one counts too. Never raises.
+    """
+    tally = RequestTally()
+    token = _tallies.set((*_tallies.get(), tally))
+    try:
+        yield tally
+    finally:
+        _tallies.reset(token)
+
+
+def _count(rate_limited: bool) -> None:
+    for tally in _tallies.get():
+        if rate_limited:
+            tally.rate_limited += 1
+        else:
+            tally.sent += 1
 
 
 class RateLimitedTransport(httpx.AsyncBaseTransport):
@@ -62,17 +106,32 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         method, path = request.method, request.url.path
         attempt = int(request.extensions.get("aura_attempt", 1))
         if self.limiter is None:
-            self._emit(RequestSent(method, path, attempt))
-            return await self._send(request, method, path)
+            response = await self._send(request, method, path, attempt)
+            if response.status_code == 429:
+                _count(rate_limited=True)
+            return response
         priority = Priority(request.extensions.get("aura_priority", Priority.READ))
-        async with self.limiter.slot(priority):
-            self._emit(RequestSent(method, path, attempt))
-            response = await self._send(request, method, path)
+        permit = reserved_permit.get()
+        if permit is not None and not permit.released:
+            reserved_permit.set(None)  # used once, by whichever request comes first
+            # A 429 may have arrived since the permit was taken: no request leaves during
+            # the cool-down it asked for.
+            await self.limiter.sit_out_cool_down()
+        else:
+            permit = await self.limiter.acquire(priority)
+        try:
+            response = await self._send(request, method, path, attempt)
+        finally:
+            permit.release()
         if response.status_code == 429:
             self._cool_down(response, method, path)
         return response
 
-    async def _send(self, request: httpx.Request, method: str, path: str) -> httpx.Response:
+    async def _send(
+        self, request: httpx.Request, method: str, path: str, attempt: int
+    ) -> httpx.Response:
+        self._emit(RequestSent(method, path, attempt))
+        _count(rate_limited=False)
         started = time.perf_counter()
         response = await self.inner.handle_async_request(request)
         elapsed = time.perf_counter() - started
@@ -96,6 +155,7 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
             # No advice: wait as long as two requests' share of the window.
             wait = 2 * rate.period / rate.limit
         wait = min(wait, self._max_wait)
+        _count(rate_limited=True)
         self.limiter.cool_down(wait)
         logger.info("rate limited on %s %s: every request waits %.3fs", method, path, wait)
         self._emit(RateLimited(method, path, wait))
