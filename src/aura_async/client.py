@@ -14,6 +14,7 @@ from aura_async._http.pipeline import Pipeline
 from aura_async._http.retry import RetryPolicy
 from aura_async.config import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_TIMEOUT, ClientSettings
 from aura_async.events import EventHook
+from aura_async.fleet.fleet import Fleet
 from aura_async.lifecycle.bus import EventBus, Subscription
 from aura_async.lifecycle.operations import PollPolicy
 from aura_async.lifecycle.watcher import Watcher
@@ -94,6 +95,13 @@ class AuraClient:
         self.snapshots = Snapshots(self._pipeline, self.watcher)
         self.customer_managed_keys = CustomerManagedKeys(self._pipeline, self.watcher)
         self.graph_analytics = GraphAnalytics(self._pipeline, self.watcher)
+        self.fleet = Fleet(
+            self.instances,
+            self.snapshots,
+            self.watcher,
+            self._bus.publish,
+            tenant_id=settings.tenant_id,
+        )
 
     @classmethod
     def from_env(

@@ -24,7 +24,9 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "CreateOutcomeUnknownError",
+    "CredentialStoreError",
     "ErrorDetail",
+    "FleetError",
     "NotAllowedError",
     "NotFoundError",
     "OngoingOperationError",
@@ -184,6 +186,48 @@ class CreateOutcomeUnknownError(AuraError):
         self.instance_id = instance_id
         self.username = username
         self.password = password
+
+
+class CredentialStoreError(AuraError):
+    """The credential store could not record something (an intent, credentials, a state).
+
+    When credentials could not be written, they are not lost: the fleet item that raised
+    this still holds them in memory (``FleetItem.credentials``).
+
+    Attributes:
+        location: the store (a directory path) that failed.
+        created: the create's answer with its password, when that is what could not be
+            saved (its repr hides the password).
+    """
+
+    hint = "Check that the ledger directory is writable and has space; save the credentials now"
+    created: object | None = None
+
+    def __init__(self, message: str, *, location: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.location = location
+
+
+class FleetError(AuraError):
+    """Some items of a fleet call failed or were cancelled.
+
+    Attributes:
+        report: the whole :class:`~aura_async.fleet.report.FleetReport`.
+    """
+
+    hint = "See the report's failed items; a teardown can be run again safely"
+
+    def __init__(self, message: str, *, report: object, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+    @classmethod
+    def from_report(cls, report: Any) -> FleetError:
+        """Make the error for a report whose items did not all succeed."""
+        bad = [item for item in report.items if item.error is not None or item.outcome is None]
+        first = next((item for item in bad if item.error is not None), None)
+        detail = f"; first: {first.name}: {first.error}" if first is not None else ""
+        return cls(f"{report.summary()}{detail}", report=report)
 
 
 class WaitError(AuraError):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import anyio
 
@@ -21,6 +22,7 @@ from aura_async._validation import (
 from aura_async.errors import (
     ConflictError,
     CreateOutcomeUnknownError,
+    CredentialStoreError,
     ResponseValidationError,
     ValidationError,
     WaitError,
@@ -91,6 +93,7 @@ class Instances(Resource):
         graph_analytics_plugin: bool | None = None,
         wait: bool = False,
         timeout: float | None = None,
+        on_created: Callable[[CreatedInstance], Awaitable[None]] | None = None,
     ) -> CreatedInstance:
         """Start creating an instance; the answer holds its only copy of the password.
 
@@ -105,18 +108,99 @@ class Instances(Resource):
         With ``wait=True`` it returns once the instance is running (``timeout`` seconds at the
         most, the policy's default when None, not at all when 0).
 
+        Cancelling the call while the create waits for the rate limiter sends nothing; once
+        the request has its slot it is carried through to the answer, and ``on_created`` (an
+        async callable, the place to persist the password) is awaited with that answer under
+        the same shield, before anything else happens. The cancellation is delivered after.
+
         Raises:
             ValidationError: invalid input; nothing was sent.
             WaitError: waiting failed (the instance broke), timed out or was cancelled by
                 closing the client; its ``created`` holds the answer with the password.
                 (A cancel from outside the call loses it: wait separately to be safe.)
             CreateOutcomeUnknownError: the create failed after it may have been carried out.
+            CredentialStoreError: ``on_created`` raised; its ``created`` holds the answer.
             BadRequestError: the project does not offer the configuration.
             NotAllowedError: the project's instance quota is reached.
             AuraError: on any other failure.
         """
-        check_name(name)
         check_timeout(timeout)
+        payload = self.check_create(
+            name=name,
+            type=type,
+            region=region,
+            memory=memory,
+            cloud_provider=cloud_provider,
+            version=version,
+            tenant_id=tenant_id,
+            storage=storage,
+            source_instance_id=source_instance_id,
+            source_snapshot_id=source_snapshot_id,
+            customer_managed_key_id=customer_managed_key_id,
+            vector_optimized=vector_optimized,
+            graph_analytics_plugin=graph_analytics_plugin,
+        )
+        started = dt.datetime.now(dt.UTC)
+        submitted = anyio.current_time()
+
+        async def commit(data: Any) -> CreatedInstance:
+            try:
+                created = self._parse(data, CreatedInstance, "POST", "/instances")
+            except ResponseValidationError as error:
+                # The instance exists and this answer holds its only password: hand back what
+                # can be read of it rather than lose it with the parse failure.
+                raw = data if isinstance(data, dict) else {}
+                text = {k: v for k, v in raw.items() if isinstance(v, str) and v}
+                raise CreateOutcomeUnknownError(
+                    name,
+                    started,
+                    error,
+                    instance_id=text.get("id"),
+                    username=text.get("username"),
+                    password=text.get("password"),
+                ) from None
+            if on_created is not None:
+                await _run_hook(on_created, created)
+            return created
+
+        created: CreatedInstance = await self._pipeline.request(
+            "POST", "/instances", kind=CREATE, json=payload, create_name=name, commit=commit
+        )
+        if wait and timeout != 0:
+            try:
+                await self.wait(
+                    created.id, Operation.CREATE, name=name, submitted=submitted, timeout=timeout
+                )
+            except WaitError as error:
+                error.created = created  # the only copy of the password rides on the error
+                raise
+        return created
+
+    def check_create(
+        self,
+        *,
+        name: str,
+        type: InstanceType | str,
+        region: str | None = None,
+        memory: str | None = None,
+        cloud_provider: CloudProvider | str | None = None,
+        version: str = "5",
+        tenant_id: str | None = None,
+        storage: str | None = None,
+        source_instance_id: str | None = None,
+        source_snapshot_id: str | None = None,
+        customer_managed_key_id: str | None = None,
+        vector_optimized: bool | None = None,
+        graph_analytics_plugin: bool | None = None,
+    ) -> dict[str, Any]:
+        """Check :meth:`create`'s arguments without sending anything; return the request body.
+
+        Fleets check every spec this way before the first request goes out.
+
+        Raises:
+            ValidationError: the arguments are invalid (the message names the field).
+        """
+        check_name(name)
         kind = check_enum(type, InstanceType, "type")
         if kind is InstanceType.FREE_DB:
             # Only what was left out is defaulted: an empty string is an error to report.
@@ -166,35 +250,7 @@ class Instances(Resource):
             vector_optimized=_flag(vector_optimized, "vector_optimized"),
             graph_analytics_plugin=_flag(graph_analytics_plugin, "graph_analytics_plugin"),
         )
-        started = dt.datetime.now(dt.UTC)
-        submitted = anyio.current_time()
-        data = await self._pipeline.request(
-            "POST", "/instances", kind=CREATE, json=payload, create_name=name
-        )
-        try:
-            created = self._parse(data, CreatedInstance, "POST", "/instances")
-        except ResponseValidationError as error:
-            # The instance exists and this answer holds its only password: hand back what
-            # can be read of it rather than lose it with the parse failure.
-            raw = data if isinstance(data, dict) else {}
-            text = {k: v for k, v in raw.items() if isinstance(v, str) and v}
-            raise CreateOutcomeUnknownError(
-                name,
-                started,
-                error,
-                instance_id=text.get("id"),
-                username=text.get("username"),
-                password=text.get("password"),
-            ) from None
-        if wait and timeout != 0:
-            try:
-                await self.wait(
-                    created.id, Operation.CREATE, name=name, submitted=submitted, timeout=timeout
-                )
-            except WaitError as error:
-                error.created = created  # the only copy of the password rides on the error
-                raise
-        return created
+        return payload
 
     async def wait(
         self,
@@ -541,6 +597,22 @@ class Instances(Resource):
         return await self._call(
             "POST", "/instances/sizing", InstanceSizing, kind=ACTION, json=payload
         )
+
+
+async def _run_hook(
+    hook: Callable[[CreatedInstance], Awaitable[None]], created: CreatedInstance
+) -> None:
+    """Await ``on_created``; if it fails, raise an error that still carries the answer."""
+    try:
+        await hook(created)
+    except Exception as error:
+        failure = CredentialStoreError(
+            f"on_created failed for instance {created.id} ({type(error).__name__}); its "
+            "credentials are in this error's `created` only",
+            location="on_created",
+        )
+        failure.created = created
+        raise failure from error
 
 
 def _check_free(

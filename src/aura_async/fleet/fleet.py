@@ -1,0 +1,1092 @@
+"""``aura.fleet``: many instances created, paused, resumed, resized, snapshotted, deleted at once.
+
+Every item runs as its own task on the client's one rate budget and one poller: there is no
+concurrency number to tune, the limiter paces the requests (mutations ahead of polls) and the
+watcher shares and spaces the polls. Only resource methods are called here; nothing in this
+module builds a request.
+
+Creates are idempotent by name: the project's instances are listed once before any create, a
+name already present is adopted, an intent is recorded in the credential store before each
+create request, and the credentials are saved from inside the create's shielded commit, so
+neither a crash nor a cancel between the answer and the write can lose them. A create that
+fails ambiguously is reconciled by listing, never by sending it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import anyio
+import attrs
+
+from aura_async._http.transport import RequestTally, counting_requests
+from aura_async._validation import check_instance_id, check_size
+from aura_async.errors import (
+    APIError,
+    AuraError,
+    CreateOutcomeUnknownError,
+    CredentialStoreError,
+    NotFoundError,
+    OngoingOperationError,
+    ValidationError,
+)
+from aura_async.events import CredentialsSaved
+from aura_async.fleet.events import FleetFinished, FleetItemFinished, FleetStarted
+from aura_async.fleet.report import ErrorPolicy, FleetItem, FleetReport, Outcome
+from aura_async.fleet.selectors import Selector
+from aura_async.fleet.specs import DEFAULT_PATTERN, InstanceSpec, check_distinct, expand
+from aura_async.fleet.store import (
+    Credentials,
+    CredentialStore,
+    EntryState,
+    FileStore,
+    Intent,
+    LedgerEntry,
+    default_store_directory,
+    new_intent_id,
+)
+from aura_async.lifecycle.operations import Operation
+from aura_async.lifecycle.watcher import Watcher
+from aura_async.models import CreatedInstance, InstanceStatus, InstanceSummary
+from aura_async.resources import Instances, Snapshots
+
+__all__ = ["Fleet", "RecoveredEntry", "RecoveryReport"]
+
+T = TypeVar("T")
+Targets = Sequence[str] | Selector
+
+# A server's clock may run behind ours: an instance created "before" a create was started,
+# by less than this, may still be that create's.
+_CLOCK_SKEW = dt.timedelta(minutes=5)
+_INVALID_STATUS = "invalid-instance-status"
+_GOING = (InstanceStatus.DESTROYING, InstanceStatus.DELETING)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.define(eq=False)
+class _Run:
+    """The shared state of one fleet call."""
+
+    operation: str
+    policy: ErrorPolicy
+    deadline: float
+    scope: anyio.CancelScope = attrs.Factory(anyio.CancelScope)
+    stopped: bool = False
+    # Items whose instance this call created, with their intents: what a rollback deletes.
+    created: list[tuple[FleetItem, str]] = attrs.Factory(list)
+
+    def fail(self) -> None:
+        """An item failed: under STOP or ROLLBACK nothing more starts and waits end."""
+        if self.policy is not ErrorPolicy.CONTINUE and not self.stopped:
+            self.stopped = True
+            self.scope.cancel()
+
+
+@attrs.frozen
+class RecoveredEntry:
+    """One ledger entry as :meth:`Fleet.recover` found it.
+
+    Attributes:
+        name: the instance's name.
+        intent_id: the ledger entry.
+        state: the entry's state after recovery.
+        instance_id: the instance matched to it (None when none exists).
+        exists: whether that instance exists on the server now.
+        credentials_known: whether the ledger holds its password.
+        deleted: whether recovery deleted it (only credential-less ones, when asked).
+        error: what went wrong while deleting it, if anything.
+    """
+
+    name: str
+    intent_id: str
+    state: EntryState
+    instance_id: str | None
+    exists: bool
+    credentials_known: bool
+    deleted: bool = False
+    error: str | None = None
+
+
+@attrs.frozen
+class RecoveryReport:
+    """What :meth:`Fleet.recover` found: every ledger entry, matched against the server.
+
+    Attributes:
+        entries: one per ledger entry that had (or may have had) an instance.
+        unknown: instances on the server that look like the ledger's (same name) but match
+            no entry; always empty when the ledger was written by this package.
+        requests: HTTP requests recovery sent.
+    """
+
+    entries: tuple[RecoveredEntry, ...]
+    unknown: tuple[InstanceSummary, ...]
+    requests: int
+
+    @property
+    def lost(self) -> list[RecoveredEntry]:
+        """Entries whose instance exists (or existed) without a known password."""
+        return [e for e in self.entries if e.state is EntryState.LOST]
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON values (no passwords)."""
+        return {
+            "entries": [
+                {
+                    "name": e.name,
+                    "intent_id": e.intent_id,
+                    "state": e.state.value,
+                    "instance_id": e.instance_id,
+                    "exists": e.exists,
+                    "credentials_known": e.credentials_known,
+                    "deleted": e.deleted,
+                    "error": e.error,
+                }
+                for e in self.entries
+            ],
+            "unknown": [{"id": s.id, "name": s.name} for s in self.unknown],
+            "requests": self.requests,
+        }
+
+
+class Fleet:
+    """Fleet operations over one client (``aura.fleet``).
+
+    Every verb checks all its input before sending anything, runs every item concurrently
+    under the client's rate budget, streams events (:mod:`aura_async.fleet.events` and the
+    lifecycle events of the waits), and returns a :class:`FleetReport`. Items never raise on
+    their own: read the report (or call ``report.raise_for_failures()``).
+    """
+
+    def __init__(
+        self,
+        instances: Instances,
+        snapshots: Snapshots,
+        watcher: Watcher,
+        publish: Callable[[object], None],
+        *,
+        tenant_id: str | None = None,
+        clock: Callable[[], float] = anyio.current_time,
+    ) -> None:
+        self._tenant_id = tenant_id
+        self._instances = instances
+        self._snapshots = snapshots
+        self._watcher = watcher
+        self._publish = publish
+        self._clock = clock
+
+    # ------------------------------------------------------------------ create
+
+    async def create(
+        self,
+        specs: InstanceSpec | Sequence[InstanceSpec],
+        *,
+        count: int | None = None,
+        pattern: str = DEFAULT_PATTERN,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_error: ErrorPolicy | str = ErrorPolicy.STOP,
+        store: CredentialStore | None = None,
+    ) -> FleetReport:
+        """Create many instances: a list of specs, or ``count`` copies of one named by ``pattern``.
+
+        Names identify instances: an instance already present under a spec's name is adopted
+        (with its credentials when the store has them), never created twice. Before each
+        create request an intent is recorded in ``store``; the credentials are saved the
+        moment the answer is parsed, before anything else happens. A create that fails
+        ambiguously is reconciled by listing the project (matching name and creation time),
+        never by sending it again: an instance found that way has no known password and is
+        reported failed with ``credentials_known=False``.
+
+        Args:
+            specs: one spec, or one per instance.
+            count: with one spec, how many copies to create.
+            pattern: how copies are named (``{name}`` and ``{n}``, 1-based).
+            wait: wait until every created or adopted instance runs.
+            timeout: seconds per wait (the policy's default when None).
+            on_error: ``stop`` (default): start nothing more after a failure; ``continue``;
+                ``rollback``: stop, then delete every instance this call created (also when
+                the call is cancelled).
+            store: where intents and credentials go; default a :class:`FileStore` in
+                :func:`default_store_directory` (``AURA_LEDGER_DIR``).
+
+        Raises:
+            ValidationError: any spec, the count, the pattern, a repeated name or the
+                policy is invalid; nothing was sent.
+            CredentialStoreError: the default store cannot be opened; nothing was sent.
+            AuraError: listing the project's instances failed; nothing was created.
+        """
+        policy = _policy(on_error)
+        chosen = _specs(specs, count, pattern)
+        for spec in chosen:
+            try:
+                self._instances.check_create(**spec.create_arguments())
+            except ValidationError as error:
+                raise ValidationError(
+                    f"spec {spec.name!r}: {error.message}", field=error.field, hint=error.hint
+                ) from None
+        _check_timeout(timeout)
+        store = store if store is not None else FileStore(default_store_directory())
+        items = [FleetItem(name=spec.name) for spec in chosen]
+        by_item = dict(zip((id(item) for item in items), chosen, strict=True))
+
+        async def prepare() -> dict[str | None, list[InstanceSummary]]:
+            tenants = {spec.tenant_id for spec in chosen}
+            return {
+                tenant: await self._instances.list(tenant_id=tenant)
+                for tenant in sorted(tenants, key=lambda t: t or "")
+            }
+
+        existing: dict[str | None, list[InstanceSummary]] = {}
+
+        async def work(item: FleetItem, run: _Run) -> None:
+            spec = by_item[id(item)]
+            await self._create_one(item, spec, run, existing, store, wait, timeout)
+
+        async def before(run: _Run) -> None:
+            existing.update(await prepare())
+
+        return await self._execute(
+            "create",
+            items,
+            work,
+            policy,
+            timeout,
+            before=before,
+            rollback=self._rollback if policy is ErrorPolicy.ROLLBACK else None,
+            store=store,
+        )
+
+    async def _create_one(
+        self,
+        item: FleetItem,
+        spec: InstanceSpec,
+        run: _Run,
+        existing: dict[str | None, list[InstanceSummary]],
+        store: CredentialStore,
+        wait: bool,
+        timeout: float | None,
+    ) -> None:
+        present = [s for s in existing.get(spec.tenant_id, []) if s.name == spec.name]
+        if present and await self._adopt(item, present, store, wait, timeout):
+            return
+        intent = Intent(
+            intent_id=new_intent_id(),
+            name=spec.name,
+            spec=spec.to_json(),
+            tenant_id=spec.tenant_id or self._tenant_id,
+            started_at=_now(),
+        )
+        with anyio.CancelScope(shield=True):
+            try:
+                await store.record_intent(intent)
+            except CredentialStoreError as error:
+                # Without an intent on disk a crash could leave an instance nobody knows of:
+                # do not create it.
+                item.outcome, item.error = Outcome.FAILED, error
+                return
+        known_before = {s.id for s in existing.get(spec.tenant_id, [])}
+
+        async def save(created: CreatedInstance) -> None:
+            await self._save(item, Credentials.from_created(created), intent.intent_id, store)
+
+        submitted = self._clock()
+        with counting_requests() as tally:
+            try:
+                created = await self._instances.create(**spec.create_arguments(), on_created=save)
+            except CreateOutcomeUnknownError as error:
+                # Not shielded: a cancel leaves the intent "intended", for recover() to match.
+                await self._reconcile(item, spec, intent, error, known_before, store)
+                if item.instance_id is not None:
+                    run.created.append((item, intent.intent_id))
+                return
+            except anyio.get_cancelled_exc_class():
+                if tally.sent == 0:
+                    # Cancelled while waiting for the rate limiter: nothing left.
+                    with anyio.CancelScope(shield=True):
+                        await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
+                raise
+            except AuraError as error:
+                if isinstance(error, APIError) and error.status < 500:
+                    # A refusal: the server did no work.
+                    with anyio.CancelScope(shield=True):
+                        await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
+                item.outcome, item.error = Outcome.FAILED, error
+                return
+        item.submitted = submitted
+        run.created.append((item, intent.intent_id))
+        if item.error is not None:  # the credentials could not be saved
+            item.outcome = Outcome.FAILED
+            return
+        if wait and timeout != 0:
+            item.instance = await self._instances.wait(
+                created.id, Operation.CREATE, name=spec.name, submitted=submitted, timeout=timeout
+            )
+        item.outcome = Outcome.SUCCEEDED
+
+    async def _save(
+        self,
+        item: FleetItem,
+        credentials: Credentials,
+        intent_id: str | None,
+        store: CredentialStore,
+    ) -> None:
+        """Keep the credentials on the item, then in the store; never raise (they'd be lost)."""
+        item.instance_id = credentials.instance_id
+        item.credentials = credentials
+        try:
+            await store.save_credentials(credentials, intent_id=intent_id)
+        except CredentialStoreError as error:
+            item.error = error
+            return
+        except Exception as error:  # a third-party store: its failure must not lose them
+            item.error = CredentialStoreError(
+                f"the credential store failed ({type(error).__name__}); the credentials of "
+                f"{credentials.instance_id} are only in this report",
+                location=_location(store),
+            )
+            return
+        item.saved_to = _location(store)
+        self._publish(
+            CredentialsSaved(
+                resource_id=credentials.instance_id, name=item.name, location=item.saved_to
+            )
+        )
+
+    async def _adopt(
+        self,
+        item: FleetItem,
+        present: list[InstanceSummary],
+        store: CredentialStore,
+        wait: bool,
+        timeout: float | None,
+    ) -> bool:
+        """Take over an instance already under the item's name; False if all are going away."""
+        entries = await store.entries()
+        ours = {e.instance_id: e for e in entries if e.instance_id is not None}
+        latest = dt.datetime.max.replace(tzinfo=dt.UTC)
+        # Prefer the instance the ledger knows (it has the password), else the oldest.
+        for chosen in sorted(present, key=lambda s: (s.id not in ours, s.created_at or latest)):
+            try:
+                instance = await self._instances.get(chosen.id)
+            except NotFoundError:
+                continue
+            if instance.status in _GOING:
+                continue  # being deleted: the name is free again
+            break
+        else:
+            return False
+        item.instance_id = chosen.id
+        item.instance = instance
+        entry = ours.get(chosen.id)
+        credentials = entry.credentials if entry is not None else None
+        if credentials is None:
+            credentials = await store.lookup(instance_id=chosen.id)
+        item.credentials = credentials
+        item.credentials_known = credentials is not None
+        if entry is None:
+            intent = Intent(
+                intent_id=new_intent_id(),
+                name=chosen.name,
+                spec={"adopted": True},
+                tenant_id=chosen.tenant_id,
+                started_at=_now(),
+            )
+            with anyio.CancelScope(shield=True):
+                try:
+                    await store.record_intent(intent)
+                    await store.mark(intent.intent_id, EntryState.ADOPTED, instance_id=chosen.id)
+                except CredentialStoreError as error:
+                    item.error = error
+        if wait and timeout != 0 and instance.status is InstanceStatus.CREATING:
+            item.instance = await self._instances.wait(
+                chosen.id, Operation.CREATE, name=chosen.name, timeout=timeout
+            )
+        item.outcome = Outcome.ADOPTED
+        return True
+
+    async def _reconcile(
+        self,
+        item: FleetItem,
+        spec: InstanceSpec,
+        intent: Intent,
+        error: CreateOutcomeUnknownError,
+        known_before: set[str],
+        store: CredentialStore,
+    ) -> None:
+        """Find out whether an ambiguous create made an instance; never resend it."""
+        item.error = error
+        if error.instance_id and error.password and error.username:
+            # The answer arrived but could not be parsed: what could be read is kept.
+            recovered = Credentials(
+                instance_id=error.instance_id,
+                name=spec.name,
+                username=error.username,
+                password=error.password,
+                tenant_id=intent.tenant_id,
+            )
+            with anyio.CancelScope(shield=True):
+                await self._save(item, recovered, intent.intent_id, store)
+            item.outcome = Outcome.FAILED if item.error is not error else Outcome.SUCCEEDED
+            if item.outcome is Outcome.SUCCEEDED:
+                item.error = None
+            return
+        grace = self._watcher.policy.not_found_grace / 4
+        for attempt in range(2):
+            try:
+                listed = await self._instances.list(tenant_id=spec.tenant_id)
+            except AuraError:
+                listed = []
+            match = _match(listed, spec.name, intent.started_at, known_before)
+            if match is not None:
+                item.instance_id = match.id
+                item.credentials_known = False
+                await _mark(store, intent.intent_id, EntryState.LOST, instance_id=match.id)
+                item.outcome = Outcome.FAILED
+                return
+            if attempt == 0:
+                await anyio.sleep(grace)  # a new instance may take a moment to be listed
+        await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
+        item.outcome = Outcome.FAILED
+
+    async def _rollback(self, run: _Run, store: CredentialStore | None) -> None:
+        """Delete every instance this call created (its items end ``rolled back``)."""
+
+        async def undo(item: FleetItem, intent_id: str) -> None:
+            instance_id = item.instance_id or ""
+            try:
+                await self._retry_conflicts(lambda: self._instances.delete(instance_id), run)
+            except NotFoundError:
+                pass
+            except AuraError as error:
+                item.error = error
+                return
+            item.outcome = Outcome.ROLLED_BACK
+            if store is not None:
+                await _mark(store, intent_id, EntryState.DELETED, instance_id=instance_id)
+
+        async with anyio.create_task_group() as tg:
+            for item, intent_id in run.created:
+                if item.instance_id is not None:
+                    tg.start_soon(undo, item, intent_id)
+
+    # ------------------------------------------------------------------ changes
+
+    async def pause(
+        self,
+        targets: Targets,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_error: ErrorPolicy | str = ErrorPolicy.CONTINUE,
+    ) -> FleetReport:
+        """Pause many instances (ids or a :class:`Selector`); already paused ones are skipped.
+
+        Raises:
+            ValidationError: malformed ids, selector, timeout or policy; nothing was sent.
+            AuraError: resolving a selector failed; nothing was changed.
+        """
+        return await self._change(
+            "pause",
+            targets,
+            Operation.PAUSE,
+            lambda i: self._instances.pause(i),
+            done=InstanceStatus.PAUSED,
+            underway=InstanceStatus.PAUSING,
+            wait=wait,
+            timeout=timeout,
+            on_error=on_error,
+        )
+
+    async def resume(
+        self,
+        targets: Targets,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_error: ErrorPolicy | str = ErrorPolicy.CONTINUE,
+    ) -> FleetReport:
+        """Resume many paused instances; running ones are skipped.
+
+        Raises:
+            ValidationError: malformed ids, selector, timeout or policy; nothing was sent.
+            AuraError: resolving a selector failed; nothing was changed.
+        """
+        return await self._change(
+            "resume",
+            targets,
+            Operation.RESUME,
+            lambda i: self._instances.resume(i),
+            done=InstanceStatus.RUNNING,
+            underway=InstanceStatus.RESUMING,
+            wait=wait,
+            timeout=timeout,
+            on_error=on_error,
+        )
+
+    async def resize(
+        self,
+        targets: Targets,
+        *,
+        memory: str | None = None,
+        storage: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_error: ErrorPolicy | str = ErrorPolicy.CONTINUE,
+    ) -> FleetReport:
+        """Change the memory (and/or storage) of many instances.
+
+        Raises:
+            ValidationError: no size given, malformed sizes, ids, selector, timeout or
+                policy; nothing was sent.
+            AuraError: resolving a selector failed; nothing was changed.
+        """
+        if memory is None and storage is None:
+            raise ValidationError("resize needs memory or storage", field="memory")
+        if memory is not None:
+            check_size(memory, "memory")
+        if storage is not None:
+            check_size(storage, "storage")
+        return await self._change(
+            "resize",
+            targets,
+            Operation.RESIZE,
+            lambda i: self._instances.update(i, memory=memory, storage=storage),
+            wait=wait,
+            timeout=timeout,
+            on_error=on_error,
+            memory=memory,
+            storage=storage,
+        )
+
+    async def snapshot(
+        self,
+        targets: Targets,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_error: ErrorPolicy | str = ErrorPolicy.CONTINUE,
+    ) -> FleetReport:
+        """Take an on-demand snapshot of many instances (``item.snapshot_id`` says which).
+
+        Raises:
+            ValidationError: malformed ids, selector, timeout or policy; nothing was sent.
+            AuraError: resolving a selector failed; nothing was changed.
+        """
+        policy = _policy(on_error)
+        _check_timeout(timeout)
+        if policy is ErrorPolicy.ROLLBACK:
+            raise ValidationError("on_error='rollback' applies to create only", field="on_error")
+        with counting_requests() as listing:
+            items = await self._items(targets)
+
+        async def work(item: FleetItem, run: _Run) -> None:
+            instance_id = item.instance_id or ""
+            submitted = self._clock()
+            taken = await self._retry_conflicts(lambda: self._snapshots.create(instance_id), run)
+            item.snapshot_id = taken.snapshot_id
+            item.submitted = submitted
+            if wait and timeout != 0:
+                await self._snapshots.wait(
+                    instance_id, taken.snapshot_id, submitted=submitted, timeout=timeout
+                )
+            item.outcome = Outcome.SUCCEEDED
+
+        return await self._execute("snapshot", items, work, policy, timeout, spent=listing)
+
+    async def delete(
+        self,
+        targets: Targets,
+        *,
+        dry_run: bool = False,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_error: ErrorPolicy | str = ErrorPolicy.CONTINUE,
+        store: CredentialStore | None = None,
+    ) -> FleetReport:
+        """Delete many instances; safe to run again (an instance already gone counts as deleted).
+
+        A paused or still-creating instance is deleted too: while another operation is in
+        flight (409) the item waits and tries again. With ``dry_run`` nothing is sent but the
+        listing, and every chosen instance is reported ``skipped``. Deleted instances are
+        marked in ``store`` (the selector's ledger by default).
+
+        Raises:
+            ValidationError: malformed ids, selector, timeout or policy; nothing was sent.
+            AuraError: resolving a selector failed; nothing was deleted.
+        """
+        policy = _policy(on_error)
+        _check_timeout(timeout)
+        if policy is ErrorPolicy.ROLLBACK:
+            raise ValidationError("on_error='rollback' applies to create only", field="on_error")
+        if store is None and isinstance(targets, Selector):
+            store = targets.ledger
+        with counting_requests() as listing:
+            items = await self._items(targets)
+            intents = await _ledger_index(store) if store is not None and not dry_run else {}
+        if dry_run:
+            for item in items:
+                item.outcome = Outcome.SKIPPED
+            return FleetReport(
+                "delete", tuple(items), listing.sent, listing.rate_limited, 0.0, dry_run=True
+            )
+
+        async def work(item: FleetItem, run: _Run) -> None:
+            instance_id = item.instance_id or ""
+            submitted = self._clock()
+            try:
+                deleting = await self._retry_conflicts(
+                    lambda: self._instances.delete(instance_id), run
+                )
+            except NotFoundError:
+                deleting = None  # already gone: that is what was asked
+            item.submitted = submitted
+            if deleting is not None and wait and timeout != 0:
+                await self._instances.wait(
+                    instance_id,
+                    Operation.DELETE,
+                    name=deleting.name,
+                    submitted=submitted,
+                    timeout=timeout,
+                )
+            item.instance = None
+            item.outcome = Outcome.SUCCEEDED
+            if store is not None:
+                with anyio.CancelScope(shield=True):
+                    for intent_id in intents.get(instance_id, ()):
+                        await _mark(store, intent_id, EntryState.DELETED, instance_id=instance_id)
+
+        return await self._execute("delete", items, work, policy, timeout, spent=listing)
+
+    async def select(self, selector: Selector) -> list[InstanceSummary]:
+        """List the instances a selector chooses (one listing request).
+
+        Raises:
+            AuraError: the listing failed.
+        """
+        listed = await self._instances.list(tenant_id=selector.tenant_id)
+        in_ledger: set[str] | None = None
+        if selector.ledger is not None:
+            entries = await selector.ledger.entries()
+            live = (EntryState.CREATED, EntryState.ADOPTED, EntryState.LOST, EntryState.INTENDED)
+            in_ledger = {e.instance_id for e in entries if e.state in live and e.instance_id}
+            # An intent never matched to an instance (a crash mid-create) still names what
+            # may exist: recover() matches those; here only known ids count.
+        now = _now()
+        return [s for s in listed if selector.matches(s, now=now, in_ledger=in_ledger)]
+
+    async def _items(self, targets: Targets) -> list[FleetItem]:
+        if isinstance(targets, Selector):
+            return [FleetItem(name=s.name, instance_id=s.id) for s in await self.select(targets)]
+        if isinstance(targets, str) or not isinstance(targets, Sequence):
+            raise ValidationError(
+                "targets must be a list of instance ids or a Selector", field="targets"
+            )
+        if not targets:
+            raise ValidationError("no instances given", field="targets")
+        unique: dict[str, None] = {}
+        for instance_id in targets:
+            unique[check_instance_id(instance_id, "targets")] = None
+        return [FleetItem(name=instance_id, instance_id=instance_id) for instance_id in unique]
+
+    async def _change(
+        self,
+        operation: str,
+        targets: Targets,
+        kind: Operation,
+        send: Callable[[str], Awaitable[Any]],
+        *,
+        wait: bool,
+        timeout: float | None,
+        on_error: ErrorPolicy | str,
+        done: InstanceStatus | None = None,
+        underway: InstanceStatus | None = None,
+        memory: str | None = None,
+        storage: str | None = None,
+    ) -> FleetReport:
+        policy = _policy(on_error)
+        _check_timeout(timeout)
+        if policy is ErrorPolicy.ROLLBACK:
+            raise ValidationError("on_error='rollback' applies to create only", field="on_error")
+        with counting_requests() as listing:
+            items = await self._items(targets)
+
+        async def work(item: FleetItem, run: _Run) -> None:
+            instance_id = item.instance_id or ""
+            submitted = self._clock()
+            try:
+                accepted = await self._retry_conflicts(lambda: send(instance_id), run)
+            except APIError as error:
+                if error.reason != _INVALID_STATUS or done is None:
+                    raise
+                # Not in the state the change starts from: maybe already where it should be.
+                current = await self._instances.get(instance_id)
+                item.instance = current
+                if current.status is done:
+                    item.outcome = Outcome.SKIPPED
+                    return
+                if current.status is not underway:
+                    raise
+                accepted = current
+            item.submitted = submitted
+            item.instance = accepted
+            if getattr(accepted, "name", None):
+                item.name = accepted.name
+            if wait and timeout != 0:
+                item.instance = await self._instances.wait(
+                    instance_id,
+                    kind,
+                    memory=memory,
+                    storage=storage,
+                    name=item.name,
+                    submitted=submitted,
+                    timeout=timeout,
+                )
+            item.outcome = Outcome.SUCCEEDED
+
+        return await self._execute(operation, items, work, policy, timeout, spent=listing)
+
+    async def _retry_conflicts(self, call: Callable[[], Awaitable[T]], run: _Run) -> T:
+        """Call; while another operation is in flight (409), wait and call again."""
+        policy = self._watcher.policy
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except OngoingOperationError:
+                attempt += 1
+                delay = min(policy.max_interval, policy.min_interval * 2**attempt)
+                delay *= random.uniform(1.0, 1.25)
+                if self._clock() + delay > run.deadline:
+                    raise
+                await anyio.sleep(delay)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def recover(
+        self,
+        store: CredentialStore,
+        *,
+        delete_lost: bool = False,
+        tenant_id: str | None = None,
+    ) -> RecoveryReport:
+        """Account for every instance a ledger's intents may have made (after a crash, say).
+
+        Each intent without credentials is matched against the project's instances by name
+        and creation time: a match is marked ``credentials-lost`` (and deleted when
+        ``delete_lost``), no match ``not-created``. Entries whose instance is gone are marked
+        ``deleted``. Afterwards no instance the fleet created is unknown to the ledger.
+
+        Raises:
+            CredentialStoreError: the ledger cannot be read or written.
+            AuraError: listing the project's instances failed.
+        """
+        with counting_requests() as tally:
+            entries = await store.entries()
+            listed = await self._instances.list(tenant_id=tenant_id)
+            by_id = {s.id: s for s in listed}
+            claimed = {e.instance_id for e in entries if e.instance_id is not None}
+            # Oldest intents first: of two intents with one name, the earlier gets the
+            # earlier instance.
+            results = [
+                await self._recover_one(entry, store, by_id, claimed, listed)
+                for entry in sorted(entries, key=_started)
+            ]
+            if delete_lost:
+                results = await self._delete_lost(results, store)
+            names = {e.name for e in entries}
+            unknown = tuple(s for s in listed if s.name in names and s.id not in claimed)
+        return RecoveryReport(tuple(results), unknown, tally.sent)
+
+    async def _recover_one(
+        self,
+        entry: LedgerEntry,
+        store: CredentialStore,
+        by_id: dict[str, InstanceSummary],
+        claimed: set[str],
+        listed: list[InstanceSummary],
+    ) -> RecoveredEntry:
+        known = entry.credentials is not None
+        state = entry.state
+        instance_id = entry.instance_id
+        if state is EntryState.INTENDED and instance_id is None:
+            started = entry.intent.started_at if entry.intent is not None else entry.updated_at
+            candidates = [s for s in listed if s.id not in claimed]
+            match = _match(candidates, entry.name, started, set())
+            if match is None:
+                await store.mark(entry.intent_id, EntryState.NOT_CREATED)
+                state = EntryState.NOT_CREATED
+            else:
+                claimed.add(match.id)
+                instance_id = match.id
+                state = EntryState.LOST
+                await store.mark(entry.intent_id, state, instance_id=match.id)
+        exists = instance_id is not None and instance_id in by_id
+        if (
+            instance_id is not None
+            and not exists
+            and state in (EntryState.CREATED, EntryState.ADOPTED, EntryState.LOST)
+        ):
+            await store.mark(entry.intent_id, EntryState.DELETED, instance_id=instance_id)
+            state = EntryState.DELETED
+        return RecoveredEntry(
+            name=entry.name,
+            intent_id=entry.intent_id,
+            state=state,
+            instance_id=instance_id,
+            exists=exists,
+            credentials_known=known,
+        )
+
+    async def _delete_lost(
+        self, results: list[RecoveredEntry], store: CredentialStore
+    ) -> list[RecoveredEntry]:
+        run = _Run("recover", ErrorPolicy.CONTINUE, self._clock() + _deadline(self, None))
+        out = list(results)
+
+        async def drop(index: int, entry: RecoveredEntry) -> None:
+            assert entry.instance_id is not None
+            instance_id = entry.instance_id
+            try:
+                await self._retry_conflicts(lambda: self._instances.delete(instance_id), run)
+            except NotFoundError:
+                pass
+            except AuraError as error:
+                out[index] = attrs.evolve(entry, error=str(error))
+                return
+            await store.mark(entry.intent_id, EntryState.DELETED, instance_id=instance_id)
+            out[index] = attrs.evolve(entry, state=EntryState.DELETED, deleted=True, exists=False)
+
+        async with anyio.create_task_group() as tg:
+            for index, entry in enumerate(results):
+                if entry.state is EntryState.LOST and entry.exists:
+                    tg.start_soon(drop, index, entry)
+        return out
+
+    # ------------------------------------------------------------------ the engine
+
+    async def _execute(
+        self,
+        operation: str,
+        items: list[FleetItem],
+        work: Callable[[FleetItem, _Run], Awaitable[None]],
+        policy: ErrorPolicy,
+        timeout: float | None,
+        *,
+        before: Callable[[_Run], Awaitable[None]] | None = None,
+        rollback: Callable[[_Run, CredentialStore | None], Awaitable[None]] | None = None,
+        store: CredentialStore | None = None,
+        spent: RequestTally | None = None,
+    ) -> FleetReport:
+        """Run ``work`` for every item concurrently and report; see the class docstring.
+
+        ``spent`` counts requests already made for this call (resolving a selector).
+        """
+        began = self._clock()
+        run = _Run(operation, policy, began + _deadline(self, timeout, operation))
+        with counting_requests() as tally:
+            if before is not None:
+                await before(run)
+            self._publish(
+                FleetStarted(operation=operation, items=len(items), at=_now(), monotonic=began)
+            )
+            try:
+                with run.scope:
+                    async with anyio.create_task_group() as tg:
+                        for item in items:
+                            tg.start_soon(self._item, item, work, run)
+            except BaseException:
+                # Cancelled from outside: what was created is recorded; undo it when asked.
+                with anyio.CancelScope(shield=True):
+                    self._settle(items, cancelled=True)
+                    if rollback is not None:
+                        await rollback(run, store)
+                    self._finished(operation, items, tally.sent, tally.rate_limited, began)
+                raise
+            if spent is not None:
+                tally.sent += spent.sent
+                tally.rate_limited += spent.rate_limited
+            self._settle(items, cancelled=run.stopped)
+            if rollback is not None and any(
+                item.outcome in (Outcome.FAILED, Outcome.CANCELLED) for item in items
+            ):
+                with anyio.CancelScope(shield=True):
+                    await rollback(run, store)
+        return self._finished(operation, items, tally.sent, tally.rate_limited, began)
+
+    async def _item(
+        self, item: FleetItem, work: Callable[[FleetItem, _Run], Awaitable[None]], run: _Run
+    ) -> None:
+        item.started = self._clock()
+        try:
+            await work(item, run)
+        except anyio.get_cancelled_exc_class():
+            self._end(item, run)
+            raise
+        except AuraError as error:
+            item.outcome, item.error = Outcome.FAILED, error
+        if item.outcome is None:
+            item.outcome = Outcome.FAILED
+        if item.outcome is Outcome.FAILED:
+            run.fail()
+        self._end(item, run)
+
+    def _end(self, item: FleetItem, run: _Run) -> None:
+        item.finished = self._clock()
+        if item.outcome is None:
+            item.outcome = Outcome.CANCELLED if _under_way(item) else Outcome.SKIPPED
+        self._publish(
+            FleetItemFinished(
+                operation=run.operation,
+                name=item.name,
+                resource_id=item.instance_id,
+                outcome=item.outcome.value,
+                error=None if item.error is None else str(item.error),
+                elapsed=item.elapsed,
+                at=_now(),
+                monotonic=item.finished,
+            )
+        )
+
+    def _settle(self, items: list[FleetItem], *, cancelled: bool) -> None:
+        for item in items:
+            if item.outcome is None:
+                item.outcome = Outcome.CANCELLED if _under_way(item) else Outcome.SKIPPED
+
+    def _finished(
+        self, operation: str, items: list[FleetItem], sent: int, limited: int, began: float
+    ) -> FleetReport:
+        report = FleetReport(operation, tuple(items), sent, limited, self._clock() - began)
+        self._publish(
+            FleetFinished(
+                operation=operation,
+                totals={k.value: v for k, v in report.totals.items()},
+                requests=sent,
+                rate_limited=limited,
+                elapsed=report.elapsed,
+                at=_now(),
+                monotonic=self._clock(),
+            )
+        )
+        return report
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _under_way(item: FleetItem) -> bool:
+    """Whether the item's change may have reached the server."""
+    return item.submitted is not None or (
+        item.instance_id is not None and item.credentials is not None
+    )
+
+
+def _started(entry: LedgerEntry) -> dt.datetime:
+    return entry.intent.started_at if entry.intent is not None else entry.updated_at
+
+
+def _match(
+    listed: list[InstanceSummary],
+    name: str,
+    started_at: dt.datetime,
+    known_before: set[str],
+) -> InstanceSummary | None:
+    """The instance an ambiguous create of ``name`` made, if one is listed."""
+    candidates = [
+        s
+        for s in listed
+        if s.name == name
+        and s.id not in known_before
+        and (s.created_at is None or s.created_at >= started_at - _CLOCK_SKEW)
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda s: s.created_at or started_at)
+
+
+async def _mark(
+    store: CredentialStore, intent_id: str, state: EntryState, *, instance_id: str | None = None
+) -> None:
+    """Record a state; a store failure here is logged by the caller's report, not raised."""
+    # On failure the intent stays "intended": recovery will look at it again.
+    with contextlib.suppress(CredentialStoreError):
+        await store.mark(intent_id, state, instance_id=instance_id)
+
+
+async def _ledger_index(store: CredentialStore) -> dict[str, list[str]]:
+    """Instance id -> the ledger entries (intent ids) that name it and are not yet deleted.
+
+    Raises:
+        CredentialStoreError: the ledger cannot be read.
+    """
+    index: dict[str, list[str]] = {}
+    for entry in await store.entries():
+        if entry.instance_id is not None and entry.state is not EntryState.DELETED:
+            index.setdefault(entry.instance_id, []).append(entry.intent_id)
+    return index
+
+
+def _location(store: CredentialStore) -> str:
+    try:
+        return str(store.location)
+    except Exception:
+        return type(store).__name__
+
+
+def _policy(value: ErrorPolicy | str) -> ErrorPolicy:
+    try:
+        return ErrorPolicy(value)
+    except ValueError:
+        raise ValidationError(
+            f"on_error must be one of {', '.join(p.value for p in ErrorPolicy)}; got {value!r}",
+            field="on_error",
+        ) from None
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+    ):
+        raise ValidationError(
+            f"timeout must be seconds, 0 or more (0: do not wait); got {timeout!r}",
+            field="timeout",
+        )
+
+
+def _deadline(fleet: Fleet, timeout: float | None, operation: str = "delete") -> float:
+    """How long an item may keep retrying conflicts: its wait's timeout, or the policy's."""
+    if timeout:
+        return timeout
+    try:
+        return fleet._watcher.policy.timeout(Operation(operation))
+    except ValueError:
+        return fleet._watcher.policy.timeout(Operation.DELETE)
+
+
+def _specs(
+    specs: InstanceSpec | Sequence[InstanceSpec], count: int | None, pattern: str
+) -> list[InstanceSpec]:
+    if isinstance(specs, InstanceSpec):
+        chosen = expand(specs, count, pattern) if count is not None else [specs]
+    elif isinstance(specs, Sequence):
+        if count is not None:
+            raise ValidationError("count applies to one spec, not a list", field="count")
+        chosen = list(specs)
+        if not chosen:
+            raise ValidationError("no specs given", field="specs")
+        for spec in chosen:
+            if not isinstance(spec, InstanceSpec):
+                raise ValidationError(
+                    f"each spec must be an InstanceSpec, got {type(spec).__name__}",
+                    field="specs",
+                )
+    else:
+        raise ValidationError("specs must be an InstanceSpec or a list of them", field="specs")
+    check_distinct(chosen)
+    return chosen

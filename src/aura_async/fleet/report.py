@@ -1,0 +1,166 @@
+"""What a fleet call returns: one :class:`FleetItem` per instance, and the totals."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from typing import Any
+
+import attrs
+
+from aura_async.errors import FleetError
+from aura_async.fleet.store import Credentials
+from aura_async.models import Instance
+
+__all__ = ["ErrorPolicy", "FleetItem", "FleetReport", "Outcome"]
+
+
+class Outcome(enum.StrEnum):
+    """How one item of a fleet call ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing to do (already in the state asked), or never started
+    ADOPTED = "adopted"  # an instance already existed under the name: taken over, not created
+    CANCELLED = "cancelled"  # the call was cancelled or stopped while the item was under way
+    ROLLED_BACK = "rolled back"  # created by this call, then deleted because the call failed
+
+
+class ErrorPolicy(enum.StrEnum):
+    """What a fleet call does when an item fails.
+
+    ``CONTINUE`` carries on with every other item (the default for teardown); ``STOP`` starts
+    nothing more and stops waiting (items under way are reported cancelled); ``ROLLBACK``
+    stops too, then deletes every instance this call created (create only; also on cancel).
+    """
+
+    CONTINUE = "continue"
+    STOP = "stop"
+    ROLLBACK = "rollback"
+
+
+@attrs.define(eq=False)
+class FleetItem:
+    """One instance of a fleet call, filled in as it goes.
+
+    Attributes:
+        name: the instance's name (for create, the spec's).
+        instance_id: its id, once known.
+        outcome: how it ended (None while under way).
+        error: why it failed, or what went wrong beside success (a store error).
+        started: monotonic seconds when its work began (None if it never did).
+        submitted: monotonic seconds when the server accepted its request.
+        finished: monotonic seconds when it ended.
+        instance: the instance as last seen (None when gone or never read).
+        credentials: for an instance this call created (or adopted from the ledger), its
+            credentials; the repr hides the password.
+        credentials_known: False for an adopted or reconciled instance whose password was
+            never received: it cannot be used and should be deleted and created again.
+        saved_to: where the credentials were saved (None if they were not).
+        snapshot_id: for a fleet snapshot, the snapshot taken.
+    """
+
+    name: str
+    instance_id: str | None = None
+    outcome: Outcome | None = None
+    error: Exception | None = None
+    started: float | None = None
+    submitted: float | None = None
+    finished: float | None = None
+    instance: Instance | None = None
+    credentials: Credentials | None = None
+    credentials_known: bool = True
+    saved_to: str | None = None
+    snapshot_id: str | None = None
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds from the item's start to its end (None if it did not both start and end)."""
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+    def to_json(self) -> dict[str, Any]:
+        """The item as JSON values; never includes the password."""
+        return {
+            "name": self.name,
+            "instance_id": self.instance_id,
+            "outcome": None if self.outcome is None else self.outcome.value,
+            "error": None if self.error is None else str(self.error),
+            "error_type": None if self.error is None else type(self.error).__name__,
+            "elapsed": None if self.elapsed is None else round(self.elapsed, 3),
+            "status": None if self.instance is None else str(self.instance.status),
+            "credentials_known": self.credentials_known,
+            "saved_to": self.saved_to,
+            "snapshot_id": self.snapshot_id,
+        }
+
+
+@attrs.frozen
+class FleetReport:
+    """The result of a fleet call.
+
+    Attributes:
+        operation: the verb (``create``, ``pause``, ``resume``, ``resize``, ``snapshot``,
+            ``delete``).
+        items: one per instance, in the order given.
+        requests: HTTP requests this call sent (every attempt, token requests too).
+        rate_limited: 429 answers it received.
+        elapsed: seconds the call took.
+        dry_run: True when nothing was changed (a teardown's preview).
+    """
+
+    operation: str
+    items: tuple[FleetItem, ...]
+    requests: int
+    rate_limited: int
+    elapsed: float
+    dry_run: bool = False
+
+    @property
+    def totals(self) -> dict[Outcome, int]:
+        """How many items ended in each outcome (outcomes with none left out)."""
+        counts = Counter(item.outcome for item in self.items if item.outcome is not None)
+        return {outcome: counts[outcome] for outcome in Outcome if counts[outcome]}
+
+    @property
+    def failed(self) -> list[FleetItem]:
+        """The items that failed, or succeeded with an error beside (a store error)."""
+        return [item for item in self.items if item.error is not None]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every item succeeded, was adopted or was skipped, with no error at all."""
+        good = {Outcome.SUCCEEDED, Outcome.ADOPTED, Outcome.SKIPPED}
+        return all(item.outcome in good and item.error is None for item in self.items)
+
+    def raise_for_failures(self) -> FleetReport:
+        """Return this report if :attr:`ok`, else raise.
+
+        Raises:
+            FleetError: some items failed or were cancelled; it carries this report.
+        """
+        if self.ok:
+            return self
+        raise FleetError.from_report(self)
+
+    def summary(self) -> str:
+        """One line: the verb, the totals and the requests spent."""
+        totals = ", ".join(f"{count} {outcome.value}" for outcome, count in self.totals.items())
+        return (
+            f"{self.operation}: {totals or 'nothing to do'} in {self.elapsed:.1f}s, "
+            f"{self.requests} requests, {self.rate_limited} rate-limited"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON values; never includes a password."""
+        return {
+            "operation": self.operation,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "totals": {outcome.value: count for outcome, count in self.totals.items()},
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "elapsed": round(self.elapsed, 3),
+            "items": [item.to_json() for item in self.items],
+        }
