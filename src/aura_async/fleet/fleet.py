@@ -326,7 +326,12 @@ class Fleet:
             return
         if wait and timeout != 0:
             item.instance = await self._instances.wait(
-                created.id, Operation.CREATE, name=spec.name, submitted=submitted, timeout=timeout
+                created.id,
+                Operation.CREATE,
+                name=spec.name,
+                submitted=submitted,
+                timeout=timeout,
+                cohort=True,
             )
         item.outcome = Outcome.SUCCEEDED
 
@@ -594,7 +599,11 @@ class Fleet:
             item.submitted = submitted
             if wait and timeout != 0:
                 await self._snapshots.wait(
-                    instance_id, taken.snapshot_id, submitted=submitted, timeout=timeout
+                    instance_id,
+                    taken.snapshot_id,
+                    submitted=submitted,
+                    timeout=timeout,
+                    cohort=True,
                 )
             item.outcome = Outcome.SUCCEEDED
 
@@ -654,6 +663,7 @@ class Fleet:
                     name=deleting.name,
                     submitted=submitted,
                     timeout=timeout,
+                    cohort=True,
                 )
             item.instance = None
             item.outcome = Outcome.SUCCEEDED
@@ -747,6 +757,7 @@ class Fleet:
                     name=item.name,
                     submitted=submitted,
                     timeout=timeout,
+                    cohort=True,
                 )
             item.outcome = Outcome.SUCCEEDED
 

@@ -199,6 +199,11 @@ class PollPolicy:
             first poll (which comes ``first_fraction`` of the expected duration after the
             create, so a grace counted from the create itself could end before any poll).
         max_in_flight: polls in flight at once, across all resources.
+        fleet_quantile: a fleet's waits poll first when this share of them should be done
+            (the fleet is done when its slowest item is: earlier polls would mostly find
+            items still busy and only spend requests).
+        fleet_interval_fraction: a fleet's later polls come every this fraction of that
+            first-poll time, so the slowest item is seen soon after it is done.
     """
 
     expected: Mapping[Operation, float] = attrs.field(factory=lambda: dict(_EXPECTED))
@@ -209,6 +214,8 @@ class PollPolicy:
     interval_fraction: float = 0.07
     not_found_grace: float = 60.0
     max_in_flight: int = 16
+    fleet_quantile: float = 0.8
+    fleet_interval_fraction: float = 0.04
 
     def scaled(self, factor: float) -> PollPolicy:
         """Return this policy with every duration multiplied by ``factor``.

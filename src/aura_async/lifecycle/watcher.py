@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import random
 import statistics
 from collections import defaultdict, deque
@@ -66,6 +67,10 @@ class _Waiter:
     timed: bool  # whether ``submitted`` is when the operation really started
     underway_seen: bool = False
     seen_version: int = 0
+    # Part of a fleet: paced for the fleet's make-span by the operation's _FirstPoll.
+    cohort: bool = False
+    epoch: int = -1
+    first_counted: bool = False
 
 
 @attrs.define(eq=False)
@@ -103,6 +108,40 @@ class _Watch:
         if self.signal is None:
             self.signal = anyio.Event()
         await self.signal.wait()
+
+
+class _FirstPoll:
+    """When a fleet's waits first poll: the ``quantile`` of the operation's duration, learnt.
+
+    A fleet is done when its slowest item is, so polling items before most of them can be
+    done only spends requests. The first poll therefore aims at the time by which a share
+    ``quantile`` of them is done, tracked by stochastic approximation: each first poll that
+    came on time finds its item done (a hit) or not; after ``batch`` of them the time moves
+    by ``exp(step * (quantile - hit rate))``. Only first polls planned with the current time
+    count (an epoch), so a fleet of 500 moves it once, not 500 times. Learnt this way, the
+    time does not creep up with the polling delay as durations seen by polls would.
+    """
+
+    __slots__ = ("_hits", "_seen", "epoch", "quantile", "value")
+
+    def __init__(self, prior: float, quantile: float) -> None:
+        self.value = prior
+        self.quantile = quantile
+        self.epoch = 0
+        self._hits = 0
+        self._seen = 0
+
+    def observe(self, epoch: int, hit: bool, *, batch: int = 8, step: float = 0.4) -> None:
+        """Count one first poll planned in ``epoch``; move the time after a batch."""
+        if epoch != self.epoch:
+            return
+        self._seen += 1
+        self._hits += hit
+        if self._seen >= batch:
+            rate = self._hits / self._seen
+            self.value *= math.exp(step * (self.quantile - rate))
+            self.epoch += 1
+            self._hits = self._seen = 0
 
 
 class _Stop(Exception):
@@ -143,6 +182,7 @@ class Watcher:
         self._durations: defaultdict[Operation, deque[float]] = defaultdict(
             lambda: deque(maxlen=50)
         )
+        self._first_polls: dict[Operation, _FirstPoll] = {}
         self._in_flight = anyio.CapacityLimiter(policy.max_in_flight)
         self._closed = False
         self._drained = anyio.Event()  # set once closed and the last wait has left
@@ -179,12 +219,32 @@ class Watcher:
             delay = min(delay, max(policy.min_interval, 0.9 * min(seen)))
         return delay * random.uniform(1.0, 1.1)
 
-    def _interval(self, operation: Operation) -> float:
+    def first_poll(self, operation: Operation) -> _FirstPoll:
+        """The first-poll time of a fleet's waits for ``operation`` (learnt, see _FirstPoll)."""
+        first = self._first_polls.get(operation)
+        if first is None:
+            # Until fleets have taught it: a little past the typical duration.
+            prior = self.expected(operation) * 1.1
+            first = self._first_polls[operation] = _FirstPoll(prior, self.policy.fleet_quantile)
+        return first
+
+    def _interval(self, waiter: _Waiter, now: float) -> float:
         policy = self.policy
-        # Even steps after the first poll: completions spread over a range are found with
-        # the least lag for the GETs spent (measured against steps that grow with the time
-        # spent, which cost 30 % more GETs for the same lag).
-        wanted = self.expected(operation) * policy.interval_fraction
+        operation = waiter.target.operation
+        if waiter.cohort:
+            aim = self.first_poll(operation).value
+            elapsed = now - waiter.submitted
+            if elapsed > 1.5 * aim:
+                # Far past what fleets usually take: the learnt time is off; back off
+                # rather than poll densely for as long again.
+                wanted = 0.15 * elapsed
+            else:
+                wanted = aim * policy.fleet_interval_fraction
+        else:
+            # Even steps after the first poll: completions spread over a range are found
+            # with the least lag for the GETs spent (measured against steps that grow with
+            # the time spent, which cost 30 % more GETs for the same lag).
+            wanted = self.expected(operation) * policy.interval_fraction
         return min(max(wanted, policy.min_interval), policy.max_interval)
 
     def _event_fields(self, waiter: _Waiter, watch: _Watch) -> dict[str, object]:
@@ -217,11 +277,13 @@ class Watcher:
         name: str | None = None,
         submitted: float | None = None,
         timeout: float | None = None,
+        cohort: bool = False,
     ) -> object:
         """Wait until ``target`` is met by what ``fetch`` returns; return that resource.
 
         ``fetch`` is a resource method (a GET) that raises ``NotFoundError`` for a 404; for a
-        delete, the return value is None.
+        delete, the return value is None. A ``cohort`` wait is one of a fleet's: it is paced
+        for the fleet's make-span (see :meth:`first_poll`) rather than for its own lag.
 
         Raises:
             WaitFailedError: the resource reached a state the operation cannot recover from.
@@ -245,13 +307,20 @@ class Watcher:
         timed = submitted is not None
         submitted = now if submitted is None else submitted
         limit = self.policy.timeout(operation) if timeout is None else timeout
+        if cohort:
+            first = self.first_poll(operation)
+            delay, epoch = first.value, first.epoch
+        else:
+            delay, epoch = self.first_delay(operation), -1
         waiter = _Waiter(
             target,
             name,
             submitted,
-            due=submitted + self.first_delay(operation),
+            due=submitted + delay,
             deadline=submitted + max(0.0, limit),
-            timed=timed,
+            timed=timed and not cohort,  # a fleet's waits teach the first poll instead
+            cohort=cohort,
+            epoch=epoch if timed else -1,
         )
         watch = self._watches.get(resource_id)
         if watch is None:
@@ -330,9 +399,16 @@ class Watcher:
                 waiter.seen_version = watch.version
                 if seen.at >= waiter.submitted:
                     done = self._judge(watch, waiter, seen)
+                    if waiter.cohort and not waiter.first_counted:
+                        waiter.first_counted = True
+                        # Only a poll that came when planned says whether the plan was right
+                        # (one held back by the rate limit finds most items done anyway).
+                        planned = waiter.submitted + self.first_poll(target.operation).value
+                        if seen.at - planned <= self._interval(waiter, seen.at):
+                            self.first_poll(target.operation).observe(waiter.epoch, done)
                     if done:
                         return seen.value
-                    waiter.due = max(waiter.due, seen.at + self._interval(target.operation))
+                    waiter.due = max(waiter.due, seen.at + self._interval(waiter, seen.at))
             if self._closed:
                 raise _Stop(closed=True)
             now = self._clock()
@@ -439,7 +515,7 @@ class Watcher:
             if waiter.submitted <= now:
                 # (Never earlier than it was: a waiter that joined for another operation
                 # keeps its own first-poll delay.)
-                waiter.due = max(waiter.due, now + self._interval(waiter.target.operation))
+                waiter.due = max(waiter.due, now + self._interval(waiter, now))
         watch.history.append((now, shown))
         if len(watch.history) > _HISTORY:
             del watch.history[: len(watch.history) - _HISTORY]

@@ -63,6 +63,7 @@ class Resource:
         name: str | None = None,
         submitted: float | None = None,
         timeout: float | None = None,
+        cohort: bool = False,
     ) -> Awaitable[object]:
         """Return the wait on the client's poller until ``target`` is met (await it).
 
@@ -75,7 +76,13 @@ class Resource:
         """
         check_timeout(timeout)
         return self._watcher.wait(
-            resource_id, fetch, target, name=name, submitted=submitted, timeout=timeout
+            resource_id,
+            fetch,
+            target,
+            name=name,
+            submitted=submitted,
+            timeout=timeout,
+            cohort=cohort,
         )
 
     def _tenant(self, tenant_id: str | None) -> str:

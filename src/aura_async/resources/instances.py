@@ -262,6 +262,7 @@ class Instances(Resource):
         name: str | None = None,
         submitted: float | None = None,
         timeout: float | None = None,
+        cohort: bool = False,
     ) -> Instance | None:
         """Wait until an operation on an instance is done, wherever it was started.
 
@@ -281,6 +282,8 @@ class Instances(Resource):
             submitted: when the operation was submitted (``anyio.current_time()``); now
                 when None.
             timeout: seconds at the most (the policy's default per operation when None).
+            cohort: this wait is one of many like it (a fleet's): poll for the time the
+                slowest of them is seen done, not for this one's own lag.
 
         Raises:
             ValidationError: an unknown operation, a resize without a well-formed memory or
@@ -307,6 +310,7 @@ class Instances(Resource):
             name=name,
             submitted=submitted,
             timeout=timeout,
+            cohort=cohort,
         )
         return result if isinstance(result, Instance) else None
 

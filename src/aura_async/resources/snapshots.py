@@ -79,8 +79,11 @@ class Snapshots(Resource):
         *,
         submitted: float | None = None,
         timeout: float | None = None,
+        cohort: bool = False,
     ) -> Snapshot:
         """Wait until a snapshot is Completed, on the client's shared poller.
+
+        ``cohort``: this wait is one of a fleet's (polled for the fleet's make-span).
 
         Raises:
             WaitFailedError: the snapshot Failed or was Cancelled.
@@ -95,6 +98,7 @@ class Snapshots(Resource):
             self._target(Operation.SNAPSHOT),
             submitted=submitted,
             timeout=timeout,
+            cohort=cohort,
         )
         assert isinstance(result, Snapshot)
         return result
