@@ -336,15 +336,20 @@ class AuraBackend:
         duration: float,
         final_status: str = "running",
         changes: dict[str, object] | None = None,
-    ) -> None:
+        *,
+        at: float | None = None,
+    ) -> float:
+        """Start an operation at ``at`` (now when None); return the duration drawn for it."""
+        drawn = self._duration(duration)
         instance.status = status
         instance.operation = Operation(
             kind=kind,
             status=status,
-            ends_at=self.now() + self._duration(duration),
+            ends_at=(self.now() if at is None else at) + drawn,
             final_status=final_status,
             changes=changes or {},
         )
+        return drawn
 
     def _live_instance(self, instance_id: str) -> InstanceRecord:
         instance = self.instances.get(instance_id)
@@ -411,16 +416,19 @@ class AuraBackend:
         return [i for i in self.instances.values() if tenant_id is None or i.tenant_id == tenant_id]
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
-        """Return one instance.
+        """Return one instance (the first answer that shows a new instance running is noted).
 
         Raises:
             ApiError: 404 ``db-not-found`` (also, briefly, for a just-created instance when
                 the ``not_found_after_create`` fault is on).
         """
         instance = self._live_instance(instance_id)
-        if self.now() < instance.hidden_until:
+        now = self.now()
+        if now < instance.hidden_until:
             self.counters.faults["not_found_after_create"] += 1
             raise _instance_not_found(instance_id)
+        if instance.status == "running":
+            self.counters.record_seen_running(instance_id, now)
         return instance
 
     def create_instance(self, raw: object) -> CreatedInstance:
@@ -525,15 +533,16 @@ class AuraBackend:
         if self.draw(faults.deleting_status):
             instance.deleting_word = "deleting"
         failed = self.draw(faults.create_failure)
-        self._start(
+        drawn = self._start(
             instance,
             "create",
             "creating",
             self.config.durations.create,
             final_status="loading failed" if failed else "running",
+            at=now,
         )
         self.instances[instance.id] = instance
-        self.counters.creates_per_name[name] += 1
+        self.counters.record_create(instance.id, name, now, drawn)
         return CreatedInstance(instance, "neo4j", secrets.token_urlsafe(32))
 
     def _check_clone_source(

@@ -1,4 +1,9 @@
-"""What the emulator saw: requests by route and status, 429s, the densest window, creates."""
+"""What the emulator saw: requests by route and status, 429s, the densest window, creates.
+
+Each create since the last reset is also kept with its times, so a benchmark can compare a
+client against what was possible: when the POST was accepted, the duration the emulator drew
+for it (it runs exactly that long after its POST), and when a GET first answered it running.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,10 @@ class Counters:
         self.rate_limited = 0
         self.tokens_issued = 0
         self.creates_per_name: Counter[str] = Counter()
+        # Per instance created since the reset, in creation order (emulated seconds).
+        self.created_at: dict[str, float] = {}
+        self.create_durations: dict[str, float] = {}
+        self.first_seen_running: dict[str, float] = {}
         self.faults: Counter[str] = Counter()
         self.accepted: dict[str, AcceptedWindow] = {}
 
@@ -31,6 +40,17 @@ class Counters:
         self.requests[route][status] += 1
         if status == 429:
             self.rate_limited += 1
+
+    def record_create(self, instance_id: str, name: str, now: float, duration: float) -> None:
+        """Count a create accepted at ``now`` whose instance will run ``duration`` s later."""
+        self.creates_per_name[name] += 1
+        self.created_at[instance_id] = now
+        self.create_durations[instance_id] = duration
+
+    def record_seen_running(self, instance_id: str, now: float) -> None:
+        """Note a GET answer showing the instance running (only the first per create counts)."""
+        if instance_id in self.created_at and instance_id not in self.first_seen_running:
+            self.first_seen_running[instance_id] = now
 
     def record_accepted(self, client_id: str, now: float) -> None:
         """Note that the rate limiter let a request of ``client_id`` through at ``now``."""
@@ -61,6 +81,9 @@ class Counters:
             "max_accepted_in_window": self.max_accepted_in_window(),
             "tokens_issued": self.tokens_issued,
             "creates_per_name": dict(sorted(self.creates_per_name.items())),
+            "created_at": dict(self.created_at),
+            "create_durations": dict(self.create_durations),
+            "first_seen_running": dict(self.first_seen_running),
             "faults_injected": dict(sorted(self.faults.items())),
             "instances_by_status": instances_by_status,
         }
