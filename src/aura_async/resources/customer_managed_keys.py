@@ -94,7 +94,6 @@ class CustomerManagedKeys(Resource):
             instance_type=kind.value,
             tenant_id=self._tenant(tenant_id),
         )
-        submitted = anyio.current_time()
         created = await self._call(
             "POST",
             "/customer-managed-keys",
@@ -104,6 +103,8 @@ class CustomerManagedKeys(Resource):
             create_name=name,
             create_what="customer managed key",
         )
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         if not wait or timeout == 0:
             return created
         return await self.wait(created.id, name=name, submitted=submitted, timeout=timeout)

@@ -139,11 +139,12 @@ class GraphAnalytics(Resource):
             cloud_provider=cloud,
             region=region if instance_id is None else None,
         )
-        submitted = anyio.current_time()
         # Get-or-create by name is safe to resend: a second call returns the first session.
         session = await self._call(
             "POST", "/graph-analytics/sessions", GraphAnalyticsSession, kind=ACTION, json=payload
         )
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         if not wait or timeout == 0:
             return session
         return await self.wait(session.id, name=name, submitted=submitted, timeout=timeout)

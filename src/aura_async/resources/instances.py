@@ -141,7 +141,6 @@ class Instances(Resource):
             graph_analytics_plugin=graph_analytics_plugin,
         )
         started = dt.datetime.now(dt.UTC)
-        submitted = anyio.current_time()
 
         async def commit(data: Any) -> CreatedInstance:
             try:
@@ -166,6 +165,8 @@ class Instances(Resource):
         created: CreatedInstance = await self._pipeline.request(
             "POST", "/instances", kind=CREATE, json=payload, create_name=name, commit=commit
         )
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         if wait and timeout != 0:
             try:
                 await self.wait(
@@ -372,7 +373,6 @@ class Instances(Resource):
         if not payload:
             raise ValidationError("update needs at least one thing to change")
         resizing = (InstanceStatus.RESIZING, InstanceStatus.UPDATING)
-        submitted = anyio.current_time()
         result = await self._send(
             instance_id,
             "PATCH",
@@ -380,6 +380,8 @@ class Instances(Resource):
             payload,
             lambda i: i.status in resizing,
         )
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         if not wait or timeout == 0 or set(payload) == {"name"}:
             return result
         op = Operation.RESIZE if memory is not None or storage is not None else Operation.UPDATE
@@ -410,8 +412,9 @@ class Instances(Resource):
         """
         check_instance_id(instance_id)
         check_timeout(timeout)
-        submitted = anyio.current_time()
         data = await self._pipeline.request("DELETE", f"/instances/{instance_id}", kind=ACTION)
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         deleting = (
             None
             if data is None
@@ -444,10 +447,11 @@ class Instances(Resource):
         check_instance_id(instance_id)
         check_timeout(timeout)
         underway = (InstanceStatus.PAUSING, InstanceStatus.PAUSED)
-        submitted = anyio.current_time()
         result = await self._send(
             instance_id, "POST", "/pause", None, lambda i: i.status in underway
         )
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         return await self._then_wait(result, Operation.PAUSE, submitted, wait, timeout)
 
     async def resume(
@@ -465,10 +469,11 @@ class Instances(Resource):
         check_instance_id(instance_id)
         check_timeout(timeout)
         underway = (InstanceStatus.RESUMING, InstanceStatus.RUNNING)
-        submitted = anyio.current_time()
         result = await self._send(
             instance_id, "POST", "/resume", None, lambda i: i.status in underway
         )
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         return await self._then_wait(result, Operation.RESUME, submitted, wait, timeout)
 
     async def _then_wait(
@@ -536,7 +541,6 @@ class Instances(Resource):
         if source_snapshot_id is not None:
             check_id(source_snapshot_id, "source_snapshot_id")
         payload = body(source_instance_id=source_instance_id, source_snapshot_id=source_snapshot_id)
-        submitted = anyio.current_time()
         result = await self._send(
             instance_id,
             "POST",
@@ -544,6 +548,8 @@ class Instances(Resource):
             payload,
             lambda i: i.status == InstanceStatus.OVERWRITING,
         )
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         return await self._then_wait(result, Operation.OVERWRITE, submitted, wait, timeout)
 
     async def upgrade(

@@ -64,10 +64,11 @@ class Snapshots(Resource):
         """
         check_instance_id(instance_id)
         check_timeout(timeout)
-        submitted = anyio.current_time()
         created = await self._call(
             "POST", f"/instances/{instance_id}/snapshots", CreatedSnapshot, kind=ACTION
         )
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         if wait and timeout != 0:
             await self.wait(instance_id, created.snapshot_id, submitted=submitted, timeout=timeout)
         return created
@@ -124,7 +125,6 @@ class Snapshots(Resource):
         check_instance_id(instance_id)
         check_id(snapshot_id, "snapshot_id")
         check_timeout(timeout)
-        submitted = anyio.current_time()
         try:
             accepted = await self._call(
                 "POST",
@@ -139,6 +139,8 @@ class Snapshots(Resource):
             accepted = await self._call("GET", f"/instances/{instance_id}", Instance, kind=READ)
             if accepted.status != InstanceStatus.RESTORING:
                 raise
+        # Waits count from acceptance, not from a queue behind the rate limit.
+        submitted = anyio.current_time()
         if not wait or timeout == 0:
             return accepted
         waited = await self._await(
