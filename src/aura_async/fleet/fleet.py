@@ -81,12 +81,25 @@ class _Run:
     stopped: bool = False
     # Items whose instance this call created, with their intents: what a rollback deletes.
     created: list[tuple[FleetItem, str]] = attrs.Factory(list)
+    # Ambiguous creates whose reconciliation has not finished (a stop or cancel cut it short).
+    unsettled: list[_Ambiguous] = attrs.Factory(list)
 
     def fail(self) -> None:
         """An item failed: under STOP or ROLLBACK nothing more starts and waits end."""
         if self.policy is not ErrorPolicy.CONTINUE and not self.stopped:
             self.stopped = True
             self.scope.cancel()
+
+
+@attrs.define(eq=False)
+class _Ambiguous:
+    """A create that failed ambiguously, while it is being reconciled."""
+
+    item: FleetItem
+    spec: InstanceSpec
+    intent: Intent
+    error: CreateOutcomeUnknownError
+    known_before: set[str]
 
 
 @attrs.frozen
@@ -260,6 +273,7 @@ class Fleet:
             timeout,
             before=before,
             rollback=self._rollback if policy is ErrorPolicy.ROLLBACK else None,
+            settle=self._settle_ambiguous,
             store=store,
         )
 
@@ -293,18 +307,35 @@ class Fleet:
                 return
         known_before = {s.id for s in existing.get(spec.tenant_id, [])}
 
+        submitted = self._clock()
+
         async def save(created: CreatedInstance) -> None:
+            nonlocal submitted
+            submitted = self._clock()  # accepted now: its wait counts from here
             await self._save(item, Credentials.from_created(created), intent.intent_id, store)
 
-        submitted = self._clock()
         with counting_requests() as tally:
             try:
                 created = await self._instances.create(**spec.create_arguments(), on_created=save)
             except CreateOutcomeUnknownError as error:
-                # Not shielded: a cancel leaves the intent "intended", for recover() to match.
-                await self._reconcile(item, spec, intent, error, known_before, store)
-                if item.instance_id is not None:
-                    run.created.append((item, intent.intent_id))
+                # Not shielded: a cancel from outside leaves the intent "intended", for
+                # recover() to match; a stop of the call (or a rollback) finishes it after.
+                pending = _Ambiguous(item, spec, intent, error, known_before)
+                run.unsettled.append(pending)
+                await self._reconcile(pending, store, run)
+                run.unsettled.remove(pending)
+                if item.outcome is not Outcome.SUCCEEDED or not wait or timeout == 0:
+                    return
+                # The answer could not be parsed but its credentials were: wait as asked.
+                item.submitted, item.outcome = submitted, None
+                item.instance = await self._instances.wait(
+                    item.instance_id or "",
+                    Operation.CREATE,
+                    name=spec.name,
+                    submitted=submitted,
+                    timeout=timeout,
+                )
+                item.outcome = Outcome.SUCCEEDED
                 return
             except anyio.get_cancelled_exc_class():
                 if tally.sent == 0:
@@ -416,16 +447,9 @@ class Fleet:
         item.outcome = Outcome.ADOPTED
         return True
 
-    async def _reconcile(
-        self,
-        item: FleetItem,
-        spec: InstanceSpec,
-        intent: Intent,
-        error: CreateOutcomeUnknownError,
-        known_before: set[str],
-        store: CredentialStore,
-    ) -> None:
+    async def _reconcile(self, pending: _Ambiguous, store: CredentialStore, run: _Run) -> None:
         """Find out whether an ambiguous create made an instance; never resend it."""
+        item, spec, intent, error = pending.item, pending.spec, pending.intent, pending.error
         item.error = error
         if error.instance_id and error.password and error.username:
             # The answer arrived but could not be parsed: what could be read is kept.
@@ -438,6 +462,7 @@ class Fleet:
             )
             with anyio.CancelScope(shield=True):
                 await self._save(item, recovered, intent.intent_id, store)
+            run.created.append((item, intent.intent_id))
             item.outcome = Outcome.FAILED if item.error is not error else Outcome.SUCCEEDED
             if item.outcome is Outcome.SUCCEEDED:
                 item.error = None
@@ -448,10 +473,11 @@ class Fleet:
                 listed = await self._instances.list(tenant_id=spec.tenant_id)
             except AuraError:
                 listed = []
-            match = _match(listed, spec.name, intent.started_at, known_before)
+            match = _match(listed, spec.name, intent.started_at, pending.known_before)
             if match is not None:
                 item.instance_id = match.id
                 item.credentials_known = False
+                run.created.append((item, intent.intent_id))
                 await _mark(store, intent.intent_id, EntryState.LOST, instance_id=match.id)
                 item.outcome = Outcome.FAILED
                 return
@@ -460,8 +486,34 @@ class Fleet:
         await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
         item.outcome = Outcome.FAILED
 
+    async def _settle_ambiguous(self, run: _Run, store: CredentialStore) -> None:
+        """Finish the reconciliations a stop or a cancel cut short (call it shielded).
+
+        Their items keep the outcome they were given when cut short (``cancelled``); what
+        changes is that the ledger and the report say whether an instance came of them,
+        and a rollback knows what to delete.
+        """
+
+        async def finish(pending: _Ambiguous) -> None:
+            item = pending.item
+            outcome = item.outcome
+            if item.instance_id is None:
+                await self._reconcile(pending, store, run)
+            elif item.credentials is None:  # matched, perhaps not yet marked
+                await _mark(
+                    store, pending.intent.intent_id, EntryState.LOST, instance_id=item.instance_id
+                )
+            item.outcome = outcome if outcome is not None else item.outcome
+            run.unsettled.remove(pending)
+
+        async with anyio.create_task_group() as tg:
+            for pending in list(run.unsettled):
+                tg.start_soon(finish, pending)
+
     async def _rollback(self, run: _Run, store: CredentialStore | None) -> None:
         """Delete every instance this call created (its items end ``rolled back``)."""
+        if store is not None and run.unsettled:
+            await self._settle_ambiguous(run, store)
 
         async def undo(item: FleetItem, intent_id: str) -> None:
             instance_id = item.instance_id or ""
@@ -477,7 +529,7 @@ class Fleet:
                 await _mark(store, intent_id, EntryState.DELETED, instance_id=instance_id)
 
         async with anyio.create_task_group() as tg:
-            for item, intent_id in run.created:
+            for item, intent_id in dict.fromkeys(run.created):
                 if item.instance_id is not None:
                     tg.start_soon(undo, item, intent_id)
 
@@ -593,8 +645,8 @@ class Fleet:
 
         async def work(item: FleetItem, run: _Run) -> None:
             instance_id = item.instance_id or ""
-            submitted = self._clock()
             taken = await self._retry_conflicts(lambda: self._snapshots.create(instance_id), run)
+            submitted = self._clock()
             item.snapshot_id = taken.snapshot_id
             item.submitted = submitted
             if wait and timeout != 0:
@@ -648,13 +700,13 @@ class Fleet:
 
         async def work(item: FleetItem, run: _Run) -> None:
             instance_id = item.instance_id or ""
-            submitted = self._clock()
             try:
                 deleting = await self._retry_conflicts(
                     lambda: self._instances.delete(instance_id), run
                 )
             except NotFoundError:
                 deleting = None  # already gone: that is what was asked
+            submitted = self._clock()
             item.submitted = submitted
             if deleting is not None and wait and timeout != 0:
                 await self._instances.wait(
@@ -729,7 +781,6 @@ class Fleet:
 
         async def work(item: FleetItem, run: _Run) -> None:
             instance_id = item.instance_id or ""
-            submitted = self._clock()
             try:
                 accepted = await self._retry_conflicts(lambda: send(instance_id), run)
             except APIError as error:
@@ -744,6 +795,7 @@ class Fleet:
                 if current.status is not underway:
                     raise
                 accepted = current
+            submitted = self._clock()  # accepted now: waits count from here
             item.submitted = submitted
             item.instance = accepted
             if getattr(accepted, "name", None):
@@ -892,12 +944,15 @@ class Fleet:
         *,
         before: Callable[[_Run], Awaitable[None]] | None = None,
         rollback: Callable[[_Run, CredentialStore | None], Awaitable[None]] | None = None,
+        settle: Callable[[_Run, CredentialStore], Awaitable[None]] | None = None,
         store: CredentialStore | None = None,
         spent: RequestTally | None = None,
     ) -> FleetReport:
         """Run ``work`` for every item concurrently and report; see the class docstring.
 
         ``spent`` counts requests already made for this call (resolving a selector).
+        ``settle`` finishes, after a stop, what the stop cut short in items (not after a
+        cancel from outside: that is left to ``rollback``, or to :meth:`recover`).
         """
         began = self._clock()
         run = _Run(operation, policy, began + _deadline(self, timeout, operation))
@@ -924,6 +979,9 @@ class Fleet:
                 tally.sent += spent.sent
                 tally.rate_limited += spent.rate_limited
             self._settle(items, cancelled=run.stopped)
+            if settle is not None and store is not None and run.unsettled:
+                with anyio.CancelScope(shield=True):
+                    await settle(run, store)
             if rollback is not None and any(
                 item.outcome in (Outcome.FAILED, Outcome.CANCELLED) for item in items
             ):
@@ -993,8 +1051,10 @@ class Fleet:
 
 def _under_way(item: FleetItem) -> bool:
     """Whether the item's change may have reached the server."""
-    return item.submitted is not None or (
-        item.instance_id is not None and item.credentials is not None
+    return (
+        item.submitted is not None
+        or (item.instance_id is not None and item.credentials is not None)
+        or isinstance(item.error, CreateOutcomeUnknownError)
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,7 +101,7 @@ def expand(spec: InstanceSpec, count: int, pattern: str = DEFAULT_PATTERN) -> li
         raise ValidationError(
             f"count must be a whole number from 1 to {_MAX_COUNT}, got {count!r}", field="count"
         )
-    if not isinstance(pattern, str) or "{n" not in pattern:
+    if not isinstance(pattern, str) or "n" not in _fields(pattern, malformed={"n"}):
         raise ValidationError(
             "the name pattern must contain {n} (the instance's number), e.g. '{name}-{n}'",
             field="pattern",
@@ -119,6 +121,19 @@ def expand(spec: InstanceSpec, count: int, pattern: str = DEFAULT_PATTERN) -> li
             f"the name pattern {pattern!r} makes the same name twice", field="pattern"
         )
     return [attrs.evolve(spec, name=name) for name in names]
+
+
+def _fields(pattern: str, *, malformed: set[str]) -> set[str]:
+    """The fields a :meth:`str.format` pattern uses (``{n:03d}`` -> ``n``).
+
+    (``"{n" in pattern`` would take ``{name}`` for ``{n}``.) A malformed pattern gives
+    ``malformed``, so that formatting it reports what is wrong.
+    """
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError:
+        return malformed
+    return {re.split(r"[.\[]", field, maxsplit=1)[0] for _, field, _, _ in parsed if field}
 
 
 def check_distinct(specs: Sequence[InstanceSpec]) -> None:
