@@ -201,7 +201,8 @@ class PollPolicy:
         max_in_flight: polls in flight at once, across all resources.
         fleet_quantile: a fleet's waits poll first when this share of them should be done
             (the fleet is done when its slowest item is: earlier polls would mostly find
-            items still busy and only spend requests).
+            items still busy and only spend requests; the slowest item of a fleet of 25
+            is already past the 95th percentile, on average).
         fleet_interval_fraction: a fleet's later polls come every this fraction of that
             first-poll time, so the slowest item is seen soon after it is done.
     """
@@ -214,7 +215,7 @@ class PollPolicy:
     interval_fraction: float = 0.07
     not_found_grace: float = 60.0
     max_in_flight: int = 16
-    fleet_quantile: float = 0.8
+    fleet_quantile: float = 0.95
     fleet_interval_fraction: float = 0.04
 
     def scaled(self, factor: float) -> PollPolicy:

@@ -223,8 +223,9 @@ class Watcher:
         """The first-poll time of a fleet's waits for ``operation`` (learnt, see _FirstPoll)."""
         first = self._first_polls.get(operation)
         if first is None:
-            # Until fleets have taught it: a little past the typical duration.
-            prior = self.expected(operation) * 1.1
+            # Until fleets have taught it: the typical duration and the spread seen around
+            # it (Aura's operations vary by about a fifth either way).
+            prior = self.expected(operation) * 1.2
             first = self._first_polls[operation] = _FirstPoll(prior, self.policy.fleet_quantile)
         return first
 
@@ -234,12 +235,10 @@ class Watcher:
         if waiter.cohort:
             aim = self.first_poll(operation).value
             elapsed = now - waiter.submitted
-            if elapsed > 1.5 * aim:
-                # Far past what fleets usually take: the learnt time is off; back off
-                # rather than poll densely for as long again.
-                wanted = 0.15 * elapsed
-            else:
-                wanted = aim * policy.fleet_interval_fraction
+            # Far past what fleets usually take, the learnt time is off: back off rather
+            # than poll densely for as long again.
+            dense = elapsed <= 1.5 * aim
+            wanted = aim * policy.fleet_interval_fraction if dense else 0.15 * elapsed
         else:
             # Even steps after the first poll: completions spread over a range are found
             # with the least lag for the GETs spent (measured against steps that grow with
