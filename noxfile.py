@@ -52,7 +52,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks; they print figures and ratios and never assert on time."""
-    _sync(session, "test")
+    _sync(session, "test", "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -16,6 +16,9 @@ creates, with the ratio between the two transports. It tells how much of a test 
 the emulator itself costs, and which transport to use where speed matters.
 
 waits, lag: see benchmarks/lifecycle.py (run one with ``--only waits`` or ``--only lag``).
+
+fleet: see benchmarks/fleet.py (``--only fleet``; ``--fleet-quick`` for a subset,
+``--fleet-calibrate`` for the harness's own error per transport and time scale).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ import functools
 import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import anyio
 import httpx
 
+import fleet
 import lifecycle
 from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
@@ -222,13 +227,13 @@ async def sdk_overhead(calls: int) -> None:
     )
 
 
-BENCHMARKS = ("throughput", "overhead", "limiter", "waits", "lag")
+BENCHMARKS = ("throughput", "overhead", "limiter", "waits", "lag", "fleet")
 
 
 def main() -> None:
     """Run the chosen benchmarks (all by default) and print their figures."""
     parser = argparse.ArgumentParser(
-        description=__doc__ + "\n" + (lifecycle.__doc__ or ""),
+        description=__doc__ + "\n" + (lifecycle.__doc__ or "") + "\n" + (fleet.__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -259,6 +264,60 @@ def main() -> None:
         default=None,
         help="lag: give the shared client this many requests per emulated minute (default none)",
     )
+    parser.add_argument(
+        "--fleet-n",
+        type=int,
+        action="append",
+        help="fleet: instances per run (repeat; default 25, 100, 500, 1000)",
+    )
+    parser.add_argument(
+        "--fleet-model",
+        action="append",
+        choices=("fixed", "sliding", "bucket"),
+        help="fleet: the server's rate-limit model (repeat; default fixed and sliding)",
+    )
+    parser.add_argument(
+        "--fleet-limit",
+        type=int,
+        action="append",
+        help="fleet: requests per 60 s window (repeat; default 125 and 25)",
+    )
+    parser.add_argument(
+        "--fleet-baseline-n",
+        type=int,
+        action="append",
+        help="fleet: N at which the all-at-once baseline runs too (repeat; default 25, 100)",
+    )
+    parser.add_argument(
+        "--fleet-sequential-n",
+        type=int,
+        default=5,
+        help="fleet: instances the one-at-a-time baseline creates (0: skip it)",
+    )
+    parser.add_argument(
+        "--fleet-time-scale",
+        type=float,
+        default=fleet.SCALE,
+        help="fleet: emulated s per real s",
+    )
+    parser.add_argument(
+        "--fleet-transport", choices=("asgi", "loopback"), default="asgi", help="fleet"
+    )
+    parser.add_argument(
+        "--fleet-plot",
+        default=str(fleet.PLOT),
+        help="fleet: where to write the PNG ('' for none)",
+    )
+    parser.add_argument(
+        "--fleet-quick",
+        action="store_true",
+        help="fleet: a subset for development (fixed window, N = 25 and 100, no plot)",
+    )
+    parser.add_argument(
+        "--fleet-calibrate",
+        action="store_true",
+        help="fleet: print the harness's error per transport and time scale instead",
+    )
     args = parser.parse_args()
     chosen = args.only or BENCHMARKS
     if "throughput" in chosen:
@@ -279,6 +338,24 @@ def main() -> None:
                 rate_limit=args.lag_rate_limit,
             )
         )
+    if "fleet" in chosen:
+        if args.fleet_calibrate:
+            anyio.run(fleet.harness_calibration)
+        else:
+            quick = args.fleet_quick
+            anyio.run(
+                functools.partial(
+                    fleet.fleet_benchmark,
+                    ns=args.fleet_n or ((25, 100) if quick else (25, 100, 500, 1000)),
+                    limits=args.fleet_limit or (125, 25),
+                    models=args.fleet_model or (("fixed",) if quick else ("fixed", "sliding")),
+                    baseline_ns=args.fleet_baseline_n or ((25,) if quick else (25, 100)),
+                    sequential_n=args.fleet_sequential_n,
+                    scale=args.fleet_time_scale,
+                    transport=args.fleet_transport,
+                    plot=Path(args.fleet_plot) if args.fleet_plot and not quick else None,
+                )
+            )
 
 
 if __name__ == "__main__":
