@@ -101,6 +101,7 @@ class AuraClient:
             self.watcher,
             self._bus.publish,
             tenant_id=settings.tenant_id,
+            rate=lambda: self.limiter.rate if self.limiter is not None else None,
         )
 
     @classmethod

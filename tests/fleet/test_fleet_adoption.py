@@ -11,6 +11,7 @@ import pytest
 
 from aura_async import InstanceStatus
 from aura_async.emulator import Durations
+from aura_async.errors import FleetError
 from aura_async.fleet import EntryState, FileStore, MemoryStore, Outcome
 
 from .conftest import POST_INSTANCES, PRO, Rig, RigFactory, config, spec
@@ -103,3 +104,31 @@ async def test_instance_being_deleted_is_not_adopted(make_rig: RigFactory) -> No
     (entry,) = await store.entries()
     assert entry.state is EntryState.CREATED
     assert entry.instance_id == item.instance_id
+
+
+async def test_adopted_without_a_password_is_not_ok(rig: Rig) -> None:
+    aura = rig.client()
+    await aura.instances.create(name="orphan", **PRO)
+    report = await aura.fleet.create(spec("orphan"), store=MemoryStore())
+    (item,) = report.items
+    assert item.outcome is Outcome.ADOPTED
+    assert not item.credentials_known
+    # Nobody can connect to it: the call did not give the caller what was asked.
+    assert not report.ok
+    with pytest.raises(FleetError):
+        report.raise_for_failures()
+
+
+async def test_adopt_false_sends_no_listing(rig: Rig) -> None:
+    aura = rig.client()
+    await aura.instances.create(name="twin-1", **PRO)
+    await rig.reset_counters()
+
+    report = await aura.fleet.create(spec("twin"), count=2, store=MemoryStore(), adopt=False)
+
+    assert report.totals == {Outcome.SUCCEEDED: 2}
+    requests = await rig.requests()
+    assert "GET /v1/instances 200" not in requests
+    assert requests[f"{POST_INSTANCES} 202"] == 2
+    # What adopt=False trades away: a name already present gets a twin.
+    assert list(rig.names().values()).count("twin-1") == 2

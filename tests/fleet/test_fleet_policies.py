@@ -10,14 +10,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 
 from aura_async import RateLimit
 from aura_async.errors import NotAllowedError
 from aura_async.events import CredentialsSaved
-from aura_async.fleet import EntryState, FileStore, FleetFinished, MemoryStore, Outcome
+from aura_async.fleet import (
+    EntryState,
+    FileStore,
+    FleetFinished,
+    FleetItemFinished,
+    MemoryStore,
+    Outcome,
+)
+from aura_async.lifecycle import Operation
 
-from .conftest import POST_INSTANCES, PROJECT, Recorder, Rig, RigFactory, config, spec
+from .conftest import (
+    POLICY,
+    POST_INSTANCES,
+    PROJECT,
+    Recorder,
+    Rig,
+    RigFactory,
+    config,
+    spec,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -101,6 +119,9 @@ async def test_rollback_deletes_everything_the_call_created(
     assert {e.state for e in entries.values()} == {EntryState.DELETED, EntryState.NOT_CREATED}
     (finished,) = events.of(FleetFinished)
     assert finished.totals == {"failed": 2, "rolled back": 2}
+    # Each rolled-back item's last word in the event stream says so.
+    last = {e.name: e.outcome for e in events.of(FleetItemFinished)}
+    assert sorted(last.values()) == ["failed", "failed", "rolled back", "rolled back"]
 
 
 async def test_rollback_when_cancelled_from_outside(rig: Rig, tmp_path: Path) -> None:
@@ -172,3 +193,13 @@ async def test_stop_applies_to_other_verbs_too(rig: Rig) -> None:
     requests = (await rig.counters())["requests"]
     assert requests["POST /v1/instances/{instanceId}/pause"] == {"404": 1}
     assert set(rig.statuses().values()) == {"running"}
+
+
+async def test_waits_do_not_time_out_while_the_fleets_own_creates_queue(rig: Rig) -> None:
+    # 12 creates at 2 per 0.05 s take 0.3 s to send, far past the create timeout of the
+    # policy (0.1 s): the first items' polls queue behind the others' creates, and that
+    # queue must not count against them.
+    policy = attrs.evolve(POLICY, timeouts={**POLICY.timeouts, Operation.CREATE: 0.1})
+    aura = rig.client(rate_limit=RateLimit(2, 0.05), policy=policy)
+    report = await aura.fleet.create(spec("queued"), count=12, store=MemoryStore())
+    assert report.totals == {Outcome.SUCCEEDED: 12}, [str(i.error) for i in report.items]

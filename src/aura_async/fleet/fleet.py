@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
+from aura_async._http.limiter import RateLimit
 from aura_async._http.transport import RequestTally, counting_requests
 from aura_async._validation import check_instance_id, check_size
 from aura_async.errors import (
@@ -185,9 +187,11 @@ class Fleet:
         publish: Callable[[object], None],
         *,
         tenant_id: str | None = None,
+        rate: Callable[[], RateLimit | None] = lambda: None,
         clock: Callable[[], float] = anyio.current_time,
     ) -> None:
         self._tenant_id = tenant_id
+        self._rate = rate
         self._instances = instances
         self._snapshots = snapshots
         self._watcher = watcher
@@ -206,6 +210,7 @@ class Fleet:
         timeout: float | None = None,
         on_error: ErrorPolicy | str = ErrorPolicy.STOP,
         store: CredentialStore | None = None,
+        adopt: bool = True,
     ) -> FleetReport:
         """Create many instances: a list of specs, or ``count`` copies of one named by ``pattern``.
 
@@ -228,6 +233,9 @@ class Fleet:
                 the call is cancelled).
             store: where intents and credentials go; default a :class:`FileStore` in
                 :func:`default_store_directory` (``AURA_LEDGER_DIR``).
+            adopt: list the project first and adopt names already present (one request).
+                False skips the listing, for names known to be new (a CI run id in them):
+                an instance already under such a name then gets a twin.
 
         Raises:
             ValidationError: any spec, the count, the pattern, a repeated name or the
@@ -245,7 +253,10 @@ class Fleet:
                     f"spec {spec.name!r}: {error.message}", field=error.field, hint=error.hint
                 ) from None
         _check_timeout(timeout)
+        if adopt is not True and adopt is not False:
+            raise ValidationError("adopt must be True or False", field="adopt")
         store = store if store is not None else FileStore(default_store_directory())
+        timeout = self._wait_timeout(timeout, Operation.CREATE, len(chosen))
         items = [FleetItem(name=spec.name) for spec in chosen]
         by_item = dict(zip((id(item) for item in items), chosen, strict=True))
 
@@ -257,13 +268,21 @@ class Fleet:
             }
 
         existing: dict[str | None, list[InstanceSummary]] = {}
+        ledger: dict[str, LedgerEntry] = {}
 
         async def work(item: FleetItem, run: _Run) -> None:
             spec = by_item[id(item)]
-            await self._create_one(item, spec, run, existing, store, wait, timeout)
+            await self._create_one(item, spec, run, existing, ledger, store, wait, timeout)
 
         async def before(run: _Run) -> None:
+            if not adopt:
+                return
             existing.update(await prepare())
+            names = {spec.name for spec in chosen}
+            if any(s.name in names for listed in existing.values() for s in listed):
+                # Read once for the whole call: the credentials of what will be adopted.
+                entries = await store.entries()
+                ledger.update({e.instance_id: e for e in entries if e.instance_id is not None})
 
         return await self._execute(
             "create",
@@ -283,12 +302,13 @@ class Fleet:
         spec: InstanceSpec,
         run: _Run,
         existing: dict[str | None, list[InstanceSummary]],
+        ledger: dict[str, LedgerEntry],
         store: CredentialStore,
         wait: bool,
         timeout: float | None,
     ) -> None:
         present = [s for s in existing.get(spec.tenant_id, []) if s.name == spec.name]
-        if present and await self._adopt(item, present, store, wait, timeout):
+        if present and await self._adopt(item, present, ledger, store, wait, timeout):
             return
         intent = Intent(
             intent_id=new_intent_id(),
@@ -399,13 +419,12 @@ class Fleet:
         self,
         item: FleetItem,
         present: list[InstanceSummary],
+        ours: dict[str, LedgerEntry],
         store: CredentialStore,
         wait: bool,
         timeout: float | None,
     ) -> bool:
         """Take over an instance already under the item's name; False if all are going away."""
-        entries = await store.entries()
-        ours = {e.instance_id: e for e in entries if e.instance_id is not None}
         latest = dt.datetime.max.replace(tzinfo=dt.UTC)
         # Prefer the instance the ledger knows (it has the password), else the oldest.
         for chosen in sorted(present, key=lambda s: (s.id not in ours, s.created_at or latest)):
@@ -525,6 +544,7 @@ class Fleet:
                 item.error = error
                 return
             item.outcome = Outcome.ROLLED_BACK
+            self._end(item, run)  # its earlier FleetItemFinished said cancelled or failed
             if store is not None:
                 await _mark(store, intent_id, EntryState.DELETED, instance_id=instance_id)
 
@@ -642,6 +662,7 @@ class Fleet:
             raise ValidationError("on_error='rollback' applies to create only", field="on_error")
         with counting_requests() as listing:
             items = await self._items(targets)
+        timeout = self._wait_timeout(timeout, Operation.SNAPSHOT, len(items))
 
         async def work(item: FleetItem, run: _Run) -> None:
             instance_id = item.instance_id or ""
@@ -691,6 +712,7 @@ class Fleet:
         with counting_requests() as listing:
             items = await self._items(targets)
             intents = await _ledger_index(store) if store is not None and not dry_run else {}
+        timeout = self._wait_timeout(timeout, Operation.DELETE, len(items))
         if dry_run:
             for item in items:
                 item.outcome = Outcome.SKIPPED
@@ -778,6 +800,7 @@ class Fleet:
             raise ValidationError("on_error='rollback' applies to create only", field="on_error")
         with counting_requests() as listing:
             items = await self._items(targets)
+        timeout = self._wait_timeout(timeout, kind, len(items))
 
         async def work(item: FleetItem, run: _Run) -> None:
             instance_id = item.instance_id or ""
@@ -814,6 +837,21 @@ class Fleet:
             item.outcome = Outcome.SUCCEEDED
 
         return await self._execute(operation, items, work, policy, timeout, spent=listing)
+
+    def _wait_timeout(self, timeout: float | None, operation: Operation, items: int) -> float:
+        """A fleet item's wait timeout: as given, else the policy's plus the fleet's queue.
+
+        A fleet's own requests queue behind one another at the rate limit (1000 creates at
+        25 a minute take 40 minutes to send), and an item's polls wait behind the others'
+        creates: that time must not count against its operation.
+        """
+        if timeout is not None:
+            return timeout
+        queued = 0.0
+        rate = self._rate()
+        if rate is not None:
+            queued = math.ceil((2 * items + 1) / rate.limit) * rate.period
+        return self._watcher.policy.timeout(operation) + queued
 
     async def _retry_conflicts(self, call: Callable[[], Awaitable[T]], run: _Run) -> T:
         """Call; while another operation is in flight (409), wait and call again."""

@@ -130,9 +130,16 @@ class FleetReport:
 
     @property
     def ok(self) -> bool:
-        """Whether every item succeeded, was adopted or was skipped, with no error at all."""
+        """Whether every item succeeded, was adopted or was skipped, with no error at all.
+
+        An instance adopted without its password (``credentials_known=False``) is not ok:
+        nobody can connect to it.
+        """
         good = {Outcome.SUCCEEDED, Outcome.ADOPTED, Outcome.SKIPPED}
-        return all(item.outcome in good and item.error is None for item in self.items)
+        return all(
+            item.outcome in good and item.error is None and item.credentials_known
+            for item in self.items
+        )
 
     def raise_for_failures(self) -> FleetReport:
         """Return this report if :attr:`ok`, else raise.
