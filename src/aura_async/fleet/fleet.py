@@ -354,6 +354,7 @@ class Fleet:
                     name=spec.name,
                     submitted=submitted,
                     timeout=timeout,
+                    cohort=True,
                 )
                 item.outcome = Outcome.SUCCEEDED
                 return
@@ -398,15 +399,16 @@ class Fleet:
         item.credentials = credentials
         try:
             await store.save_credentials(credentials, intent_id=intent_id)
-        except CredentialStoreError as error:
-            item.error = error
-            return
-        except Exception as error:  # a third-party store: its failure must not lose them
-            item.error = CredentialStoreError(
-                f"the credential store failed ({type(error).__name__}); the credentials of "
-                f"{credentials.instance_id} are only in this report",
+        except Exception as error:  # any store's failure: the credentials must not be lost
+            cause = error.message if isinstance(error, CredentialStoreError) else repr(error)
+            failure = CredentialStoreError(
+                f"instance {credentials.instance_id} ({item.name}) was created but its "
+                f"credentials could not be saved to {_location(store)} ({cause}); they are "
+                "only in this report's item.credentials",
                 location=_location(store),
             )
+            failure.__cause__ = error
+            item.error = failure
             return
         item.saved_to = _location(store)
         self._publish(

@@ -1,0 +1,61 @@
+"""A credential store that fails: the credentials are never lost, and nothing is created blind."""
+
+from __future__ import annotations
+
+import pytest
+
+from aura_async.errors import CredentialStoreError
+from aura_async.fleet import Credentials, Intent, MemoryStore, Outcome
+
+from .conftest import POST_INSTANCES, Rig, spec
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FullDisk(MemoryStore):
+    """Records intents, then cannot write credentials (a full disk, say)."""
+
+    async def save_credentials(self, credentials: Credentials, *, intent_id: str | None) -> None:
+        raise CredentialStoreError("no space left on device", location="/full")
+
+
+class ReadOnly(MemoryStore):
+    """Cannot even record an intent."""
+
+    async def record_intent(self, intent: Intent) -> None:
+        raise CredentialStoreError("read-only file system", location="/ro")
+
+
+async def test_credentials_that_cannot_be_saved_stay_in_the_report(rig: Rig) -> None:
+    aura = rig.client()
+    report = await aura.fleet.create(spec("disk"), count=2, store=FullDisk(), on_error="continue")
+
+    assert report.totals == {Outcome.FAILED: 2}
+    for item in report.items:
+        assert item.credentials is not None
+        assert item.credentials.password  # the only copy, handed back in memory
+        assert item.credentials.instance_id == item.instance_id
+        assert isinstance(item.error, CredentialStoreError)
+        message = str(item.error)
+        assert "could not be saved" in message
+        assert "item.credentials" in message
+        assert item.credentials.password not in message
+        assert item.saved_to is None
+    assert not report.ok
+
+
+async def test_rollback_deletes_what_could_not_be_recorded(rig: Rig) -> None:
+    aura = rig.client()
+    report = await aura.fleet.create(spec("disk"), count=2, store=FullDisk(), on_error="rollback")
+    assert report.totals == {Outcome.ROLLED_BACK: 2}
+    rig.settle()
+    assert rig.statuses() == {}
+
+
+async def test_no_create_is_sent_without_an_intent_on_record(rig: Rig) -> None:
+    aura = rig.client()
+    report = await aura.fleet.create(spec("ro"), count=3, store=ReadOnly(), on_error="continue")
+    assert report.totals == {Outcome.FAILED: 3}
+    assert all(isinstance(item.error, CredentialStoreError) for item in report.items)
+    requests = await rig.requests()
+    assert not [route for route in requests if route.startswith(POST_INSTANCES)]
