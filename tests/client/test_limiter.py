@@ -682,3 +682,16 @@ async def test_set_rate_wakes_waiters_at_once() -> None:
     with anyio.move_on_after(0.05) as scope:
         await limiter.acquire()
     assert scope.cancelled_caught
+
+
+async def test_a_permit_never_sent_frees_its_slot_at_once() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(1, 60), clock=clock)
+    permit = await limiter.acquire()
+    permit.release(sent=False)  # nothing left with it: no record, no period to wait
+    with anyio.fail_after(1):
+        sent = await limiter.acquire()
+    sent.release()
+    with anyio.move_on_after(0.05) as scope:
+        await limiter.acquire()
+    assert scope.cancelled_caught, "a sent request's slot must stay taken for a period"

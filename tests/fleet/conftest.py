@@ -19,7 +19,7 @@ import attrs
 import httpx
 import pytest
 
-from aura_async import AuraClient, RateLimit
+from aura_async import AuraClient, RateLimit, RetryPolicy
 from aura_async.emulator import (
     DEFAULT_PROJECT_ID,
     EmulatorConfig,
@@ -118,6 +118,7 @@ class Rig:
         on_event: Callable[[object], None] | None = None,
         policy: PollPolicy = POLICY,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
     ) -> AuraClient:
         """An AuraClient for this emulator (closed when the test ends)."""
         credential = self.state.config.credentials[0]
@@ -130,6 +131,7 @@ class Rig:
             rate_limit=rate_limit or RateLimit(125, 1.0),
             poll=policy,
             on_event=on_event,
+            retry=retry,
         )
         self.clients.append(client)
         return client

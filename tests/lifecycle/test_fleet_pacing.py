@@ -119,7 +119,7 @@ async def test_a_single_wait_polls_sooner_and_more() -> None:
 
 async def test_a_late_item_is_polled_densely_after_the_first_poll() -> None:
     watcher = Watcher(POLICY, lambda event: None)
-    aim = watcher.first_poll(Operation.CREATE).value
+    aim = watcher.first_poll_time(Operation.CREATE)
     fetch = await wait_for(watcher, 1.3 * aim, cohort=True)
     steps = [b - a for a, b in zip(fetch.gets, fetch.gets[1:], strict=False)]
     assert steps
@@ -132,9 +132,9 @@ async def test_a_late_item_is_polled_densely_after_the_first_poll() -> None:
 
 async def test_fleet_waits_teach_the_first_poll_not_the_durations() -> None:
     watcher = Watcher(POLICY, lambda event: None)
-    before = watcher.first_poll(Operation.CREATE).value
+    before = watcher.first_poll_time(Operation.CREATE)
     async with anyio.create_task_group() as tg:
         for _ in range(8):  # one batch; all done long before the first poll
             tg.start_soon(partial(wait_for, watcher, 0.3 * EXPECTED, cohort=True))
-    assert watcher.first_poll(Operation.CREATE).value < before
+    assert watcher.first_poll_time(Operation.CREATE) < before
     assert watcher.expected(Operation.CREATE) == EXPECTED  # single-wait durations untouched

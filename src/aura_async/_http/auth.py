@@ -76,12 +76,44 @@ class ClientCredentialsAuth(httpx.Auth):
             return self._token
         return None
 
-    def _token_request(self, request: httpx.Request) -> httpx.Request:
+    def latest_token(self) -> str | None:
+        """The newest access token fetched (None before the first), even if due for refresh."""
+        return self._token
+
+    def needs_token(self) -> bool:
+        """Whether a request now would first fetch a token (none yet, or due for refresh)."""
+        return self._current() is None
+
+    async def ensure_token(self, client: httpx.AsyncClient, timeouts: Any) -> None:
+        """Fetch a token now if one is needed, as the auth flow would, through ``client``.
+
+        For a request that must not wait for the token once it holds its rate-limit slot
+        (a create, carried through under a shield): the token comes first.
+
+        Raises:
+            TokenError: the token endpoint refused (bad or revoked credentials).
+            ResponseValidationError: the token endpoint's answer had no token.
+            httpx.TransportError: the token request failed on the network.
+        """
+        if self._current() is not None:
+            return
+        seen = self._answers
+        async with self._lock:
+            if self._current() is not None:
+                return
+            refusal = self._shared_refusal(seen)
+            if refusal is not None:
+                raise refusal
+            answer = await client.send(self._token_request(timeouts), auth=None)
+            await answer.aread()
+            self._accept(answer)
+
+    def _token_request(self, timeout: Any) -> httpx.Request:
         extensions: dict[str, Any] = {"aura_priority": Priority.TOKEN}
         # Built here rather than by the client, so it would carry no timeout at all (httpcore
         # then waits forever): give it the timeouts of the request it is fetched for.
-        if "timeout" in request.extensions:
-            extensions["timeout"] = request.extensions["timeout"]
+        if timeout is not None:
+            extensions["timeout"] = timeout
         return httpx.Request(
             "POST",
             self._token_url,
@@ -163,7 +195,7 @@ class ClientCredentialsAuth(httpx.Auth):
                     refusal = self._shared_refusal(seen)
                     if refusal is not None:
                         raise refusal
-                    answer = yield self._token_request(request)
+                    answer = yield self._token_request(request.extensions.get("timeout"))
                     await answer.aread()
                     token = self._accept(answer)
         request.headers["Authorization"] = f"Bearer {token}"
@@ -178,7 +210,7 @@ class ClientCredentialsAuth(httpx.Auth):
                 refusal = self._shared_refusal(seen)
                 if refusal is not None:
                     raise refusal
-                answer = yield self._token_request(request)
+                answer = yield self._token_request(request.extensions.get("timeout"))
                 await answer.aread()
                 fresh = self._accept(answer)
         logger.debug("refreshed the token after a %s and resent", response.status_code)

@@ -185,6 +185,10 @@ class _Ledger:
         """Count one more request in flight (the caller checked :meth:`ready_at`)."""
         self._in_flight += 1
 
+    def abandon(self) -> None:
+        """Return the slot of a request that was never sent: it leaves no record."""
+        self._in_flight -= 1
+
     def complete(self, now: float) -> None:
         """Mark one request in flight as completed at ``now``."""
         self._in_flight -= 1
@@ -214,15 +218,15 @@ class Permit:
         """Whether :meth:`release` was called."""
         return self._released
 
-    def release(self) -> None:
+    def release(self, *, sent: bool = True) -> None:
         """Mark the request complete now: its answer arrived or its attempt failed.
 
-        The slot stays taken for one more period from now. Calling this again does nothing.
-        Never raises.
+        The slot stays taken for one more period from now; with ``sent=False`` (the request
+        never left) it is free at once. Calling this again does nothing. Never raises.
         """
         if not self._released:
             self._released = True
-            self._limiter._complete()
+            self._limiter._complete(sent=sent)
 
     def __repr__(self) -> str:
         state = "released" if self._released else "in flight"
@@ -403,6 +407,8 @@ class RateLimiter:
         Raises:
             anyio's cancellation exception: if cancelled while sleeping.
         """
+        if self._cool_until - self._clock() > 0:
+            self._held += 1
         # (A sleep, not an Event: a cool-down only ever ends by time passing.)
         while (delay := self._cool_until - self._clock()) > 0:  # noqa: ASYNC110
             await anyio.sleep(delay)
@@ -469,8 +475,11 @@ class RateLimiter:
         now = self._clock()
         return max(self._ledger.ready_at(now), self._cool_until) - now
 
-    def _complete(self) -> None:
-        self._ledger.complete(self._clock())
+    def _complete(self, *, sent: bool = True) -> None:
+        if sent:
+            self._ledger.complete(self._clock())
+        else:
+            self._ledger.abandon()
         # A slot held in flight now has an expiry: the first waiter may stop waiting forever.
         self._wake_head()
 

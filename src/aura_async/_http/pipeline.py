@@ -86,7 +86,11 @@ class Pipeline:
         self.http = httpx.AsyncClient(
             base_url=settings.api_url,
             transport=RateLimitedTransport(
-                inner, self.limiter, self.emit, max_wait=settings.retry.max_retry_after
+                inner,
+                self.limiter,
+                self.emit,
+                max_wait=settings.retry.max_retry_after,
+                token=self.auth.latest_token,
             ),
             auth=self.auth,
             timeout=settings.timeout,
@@ -147,7 +151,9 @@ class Pipeline:
             APIError: the API answered with an error (the subclass says which).
             CreateOutcomeUnknownError: a create failed in a way that may have done the work.
             TransportError: the network failed and retries ran out (or were not safe).
-            ResponseValidationError: a success answer was not the documented JSON envelope.
+            ResponseValidationError: a success answer was not the documented JSON envelope
+                (for a CREATE: CreateOutcomeUnknownError, since the work was done).
+            Whatever ``commit`` raises (e.g. CreateOutcomeUnknownError, CredentialStoreError).
         """
         # A pending cancellation wins over "closed": a wait cancelled by aclose() must see it.
         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -163,10 +169,13 @@ class Pipeline:
             attempt += 1
             extensions = {"aura_priority": priority, "aura_attempt": attempt}
             try:
-                response, committed = await self._attempt(
+                response, committed = await self._attempt_classified(
+                    kind,
+                    create_name,
+                    create_what,
+                    started,
                     method,
                     path,
-                    kind=kind,
                     json=json,
                     params=params,
                     extensions=extensions,
@@ -201,7 +210,14 @@ class Pipeline:
                 if status < 400:
                     if committed is not _MISSING:
                         return committed
-                    return self._data(response, method, shown)
+                    try:
+                        return self._data(response, method, shown)
+                    except ResponseValidationError as error:
+                        if kind is RequestKind.CREATE:
+                            raise CreateOutcomeUnknownError(
+                                create_name or "", started, error, resource=create_what
+                            ) from None
+                        raise
                 failure = self._api_error(response, method, shown)
                 failure.after_lost_answer = ambiguous
                 if status == 404 and method == "DELETE" and ambiguous:
@@ -230,6 +246,27 @@ class Pipeline:
                 raise failure
             await self._wait(method, shown, attempt, retry_after, reason)
 
+    async def _attempt_classified(
+        self,
+        kind: RequestKind,
+        create_name: str | None,
+        create_what: str,
+        started: dt.datetime,
+        method: str,
+        path: str,
+        **attempt: Any,
+    ) -> tuple[httpx.Response, Any]:
+        """:meth:`_attempt`, where a create answered with success but no readable body is an
+        ambiguous create (it was done; the answer is lost), not a plain parse failure."""
+        try:
+            return await self._attempt(method, path, kind=kind, **attempt)
+        except ResponseValidationError as error:
+            if kind is not RequestKind.CREATE:
+                raise
+            raise CreateOutcomeUnknownError(
+                create_name or "", started, error, resource=create_what
+            ) from None
+
     async def _attempt(
         self,
         method: str,
@@ -248,8 +285,15 @@ class Pipeline:
         """
         reserved = None
         if kind is RequestKind.CREATE and self.limiter is not None:
-            # Wait for the slot while a cancel can still stop the create cleanly.
-            reserved = await self.limiter.acquire(extensions["aura_priority"])
+            # Wait for the token and the slot while a cancel can still stop the create
+            # cleanly: under the shield it must neither queue for a slot nor wait on the
+            # token lock (whose holder may be waiting for the very slot held here).
+            while True:
+                await self.auth.ensure_token(self.http, self.http.timeout.as_dict())
+                reserved = await self.limiter.acquire(extensions["aura_priority"])
+                if not self.auth.needs_token():
+                    break
+                reserved.release(sent=False)  # the token aged while queued: fetch again
         context = reserved_permit.set(reserved)
         try:
             with anyio.CancelScope(shield=kind is RequestKind.CREATE):
@@ -265,9 +309,10 @@ class Pipeline:
                     committed = await commit(self._data(response, method, shown))
             return response, committed
         finally:
+            unused = reserved is not None and reserved_permit.get() is reserved
             reserved_permit.reset(context)
-            if reserved is not None:
-                reserved.release()  # (does nothing when the transport used it)
+            if reserved is not None and unused:
+                reserved.release(sent=False)  # it never reached the transport
 
     async def _wait(
         self, method: str, path: str, attempt: int, retry_after: float | None, reason: str

@@ -81,6 +81,7 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         limiter: the limiter, or None to send without limit.
         emit: receives request, response and rate-limit events.
         max_wait: the longest cool-down a ``Retry-After`` may impose.
+        token: returns the newest access token, put on a request once it has its slot.
     """
 
     def __init__(
@@ -90,7 +91,9 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         emit: Callable[[ClientEvent], None],
         *,
         max_wait: float = 60.0,
+        token: Callable[[], str | None] | None = None,
     ) -> None:
+        self._token = token
         self.inner = inner
         self.limiter = limiter
         self._emit = emit
@@ -119,6 +122,11 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
             await self.limiter.sit_out_cool_down()
         else:
             permit = await self.limiter.acquire(priority)
+        if self._token is not None and priority is not Priority.TOKEN:
+            # The request may have queued longer than its token lived: send the newest one.
+            token = self._token()
+            if token and request.headers.get("Authorization", "").startswith("Bearer "):
+                request.headers["Authorization"] = f"Bearer {token}"
         try:
             response = await self._send(request, method, path, attempt)
         finally:

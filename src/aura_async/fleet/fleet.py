@@ -14,8 +14,8 @@ fails ambiguously is reconciled by listing, never by sending it again.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -57,6 +57,8 @@ from aura_async.models import CreatedInstance, InstanceStatus, InstanceSummary
 from aura_async.resources import Instances, Snapshots
 
 __all__ = ["Fleet", "RecoveredEntry", "RecoveryReport"]
+
+logger = logging.getLogger("aura_async")
 
 T = TypeVar("T")
 Targets = Sequence[str] | Selector
@@ -240,7 +242,8 @@ class Fleet:
         Raises:
             ValidationError: any spec, the count, the pattern, a repeated name or the
                 policy is invalid; nothing was sent.
-            CredentialStoreError: the default store cannot be opened; nothing was sent.
+            CredentialStoreError: the ledger could not be read to adopt what exists;
+                nothing was created.
             AuraError: listing the project's instances failed; nothing was created.
         """
         policy = _policy(on_error)
@@ -255,7 +258,9 @@ class Fleet:
         _check_timeout(timeout)
         if adopt is not True and adopt is not False:
             raise ValidationError("adopt must be True or False", field="adopt")
-        store = store if store is not None else FileStore(default_store_directory())
+        guarded = _guarded(store if store is not None else FileStore(default_store_directory()))
+        assert guarded is not None
+        store = guarded
         timeout = self._wait_timeout(timeout, Operation.CREATE, len(chosen))
         items = [FleetItem(name=spec.name) for spec in chosen]
         by_item = dict(zip((id(item) for item in items), chosen, strict=True))
@@ -338,6 +343,7 @@ class Fleet:
             try:
                 created = await self._instances.create(**spec.create_arguments(), on_created=save)
             except CreateOutcomeUnknownError as error:
+                submitted = self._clock()  # answered (ambiguously) now
                 # Not shielded: a cancel from outside leaves the intent "intended", for
                 # recover() to match; a stop of the call (or a rollback) finishes it after.
                 pending = _Ambiguous(item, spec, intent, error, known_before)
@@ -400,7 +406,9 @@ class Fleet:
         try:
             await store.save_credentials(credentials, intent_id=intent_id)
         except Exception as error:  # any store's failure: the credentials must not be lost
-            cause = error.message if isinstance(error, CredentialStoreError) else repr(error)
+            cause = (
+                error.message if isinstance(error, CredentialStoreError) else type(error).__name__
+            )
             failure = CredentialStoreError(
                 f"instance {credentials.instance_id} ({item.name}) was created but its "
                 f"credentials could not be saved to {_location(store)} ({cause}); they are "
@@ -463,7 +471,7 @@ class Fleet:
                     item.error = error
         if wait and timeout != 0 and instance.status is InstanceStatus.CREATING:
             item.instance = await self._instances.wait(
-                chosen.id, Operation.CREATE, name=chosen.name, timeout=timeout
+                chosen.id, Operation.CREATE, name=chosen.name, timeout=timeout, cohort=True
             )
         item.outcome = Outcome.ADOPTED
         return True
@@ -472,12 +480,13 @@ class Fleet:
         """Find out whether an ambiguous create made an instance; never resend it."""
         item, spec, intent, error = pending.item, pending.spec, pending.intent, pending.error
         item.error = error
-        if error.instance_id and error.password and error.username:
-            # The answer arrived but could not be parsed: what could be read is kept.
+        if error.instance_id and error.password:
+            # The answer arrived but could not be parsed: what could be read is kept (Aura's
+            # user is always neo4j, should that be what was unreadable).
             recovered = Credentials(
                 instance_id=error.instance_id,
                 name=spec.name,
-                username=error.username,
+                username=error.username or "neo4j",
                 password=error.password,
                 tenant_id=intent.tenant_id,
             )
@@ -493,7 +502,9 @@ class Fleet:
             try:
                 listed = await self._instances.list(tenant_id=spec.tenant_id)
             except AuraError:
-                listed = []
+                # Nothing can be concluded: the intent stays "intended" for recover().
+                item.outcome = Outcome.FAILED
+                return
             match = _match(listed, spec.name, intent.started_at, pending.known_before)
             if match is not None:
                 item.instance_id = match.id
@@ -711,6 +722,7 @@ class Fleet:
             raise ValidationError("on_error='rollback' applies to create only", field="on_error")
         if store is None and isinstance(targets, Selector):
             store = targets.ledger
+        store = _guarded(store)
         with counting_requests() as listing:
             items = await self._items(targets)
             intents = await _ledger_index(store) if store is not None and not dry_run else {}
@@ -890,6 +902,9 @@ class Fleet:
             CredentialStoreError: the ledger cannot be read or written.
             AuraError: listing the project's instances failed.
         """
+        guarded = _guarded(store)
+        assert guarded is not None
+        store = guarded
         with counting_requests() as tally:
             entries = await store.entries()
             listed = await self._instances.list(tenant_id=tenant_id)
@@ -1010,15 +1025,17 @@ class Fleet:
             except BaseException:
                 # Cancelled from outside: what was created is recorded; undo it when asked.
                 with anyio.CancelScope(shield=True):
-                    self._settle(items, cancelled=True)
+                    self._settle(items)
                     if rollback is not None:
                         await rollback(run, store)
+                    elif store is not None:
+                        await self._salvage(run, store)
                     self._finished(operation, items, tally.sent, tally.rate_limited, began)
                 raise
             if spent is not None:
                 tally.sent += spent.sent
                 tally.rate_limited += spent.rate_limited
-            self._settle(items, cancelled=run.stopped)
+            self._settle(items)
             if settle is not None and store is not None and run.unsettled:
                 with anyio.CancelScope(shield=True):
                     await settle(run, store)
@@ -1049,7 +1066,7 @@ class Fleet:
     def _end(self, item: FleetItem, run: _Run) -> None:
         item.finished = self._clock()
         if item.outcome is None:
-            item.outcome = Outcome.CANCELLED if _under_way(item) else Outcome.SKIPPED
+            item.outcome = _cut_short(item)
         self._publish(
             FleetItemFinished(
                 operation=run.operation,
@@ -1063,10 +1080,48 @@ class Fleet:
             )
         )
 
-    def _settle(self, items: list[FleetItem], *, cancelled: bool) -> None:
+    def _settle(self, items: list[FleetItem]) -> None:
+        """Give every item that never ended (cut short by a stop or a cancel) its outcome."""
         for item in items:
             if item.outcome is None:
-                item.outcome = Outcome.CANCELLED if _under_way(item) else Outcome.SKIPPED
+                item.outcome = _cut_short(item)
+
+    async def _salvage(self, run: _Run, store: CredentialStore) -> None:
+        """On a cancel: save again credentials that could not be saved, or delete their instance.
+
+        The report will not reach the caller, so credentials held only in it would be lost
+        with it: an instance nobody can connect to is deleted rather than left running.
+        """
+        for item, intent_id in run.created:
+            if item.credentials is None or item.saved_to is not None:
+                continue
+            try:
+                await store.save_credentials(item.credentials, intent_id=intent_id)
+            except CredentialStoreError as error:
+                logger.error(
+                    "instance %s (%s) was created but its credentials could not be saved (%s) "
+                    "and the call was cancelled: deleting it, since nobody could connect to it",
+                    item.instance_id,
+                    item.name,
+                    error.message,
+                )
+                try:
+                    await self._instances.delete(item.instance_id or "")
+                except NotFoundError:
+                    pass
+                except AuraError as failure:
+                    # (A cancel must not wait minutes for a create to finish: recovery
+                    # deletes it later, once the ledger says its password is lost.)
+                    logger.error(
+                        "could not delete instance %s (%s); run fleet.recover(delete_lost=True)",
+                        item.instance_id,
+                        failure,
+                    )
+                    await _mark(store, intent_id, EntryState.LOST, instance_id=item.instance_id)
+                    continue
+                await _mark(store, intent_id, EntryState.DELETED, instance_id=item.instance_id)
+            else:
+                item.saved_to = store.location
 
     def _finished(
         self, operation: str, items: list[FleetItem], sent: int, limited: int, began: float
@@ -1087,6 +1142,11 @@ class Fleet:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _cut_short(item: FleetItem) -> Outcome:
+    """The outcome of an item a stop or a cancel ended: cancelled if it was sent, else skipped."""
+    return Outcome.CANCELLED if _under_way(item) else Outcome.SKIPPED
 
 
 def _under_way(item: FleetItem) -> bool:
@@ -1118,16 +1178,86 @@ def _match(
     ]
     if not candidates:
         return None
-    return min(candidates, key=lambda s: s.created_at or started_at)
+    # The one created closest to when the create was sent: an older twin within the clock
+    # skew allowed, or one made by someone else later, is less likely to be this create's.
+    return min(
+        candidates, key=lambda s: abs(((s.created_at or started_at) - started_at).total_seconds())
+    )
 
 
 async def _mark(
     store: CredentialStore, intent_id: str, state: EntryState, *, instance_id: str | None = None
 ) -> None:
-    """Record a state; a store failure here is logged by the caller's report, not raised."""
-    # On failure the intent stays "intended": recovery will look at it again.
-    with contextlib.suppress(CredentialStoreError):
+    """Record a state; a store failure is logged (WARNING), not raised.
+
+    The entry then keeps its earlier state, which errs on the safe side: "intended" sends
+    :meth:`Fleet.recover` to look at it again, "created" keeps it in teardowns by ledger.
+    """
+    try:
         await store.mark(intent_id, state, instance_id=instance_id)
+    except CredentialStoreError as error:
+        logger.warning(
+            "could not mark ledger entry %s as %s (%s)", intent_id, state.value, error.message
+        )
+
+
+class _Guarded:
+    """A credential store whose every failure is a :class:`CredentialStoreError`.
+
+    The fleet's guarantees rest on store failures being caught where they happen; a
+    third-party store may raise anything, which would otherwise tear the whole call down.
+    """
+
+    def __init__(self, inner: CredentialStore) -> None:
+        self._inner = inner
+
+    @property
+    def location(self) -> str:
+        try:
+            return str(self._inner.location)
+        except Exception:
+            return type(self._inner).__name__
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        except CredentialStoreError:
+            raise
+        except Exception as error:
+            raise CredentialStoreError(
+                f"the credential store failed to {what} ({type(error).__name__})",
+                location=self.location,
+            ) from error
+
+    async def record_intent(self, intent: Intent) -> None:
+        await self._call("record an intent", lambda: self._inner.record_intent(intent))
+
+    async def save_credentials(self, credentials: Credentials, *, intent_id: str | None) -> None:
+        await self._call(
+            "save credentials",
+            lambda: self._inner.save_credentials(credentials, intent_id=intent_id),
+        )
+
+    async def mark(
+        self, intent_id: str, state: EntryState, *, instance_id: str | None = None
+    ) -> None:
+        await self._call(
+            "mark an entry", lambda: self._inner.mark(intent_id, state, instance_id=instance_id)
+        )
+
+    async def entries(self) -> list[LedgerEntry]:
+        return await self._call("read the ledger", self._inner.entries)
+
+    async def lookup(
+        self, *, name: str | None = None, instance_id: str | None = None
+    ) -> Credentials | None:
+        return await self._call(
+            "look up credentials", lambda: self._inner.lookup(name=name, instance_id=instance_id)
+        )
+
+
+def _guarded(store: CredentialStore | None) -> CredentialStore | None:
+    return None if store is None or isinstance(store, _Guarded) else _Guarded(store)
 
 
 async def _ledger_index(store: CredentialStore) -> dict[str, list[str]]:

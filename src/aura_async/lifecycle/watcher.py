@@ -70,6 +70,7 @@ class _Waiter:
     # Part of a fleet: paced for the fleet's make-span by the operation's _FirstPoll.
     cohort: bool = False
     epoch: int = -1
+    first_due: float = 0.0
     first_counted: bool = False
 
 
@@ -219,8 +220,15 @@ class Watcher:
             delay = min(delay, max(policy.min_interval, 0.9 * min(seen)))
         return delay * random.uniform(1.0, 1.1)
 
-    def first_poll(self, operation: Operation) -> _FirstPoll:
-        """The first-poll time of a fleet's waits for ``operation`` (learnt, see _FirstPoll)."""
+    def first_poll_time(self, operation: Operation) -> float:
+        """Seconds after submission at which a fleet's wait for ``operation`` first polls.
+
+        Learnt from the fleets this client ran (see :class:`_FirstPoll`); before any, 1.2
+        times the expected duration.
+        """
+        return self._first_poll(operation).value
+
+    def _first_poll(self, operation: Operation) -> _FirstPoll:
         first = self._first_polls.get(operation)
         if first is None:
             # Until fleets have taught it: the typical duration and the spread seen around
@@ -233,7 +241,7 @@ class Watcher:
         policy = self.policy
         operation = waiter.target.operation
         if waiter.cohort:
-            aim = self.first_poll(operation).value
+            aim = self._first_poll(operation).value
             elapsed = now - waiter.submitted
             # Far past what fleets usually take, the learnt time is off: back off rather
             # than poll densely for as long again.
@@ -282,7 +290,7 @@ class Watcher:
 
         ``fetch`` is a resource method (a GET) that raises ``NotFoundError`` for a 404; for a
         delete, the return value is None. A ``cohort`` wait is one of a fleet's: it is paced
-        for the fleet's make-span (see :meth:`first_poll`) rather than for its own lag.
+        for the fleet's make-span (see :meth:`first_poll_time`) rather than for its own lag.
 
         Raises:
             WaitFailedError: the resource reached a state the operation cannot recover from.
@@ -307,7 +315,7 @@ class Watcher:
         submitted = now if submitted is None else submitted
         limit = self.policy.timeout(operation) if timeout is None else timeout
         if cohort:
-            first = self.first_poll(operation)
+            first = self._first_poll(operation)
             delay, epoch = first.value, first.epoch
         else:
             delay, epoch = self.first_delay(operation), -1
@@ -320,6 +328,7 @@ class Watcher:
             timed=timed and not cohort,  # a fleet's waits teach the first poll instead
             cohort=cohort,
             epoch=epoch if timed else -1,
+            first_due=submitted + delay,
         )
         watch = self._watches.get(resource_id)
         if watch is None:
@@ -402,9 +411,9 @@ class Watcher:
                         waiter.first_counted = True
                         # Only a poll that came when planned says whether the plan was right
                         # (one held back by the rate limit finds most items done anyway).
-                        planned = waiter.submitted + self.first_poll(target.operation).value
-                        if seen.at - planned <= self._interval(waiter, seen.at):
-                            self.first_poll(target.operation).observe(waiter.epoch, done)
+                        late = seen.at - waiter.first_due
+                        if 0 <= late <= self._interval(waiter, seen.at):
+                            self._first_poll(target.operation).observe(waiter.epoch, done)
                     if done:
                         return seen.value
                     waiter.due = max(waiter.due, seen.at + self._interval(waiter, seen.at))
