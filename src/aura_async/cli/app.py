@@ -1,0 +1,141 @@
+"""The ``aura-async`` command: its global options, and the command groups under it.
+
+Exit codes: 0 success, 1 failure, 2 usage error (bad flags or input: nothing was sent),
+3 partial fleet failure, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from aura_async import __version__
+from aura_async.cli.config import CliOptions
+from aura_async.cli.output import Output
+from aura_async.cli.runtime import EXIT, Runtime, in_ci
+
+__all__ = ["cli", "main"]
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="aura-async")
+@click.option("--profile", help="Named profile in the config file (default: [profiles.default]).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file with [profiles.<name>] tables (default "
+    "$XDG_CONFIG_HOME/aura-async/config.toml).",
+)
+@click.option("--client-id", help="API client id (default $AURA_CLIENT_ID).")
+@click.option(
+    "--client-secret-file",
+    metavar="FILE",
+    help="Read the client secret from FILE ('-' for standard input), not a flag: it stays "
+    "out of process listings (default $AURA_CLIENT_SECRET).",
+)
+@click.option("--tenant-id", help="Default project (tenant) id (default $AURA_TENANT_ID).")
+@click.option("--base-url", help="API host; /v1 is appended (default https://api.neo4j.io).")
+@click.option("--auth-url", help="Token endpoint (default <base-url>/oauth/token).")
+@click.option(
+    "--rate-limit",
+    metavar="LIMIT",
+    help="Requests the client allows itself: 125, 25, N/period (e.g. 125/60), paid, free.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "jsonl"]),
+    default="table",
+    show_default=True,
+    help="table for people; json: one document; jsonl: one event per line, result last.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and results.")
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="Run against an embedded emulator of the Aura API (no account needed; its clock "
+    "runs 120 times faster).",
+)
+@click.option(
+    "--credentials-dir",
+    metavar="DIR",
+    help="Credential store for new instances' passwords (default ./aura-credentials).",
+)
+@click.option(
+    "--show-password",
+    is_flag=True,
+    help="Print one-time passwords (they are always saved to the credential store).",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="AURA_TIME_SCALE",
+    help="The API's clock runs this many times faster (an emulator serving with "
+    "--time-scale): waits poll and time out that much sooner. Default 1.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Answer yes to confirmations (deletes).")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    profile: str | None,
+    config_path: str | None,
+    client_id: str | None,
+    client_secret_file: str | None,
+    tenant_id: str | None,
+    base_url: str | None,
+    auth_url: str | None,
+    rate_limit: str | None,
+    output: str,
+    quiet: bool,
+    emulator: bool,
+    credentials_dir: str | None,
+    show_password: bool,
+    time_scale: float | None,
+    yes: bool,
+) -> None:
+    """Drive Neo4j Aura: instances, snapshots, keys, sessions, and whole fleets of them."""
+    printer = Output(output, quiet=quiet, show_password=show_password)  # type: ignore[arg-type]
+    if show_password and in_ci():
+        printer.warn(
+            "--show-password in CI: passwords will be printed to the job log, which others "
+            "may read. The credential store has them already."
+        )
+    ctx.obj = Runtime(
+        CliOptions(
+            profile=profile,
+            config=config_path,
+            client_id=client_id,
+            client_secret_file=client_secret_file,
+            tenant_id=tenant_id,
+            base_url=base_url,
+            auth_url=auth_url,
+            rate_limit=rate_limit,
+            credentials_dir=credentials_dir,
+        ),
+        printer,
+        emulator=emulator,
+        yes=yes,
+        credentials_dir=credentials_dir,
+        time_scale=time_scale,
+    )
+
+
+def _register() -> None:
+    from aura_async.cli import commands
+
+    commands.register(cli)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line; exits with the documented code."""
+    _register()
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="aura-async")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT["interrupted"])

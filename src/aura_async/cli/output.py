@@ -1,0 +1,189 @@
+"""How the command prints: a table for people, one JSON document, or JSON lines for pipes.
+
+The shapes are stable: what ``--output json`` prints for a resource is the API's own field
+names (snake_case) for it, a fleet call prints its report (``FleetReport.to_json``), and
+``--output jsonl`` prints each event as it happens (``to_json(event)``, with its ``kind``) and
+the result last as ``{"kind": "Result", "data": ...}``. Passwords appear only with
+``--show-password``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+from rich.console import Console
+from rich.table import Table
+
+from aura_async.lifecycle.events import to_json
+
+__all__ = ["Output", "OutputMode", "plain"]
+
+OutputMode = Literal["table", "json", "jsonl"]
+_SECRET_FIELDS = frozenset({"password"})
+_HIDDEN = "(hidden: --show-password)"
+
+
+def plain(value: Any, *, show_password: bool = False) -> Any:
+    """Turn models, enums, datetimes and containers into JSON values; hide passwords."""
+    if attrs.has(type(value)):
+        return {
+            field.name: (
+                plain(getattr(value, field.name), show_password=show_password)
+                if show_password or field.name not in _SECRET_FIELDS
+                else None
+            )
+            for field in attrs.fields(type(value))
+        }
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, show_password=show_password) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v, show_password=show_password) for v in value]
+    return value
+
+
+class Output:
+    """The printer of one invocation.
+
+    Args:
+        mode: ``table``, ``json`` or ``jsonl``.
+        quiet: print nothing but errors (and the result in json/jsonl modes).
+        show_password: print one-time passwords (never by default).
+        console: where tables go (stdout); ``errors``: where messages go (stderr).
+    """
+
+    def __init__(
+        self,
+        mode: OutputMode = "table",
+        *,
+        quiet: bool = False,
+        show_password: bool = False,
+        console: Console | None = None,
+        errors: Console | None = None,
+    ) -> None:
+        self.mode = mode
+        self.quiet = quiet
+        self.show_password = show_password
+        self.console = console or Console(soft_wrap=True)
+        self.errors = errors or Console(stderr=True, soft_wrap=True)
+
+    @property
+    def interactive(self) -> bool:
+        """Whether live displays make sense: a terminal, table mode, not quiet."""
+        return self.mode == "table" and not self.quiet and self.console.is_terminal
+
+    def data(self, value: Any) -> Any:
+        """The JSON value of a result, passwords hidden unless asked for."""
+        return plain(value, show_password=self.show_password)
+
+    def result(
+        self,
+        value: Any,
+        *,
+        columns: Sequence[str] | None = None,
+        title: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Print a command's result: a table of ``columns`` (or a message), or JSON."""
+        data = self.data(value)
+        if self.mode == "json":
+            self._write(json.dumps(data, indent=2, sort_keys=True))
+            return
+        if self.mode == "jsonl":
+            self._write(json.dumps({"kind": "Result", "data": data}, sort_keys=True))
+            return
+        if self.quiet:
+            return
+        if message is not None:
+            self.console.print(message, highlight=False)
+        if columns is None:
+            return
+        rows = data if isinstance(data, list) else [data]
+        self.table(rows, columns, title=title)
+
+    def table(
+        self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, title: str | None = None
+    ) -> None:
+        """Print rows as a table with the given columns (missing values blank)."""
+        table = Table(title=title, show_lines=False, header_style="bold")
+        for column in columns:
+            table.add_column(column.replace("_", " ").upper(), overflow="fold")
+        count = 0
+        for row in rows:
+            count += 1
+            table.add_row(*(_cell(row.get(column), column) for column in columns))
+        if count == 0:
+            self.console.print("(none)")
+            return
+        self.console.print(table)
+
+    def event(self, event: object) -> None:
+        """Print one event: a JSON line in jsonl mode, a timestamped line when not live."""
+        if self.mode == "jsonl":
+            self._write(json.dumps(to_json(event), default=str, sort_keys=True))
+        elif self.mode == "table" and not self.quiet:
+            line = describe(event)
+            if line:
+                stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+                self.errors.print(f"{stamp} {line}", highlight=False)
+
+    def note(self, text: str) -> None:
+        """A message for people (stderr), left out when quiet or in a machine mode."""
+        if not self.quiet and self.mode == "table":
+            self.errors.print(text, highlight=False)
+
+    def warn(self, text: str) -> None:
+        """A warning (stderr), always shown."""
+        self.errors.print(f"warning: {text}", highlight=False, style="yellow")
+
+    def _write(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None:
+        return _HIDDEN if column in _SECRET_FIELDS else ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def describe(event: object) -> str:
+    """One line about an event for people, or "" for events not worth a line."""
+    kind = type(event).__name__
+    fields = to_json(event)
+    who = fields.get("name") or fields.get("resource_id") or ""
+    if kind == "StatusChanged":
+        return f"{who}: {fields['previous']} -> {fields['status']}"
+    if kind == "TargetReached":
+        return f"{who}: {fields['operation']} done ({fields['status']}, {fields['elapsed']:.0f}s)"
+    if kind in ("WaitFailed", "WaitTimedOut"):
+        return f"{who}: {fields['operation']} {kind[4:].lower()} ({fields['status']})"
+    if kind == "OperationSubmitted":
+        return f"{who}: {fields['operation']} submitted"
+    if kind == "FleetItemFinished":
+        error = f": {fields['error']}" if fields.get("error") else ""
+        return f"{who}: {fields['outcome']}{error}"
+    if kind == "FleetStarted":
+        return f"fleet {fields['operation']}: {fields['items']} items"
+    if kind == "CredentialsSaved":
+        return f"{who}: credentials saved to {fields['location']}"
+    if kind == "RateLimited":
+        return f"rate limited: every request waits {fields['retry_after']:.1f}s"
+    if kind == "RateLowered":
+        return f"the API counts a lower limit: now {fields['new']}"
+    return ""

@@ -1,0 +1,186 @@
+"""One invocation's runtime: the client it talks through, its printer, and how it ends.
+
+Every command body is an async function run by :meth:`Runtime.run`, which maps what can go
+wrong to the documented exit codes (0 success, 1 failure, 2 usage error, 3 partial fleet
+failure, 130 interrupted) with a one-line message and no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import anyio
+import attrs
+import click
+import httpx
+
+from aura_async._http.limiter import RateLimit
+from aura_async.cli.config import CliOptions, resolve_settings
+from aura_async.cli.output import Output
+from aura_async.client import AuraClient
+from aura_async.config import ClientSettings
+from aura_async.errors import AuraError, ConfigurationError, FleetError, ValidationError
+from aura_async.fleet.store import FileStore
+from aura_async.lifecycle.operations import PollPolicy
+
+__all__ = ["EMULATOR_SCALE", "EXIT", "Runtime"]
+
+EXIT = {"ok": 0, "failure": 1, "usage": 2, "partial": 3, "interrupted": 130}
+# With --emulator, an emulated minute passes in half a real second: a create takes a second.
+EMULATOR_SCALE = 120.0
+
+
+class PartialFailure(Exception):
+    """Some items of a fleet command failed (exit 3); the report was printed."""
+
+
+def in_ci(environ: dict[str, str] | None = None) -> bool:
+    """Whether this runs in CI (the ``CI`` variable most CI systems set)."""
+    value = (environ if environ is not None else os.environ).get("CI", "")
+    return value.lower() not in ("", "0", "false", "no")
+
+
+@attrs.define(eq=False)
+class Runtime:
+    """What every command gets: settings, printer, safety switches, and the client."""
+
+    options: CliOptions
+    output: Output
+    emulator: bool = False
+    yes: bool = False
+    credentials_dir: str | None = None
+    time_scale: float | None = None
+    listeners: list[Callable[[object], None]] = attrs.Factory(list)
+
+    @property
+    def scale(self) -> float:
+        """How many times faster the API's clock runs than real time (1 for the real API)."""
+        if self.emulator:
+            return self.time_scale or EMULATOR_SCALE
+        return self.time_scale or 1.0
+
+    def on_event(self, event: object) -> None:
+        """Hand an event to the live display, if any, else print it."""
+        if self.listeners:
+            for listener in self.listeners:
+                listener(event)
+        else:
+            self.output.event(event)
+
+    def store(self) -> FileStore:
+        """The credential store: ``--credentials-dir``, the profile's, or ./aura-credentials."""
+        return FileStore(Path(self.credentials_dir or "aura-credentials").expanduser())
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[AuraClient]:
+        """An AuraClient for the configured account, or for the embedded emulator.
+
+        Raises:
+            ConfigurationError: missing credentials or a malformed setting.
+        """
+        transport: httpx.AsyncBaseTransport | None = None
+        poll: PollPolicy | None = None
+        if self.emulator:
+            settings, transport = _embedded(self.options, self.scale)
+        else:
+            settings, extra = resolve_settings(self.options)
+            if self.credentials_dir is None and "credentials_dir" in extra:
+                self.credentials_dir = extra["credentials_dir"]
+        if self.scale != 1.0:
+            poll = PollPolicy().scaled(1 / self.scale)
+        async with AuraClient(
+            settings=settings, transport=transport, on_event=self.on_event, poll=poll
+        ) as aura:
+            yield aura
+
+    def confirm(self, question: str) -> None:
+        """Ask before something irreversible; ``--yes`` answers for the user.
+
+        Raises:
+            click.UsageError: standard input is not a terminal and ``--yes`` was not given.
+            click.Abort: the user said no.
+        """
+        if self.yes:
+            return
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"{question} Refusing without --yes (not a terminal).")
+        if not click.confirm(question, default=False, err=True):
+            raise click.Abort()
+
+    def run(self, body: Callable[[], Awaitable[Any]]) -> NoReturn:
+        """Run a command body and exit with its code; never lets a traceback out for a
+        user's mistake or a service failure."""
+        code = EXIT["ok"]
+        try:
+            anyio.run(body)
+        except KeyboardInterrupt:
+            self.output.errors.print("interrupted", highlight=False)
+            code = EXIT["interrupted"]
+        except PartialFailure:
+            code = EXIT["partial"]
+        except (ValidationError, ConfigurationError) as error:
+            _fail(self.output, str(error))
+            code = EXIT["usage"]
+        except FleetError as error:
+            _fail(self.output, str(error))
+            code = EXIT["partial"]
+        except AuraError as error:
+            _fail(self.output, str(error))
+            code = EXIT["failure"]
+        except BaseExceptionGroup as group:  # several tasks failed at once
+            first = _first_aura_error(group)
+            if first is None:
+                raise
+            _fail(self.output, str(first))
+            code = EXIT["failure"]
+        sys.exit(code)
+
+
+def _first_aura_error(group: BaseExceptionGroup[BaseException]) -> AuraError | None:
+    for error in group.exceptions:
+        if isinstance(error, AuraError):
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            found = _first_aura_error(error)
+            if found is not None:
+                return found
+    return None
+
+
+def _fail(output: Output, message: str) -> None:
+    output.errors.print(f"error: {message}", highlight=False, style="red")
+
+
+def _embedded(options: CliOptions, scale: float) -> tuple[ClientSettings, httpx.AsyncBaseTransport]:
+    """Settings and an in-process transport for the embedded emulator.
+
+    Raises:
+        ConfigurationError: the emulator's dependencies are not installed.
+    """
+    try:
+        from aura_async.emulator import (
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+            DEFAULT_PROJECT_ID,
+            EmulatorConfig,
+            create_app,
+        )
+    except ModuleNotFoundError as error:
+        raise ConfigurationError(
+            f"the embedded emulator needs its server dependencies ({error.name})",
+            hint="pip install 'aura-async[emulator]'",
+        ) from None
+    app = create_app(EmulatorConfig(time_scale=scale))
+    settings = ClientSettings(
+        client_id=DEFAULT_CLIENT_ID,
+        client_secret=DEFAULT_CLIENT_SECRET,
+        tenant_id=options.tenant_id or DEFAULT_PROJECT_ID,
+        base_url="http://emulator.invalid",
+        rate_limit=RateLimit(125, 60 / scale),
+    )
+    return settings, httpx.ASGITransport(app=app)
