@@ -28,7 +28,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=120.0)
 # Enough connections for the API's whole per-minute budget to be in flight at once.
 DEFAULT_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
 
-_ENV = {
+ENV_VARIABLES = {
     "client_id": "AURA_CLIENT_ID",
     "client_secret": "AURA_CLIENT_SECRET",
     "tenant_id": "AURA_TENANT_ID",
@@ -81,7 +81,7 @@ def _check_url(name: str, value: str) -> None:
     if problem is not None:
         example = DEFAULT_BASE_URL + ("/oauth/token" if name == "auth_url" else "")
         raise ConfigurationError(
-            f"{name} ({_ENV[name]}) must be an http(s) URL such as {example}; got {shown}: "
+            f"{name} ({ENV_VARIABLES[name]}) must be an http(s) URL such as {example}; got {shown}: "
             f"{problem}"
         )
 
@@ -135,7 +135,7 @@ class ClientSettings:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
 
     def __attrs_post_init__(self) -> None:
-        missing = [_ENV[name] for name in ("client_id", "client_secret") if not getattr(self, name)]
+        missing = [ENV_VARIABLES[name] for name in ("client_id", "client_secret") if not getattr(self, name)]
         if missing:
             raise ConfigurationError(
                 f"Missing API credentials: set {' and '.join(missing)} (or pass them to "
@@ -181,7 +181,7 @@ class ClientSettings:
             values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
         values.update(environ)
         settings: dict[str, object] = {}
-        for name, variable in _ENV.items():
+        for name, variable in ENV_VARIABLES.items():
             if values.get(variable):
                 settings[name] = values[variable]
         if "rate_limit" in settings:

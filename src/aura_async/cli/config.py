@@ -24,20 +24,13 @@ from typing import Any
 import attrs
 from dotenv import dotenv_values
 
-from aura_async.config import ClientSettings
+from aura_async.config import ENV_VARIABLES, ClientSettings
 from aura_async.errors import ConfigurationError
 
 __all__ = ["CliOptions", "default_config_path", "load_profile", "resolve_settings"]
 
-# Profile keys and the environment variables they stand in for.
-_KEYS = {
-    "client_id": "AURA_CLIENT_ID",
-    "client_secret": "AURA_CLIENT_SECRET",
-    "tenant_id": "AURA_TENANT_ID",
-    "base_url": "AURA_BASE_URL",
-    "auth_url": "AURA_AUTH_URL",
-    "rate_limit": "AURA_RATE_LIMIT",
-}
+# Profile keys are the settings' names; each stands in for its environment variable.
+_KEYS = ENV_VARIABLES
 _PROFILE_ONLY = {"client_secret_file", "credentials_dir"}
 
 
