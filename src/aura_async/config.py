@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "ENV_VARIABLES",
     "ClientSettings",
 ]
 
@@ -81,8 +82,8 @@ def _check_url(name: str, value: str) -> None:
     if problem is not None:
         example = DEFAULT_BASE_URL + ("/oauth/token" if name == "auth_url" else "")
         raise ConfigurationError(
-            f"{name} ({ENV_VARIABLES[name]}) must be an http(s) URL such as {example}; got {shown}: "
-            f"{problem}"
+            f"{name} ({ENV_VARIABLES[name]}) must be an http(s) URL such as {example}; "
+            f"got {shown}: {problem}"
         )
 
 
@@ -135,7 +136,11 @@ class ClientSettings:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
 
     def __attrs_post_init__(self) -> None:
-        missing = [ENV_VARIABLES[name] for name in ("client_id", "client_secret") if not getattr(self, name)]
+        missing = [
+            ENV_VARIABLES[name]
+            for name in ("client_id", "client_secret")
+            if not getattr(self, name)
+        ]
         if missing:
             raise ConfigurationError(
                 f"Missing API credentials: set {' and '.join(missing)} (or pass them to "

@@ -1,0 +1,119 @@
+"""Where the command's settings come from: flags > environment > .env > a profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aura_async.cli.config import CliOptions, default_config_path, resolve_settings
+from aura_async.emulator import EmulatorServer
+from aura_async.errors import ConfigurationError
+
+from .conftest import CliRun, sent
+
+PROFILE = """
+[profiles.default]
+client_id = "profile-id"
+client_secret = "profile-secret"
+tenant_id = "profile-tenant"
+rate_limit = "25/60"
+
+[profiles.ci]
+client_id = "ci-id"
+client_secret_file = "{secret}"
+base_url = "http://ci.example"
+"""
+
+
+def write_config(tmp_path: Path) -> Path:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("file-secret\n")
+    path = tmp_path / "config.toml"
+    path.write_text(PROFILE.format(secret=secret))
+    return path
+
+
+def test_each_layer_wins_over_the_one_below(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    options = CliOptions(config=str(config))
+    settings, _ = resolve_settings(options, environ={}, dotenv=None)
+    assert (settings.client_id, settings.tenant_id) == ("profile-id", "profile-tenant")
+    assert str(settings.rate_limit) == "25/60s"
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("AURA_TENANT_ID=dotenv-tenant\nAURA_CLIENT_ID=dotenv-id\n")
+    settings, _ = resolve_settings(options, environ={}, dotenv=dotenv)
+    assert (settings.client_id, settings.tenant_id) == ("dotenv-id", "dotenv-tenant")
+
+    environ = {"AURA_CLIENT_ID": "env-id"}
+    settings, _ = resolve_settings(options, environ=environ, dotenv=dotenv)
+    assert (settings.client_id, settings.tenant_id) == ("env-id", "dotenv-tenant")
+
+    flags = CliOptions(config=str(config), client_id="flag-id", rate_limit="125")
+    settings, _ = resolve_settings(flags, environ=environ, dotenv=dotenv)
+    assert settings.client_id == "flag-id"
+    assert str(settings.rate_limit) == "125/60s"
+    assert settings.client_secret == "profile-secret"
+
+
+def test_a_named_profile_reads_its_secret_from_a_file(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    settings, _ = resolve_settings(
+        CliOptions(config=str(config), profile="ci"), environ={}, dotenv=None
+    )
+    assert settings.client_secret == "file-secret"
+    assert settings.base_url == "http://ci.example"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (CliOptions(profile="nope"), "no profile 'nope'"),
+        (CliOptions(config="/nonexistent/config.toml"), "not found"),
+        (CliOptions(client_secret_file="/nonexistent/secret"), "cannot read the client secret"),
+    ],
+)
+def test_bad_configuration_is_named(tmp_path: Path, options: CliOptions, message: str) -> None:
+    config = write_config(tmp_path)
+    if options.profile is not None:
+        options = CliOptions(config=str(config), profile=options.profile)
+    with pytest.raises(ConfigurationError, match=message):
+        resolve_settings(options, environ={"AURA_CLIENT_ID": "x"}, dotenv=None)
+
+
+def test_an_unknown_profile_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[profiles.default]\nclient_secrt = "typo"\n')
+    with pytest.raises(ConfigurationError, match="unknown key 'client_secrt'"):
+        resolve_settings(CliOptions(config=str(path)), environ={}, dotenv=None)
+
+
+def test_default_config_path_follows_xdg(tmp_path: Path) -> None:
+    assert default_config_path({"XDG_CONFIG_HOME": str(tmp_path)}) == (
+        tmp_path / "aura-async" / "config.toml"
+    )
+    assert default_config_path({"XDG_CONFIG_HOME": "relative"}).parts[-3:] == (
+        ".config",
+        "aura-async",
+        "config.toml",
+    )
+
+
+def test_the_secret_can_come_from_standard_input(
+    cli_run: CliRun, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AURA_CLIENT_SECRET")
+    result = cli_run("--client-secret-file", "-", "tenant", "list", input=emulator.client_secret)
+    assert result.exit_code == 0, result.output
+    assert emulator.client_secret not in result.output
+
+
+def test_an_empty_secret_on_standard_input_is_a_usage_error(
+    cli_run: CliRun, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AURA_CLIENT_SECRET")
+    result = cli_run("--client-secret-file", "-", "tenant", "list", input="\n")
+    assert result.exit_code == 2
+    assert "no client secret" in result.stderr
+    assert sent(emulator) == 0
