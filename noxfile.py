@@ -58,6 +58,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The project's main job: the emulator and a scripted tour of the Aura API on it."""
+    """The project's main job: ``aura-async demo``, a fleet of 20 on the embedded emulator.
+
+    Arguments after -- go to the command's global options (``nox -s demo -- -o json``).
+    The raw-HTTP tour of the emulator is still ``python -m aura_async.emulator --demo``.
+    """
     _sync(session)
-    session.run("python", "-m", "aura_async.emulator", "--demo", *session.posargs)
+    session.run("aura-async", *session.posargs, "demo")

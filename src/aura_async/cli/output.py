@@ -19,6 +19,7 @@ from typing import Any, Literal
 import attrs
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from aura_async.lifecycle.events import to_json
 
@@ -27,6 +28,7 @@ __all__ = ["Output", "OutputMode", "plain"]
 OutputMode = Literal["table", "json", "jsonl"]
 _SECRET_FIELDS = frozenset({"password"})
 _HIDDEN = "(hidden: --show-password)"
+_PIPE_WIDTH = 400
 
 
 def plain(value: Any, *, show_password: bool = False) -> Any:
@@ -75,7 +77,10 @@ class Output:
         self.mode = mode
         self.quiet = quiet
         self.show_password = show_password
-        self.console = console or Console(soft_wrap=True)
+        # Piped, a table is read by scripts and greps: as wide as its rows, never wrapped
+        # mid-id (rich would assume 80 columns).
+        piped = not sys.stdout.isatty()
+        self.console = console or Console(soft_wrap=True, width=_PIPE_WIDTH if piped else None)
         self.errors = errors or Console(stderr=True, soft_wrap=True)
 
     @property
@@ -106,7 +111,7 @@ class Output:
         if self.quiet:
             return
         if message is not None:
-            self.console.print(message, highlight=False)
+            self.console.print(message, highlight=False, markup=False)
         if columns is None:
             return
         rows = data if isinstance(data, list) else [data]
@@ -122,7 +127,8 @@ class Output:
         count = 0
         for row in rows:
             count += 1
-            table.add_row(*(_cell(row.get(column), column) for column in columns))
+            # Text, not str: a cell is data (an instance named "[/x]"), never markup.
+            table.add_row(*(Text(_cell(row.get(column), column)) for column in columns))
         if count == 0:
             self.console.print("(none)")
             return
@@ -136,16 +142,16 @@ class Output:
             line = describe(event)
             if line:
                 stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
-                self.errors.print(f"{stamp} {line}", highlight=False)
+                self.errors.print(f"{stamp} {line}", highlight=False, markup=False)
 
     def note(self, text: str) -> None:
         """A message for people (stderr), left out when quiet or in a machine mode."""
         if not self.quiet and self.mode == "table":
-            self.errors.print(text, highlight=False)
+            self.errors.print(text, highlight=False, markup=False)
 
     def warn(self, text: str) -> None:
         """A warning (stderr), always shown."""
-        self.errors.print(f"warning: {text}", highlight=False, style="yellow")
+        self.errors.print(f"warning: {text}", highlight=False, style="yellow", markup=False)
 
     def _write(self, text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -172,7 +178,8 @@ def describe(event: object) -> str:
     if kind == "TargetReached":
         return f"{who}: {fields['operation']} done ({fields['status']}, {fields['elapsed']:.0f}s)"
     if kind in ("WaitFailed", "WaitTimedOut"):
-        return f"{who}: {fields['operation']} {kind[4:].lower()} ({fields['status']})"
+        what = "failed" if kind == "WaitFailed" else "timed out"
+        return f"{who}: {fields['operation']} {what} ({fields['status']})"
     if kind == "OperationSubmitted":
         return f"{who}: {fields['operation']} submitted"
     if kind == "FleetItemFinished":

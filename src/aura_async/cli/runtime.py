@@ -153,7 +153,7 @@ def _first_aura_error(group: BaseExceptionGroup[BaseException]) -> AuraError | N
 
 
 def _fail(output: Output, message: str) -> None:
-    output.errors.print(f"error: {message}", highlight=False, style="red")
+    output.errors.print(f"error: {message}", highlight=False, style="red", markup=False)
 
 
 def _embedded(options: CliOptions, scale: float) -> tuple[ClientSettings, httpx.AsyncBaseTransport]:

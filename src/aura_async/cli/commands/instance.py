@@ -1,11 +1,647 @@
-"""Commands: (to be written)."""
+"""Commands: ``instance`` (list, get, create, update, pause, resume, delete, overwrite, upgrade,
+sizing, wait) and ``instance snapshot`` (list, get, create, restore).
+
+The helpers every resource command shares live here too (:mod:`.resources` uses them):
+``await_options`` adds ``--await``/``--timeout``, :func:`show` runs one SDK call and prints
+what it returns, :func:`gather` runs calls concurrently on the one client.
+
+``--timeout`` counts seconds of the API's clock: against an emulator whose clock runs faster
+(``--emulator``, ``--time-scale``) a wait gives up that much sooner, as the operations finish.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import anyio
+import attrs
 import click
 
-__all__ = ["register"]
+from aura_async._validation import check_instance_id
+from aura_async.cli.runtime import Runtime
+from aura_async.client import AuraClient
+from aura_async.errors import AuraError, NotFoundError, WaitError, WaitTimeoutError
+from aura_async.fleet import (
+    FleetFinished,
+    FleetItem,
+    FleetItemFinished,
+    FleetStarted,
+    InstanceSpec,
+    Outcome,
+    write_env_file,
+)
+from aura_async.lifecycle.operations import Operation
+from aura_async.models import CloudProvider, Instance, InstanceType
+
+__all__ = [
+    "await_options",
+    "gather",
+    "in_tenant",
+    "only_tenant",
+    "pass_runtime",
+    "register",
+    "show",
+    "sizing_options",
+    "waiting",
+]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+TYPES = ", ".join(t.value for t in InstanceType)
+CLOUDS = ", ".join(c.value for c in CloudProvider)
+
+INSTANCE_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "type",
+    "memory",
+    "cloud_provider",
+    "region",
+    "connection_url",
+)
+SUMMARY_COLUMNS = ("id", "name", "tenant_id", "cloud_provider", "created_at")
+DETAIL_COLUMNS = ("id", "name", "status", "type", "memory", "cloud_provider", "region", "tenant_id")
+CREATED_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "type",
+    "region",
+    "connection_url",
+    "username",
+    "password",
+)
+SNAPSHOT_COLUMNS = ("snapshot_id", "instance_id", "status", "profile", "timestamp", "exportable")
+SIZING_COLUMNS = ("recommended_size", "min_required_memory", "did_exceed_maximum")
+WAITED_COLUMNS = ("id", "name", "status", "result", "error")
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def await_options(what: str) -> Callable[[F], F]:
+    """Add ``--await`` (wait until ``what``) and ``--timeout SECONDS`` to a command."""
+
+    def decorate(command: F) -> F:
+        command = click.option(
+            "--timeout",
+            type=click.FloatRange(min=0),
+            metavar="SECONDS",
+            help="Give up waiting after this many seconds (implies --await; 0: do not wait; "
+            "default: the operation's usual limit).",
+        )(command)
+        return click.option("--await", "wait", is_flag=True, help=f"Wait until {what}.")(command)
+
+    return decorate
+
+
+def waiting(rt: Runtime, wait: bool, timeout: float | None) -> tuple[bool, float | None]:
+    """``--await`` and ``--timeout`` as the SDK takes them: whether to wait, and for how long
+    in real seconds (the API's clock may run faster than real time)."""
+    if timeout is None:
+        return wait, None
+    if timeout == 0:
+        return False, None
+    return True, timeout / rt.scale
+
+
+def show(
+    rt: Runtime,
+    call: Callable[[AuraClient], Awaitable[Any]],
+    columns: Sequence[str],
+    *,
+    check: Callable[[], object] | None = None,
+    confirm: str | None = None,
+    message: Callable[[Any], str] | None = None,
+) -> NoReturn:
+    """Run ``call`` on the client, print what it returns, and exit.
+
+    ``check`` validates the input first (a bad one: exit 2, nothing sent), then ``confirm`` is
+    asked (``--yes`` answers it; without a terminal it is refused).
+    """
+
+    async def body() -> None:
+        if check is not None:
+            check()
+        if confirm is not None:
+            rt.confirm(confirm)
+        async with rt.client() as aura:
+            value = await call(aura)
+        text = message(value) if message is not None else None
+        rt.output.result(value, columns=list(columns), message=text)
+
+    rt.run(body)
+
+
+async def gather(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Await every call concurrently (they share the client and its rate limit), in order."""
+    results: dict[int, T] = {}
+
+    async def one(index: int, call: Callable[[], Awaitable[T]]) -> None:
+        results[index] = await call()
+
+    async with anyio.create_task_group() as tasks:
+        for index, call in enumerate(calls):
+            tasks.start_soon(one, index, call)
+    return [results[index] for index in range(len(calls))]
+
+
+only_tenant = click.option(
+    "--tenant-id", help="Only this project's (default: the configured project)."
+)
+in_tenant = click.option("--tenant-id", help="The project (default: the configured project).")
+
+
+def sizing_options(command: F) -> F:
+    """Add what every sizing estimate takes: the graph's node and relationship counts, and
+    ``--algorithm-categories a,b`` (passed on as a list)."""
+    command = click.option(
+        "--algorithm-categories",
+        metavar="A,B",
+        callback=lambda _ctx, _param, text: [p.strip() for p in text.split(",")] if text else [],
+        help="Comma-separated algorithm categories.",
+    )(command)
+    command = click.option(
+        "--relationship-count", type=int, required=True, help="Relationships in the graph."
+    )(command)
+    return click.option("--node-count", type=int, required=True, help="Nodes in the graph.")(
+        command
+    )
+
+
+@attrs.frozen
+class Gone:
+    """What a delete prints once the thing is gone."""
+
+    id: str
+    status: str = "deleted"
+
+
+def deleted(value: Any, resource_id: str) -> Any:
+    """A delete's answer, or :class:`Gone` when there is none (it is gone already)."""
+    return Gone(resource_id) if value is None else value
+
+
+def _done(what: str) -> Callable[[Any], str]:
+    return lambda value: f"{what} {value.id}: {value.status}"
+
+
+# --------------------------------------------------------------------------- instance
+
+
+@click.group()
+def instance() -> None:
+    """Database instances: create, change, pause, resume, delete, and wait for them."""
+
+
+@instance.command("list")
+@only_tenant
+@click.option(
+    "--detail", is_flag=True, help="Get each instance too, for its status, memory and type."
+)
+@pass_runtime
+def instance_list(rt: Runtime, tenant_id: str | None, detail: bool) -> None:
+    """List instances (with --detail: one more request each, made concurrently)."""
+
+    async def listing(aura: AuraClient) -> list[Any]:
+        summaries = await aura.instances.list(tenant_id=tenant_id)
+        if not detail:
+            return summaries
+        found = await gather([_getter(aura, s.id) for s in summaries])
+        return [i for i in found if i is not None]  # deleted meanwhile: gone from the list
+
+    show(rt, listing, DETAIL_COLUMNS if detail else SUMMARY_COLUMNS)
+
+
+def _getter(aura: AuraClient, instance_id: str) -> Callable[[], Awaitable[Instance | None]]:
+    async def get() -> Instance | None:
+        try:
+            return await aura.instances.get(instance_id)
+        except NotFoundError:
+            return None
+
+    return get
+
+
+@instance.command("get")
+@click.argument("instance_id")
+@pass_runtime
+def instance_get(rt: Runtime, instance_id: str) -> None:
+    """Show an instance with its status."""
+    show(rt, lambda aura: aura.instances.get(instance_id), INSTANCE_COLUMNS)
+
+
+@attrs.frozen(kw_only=True)
+class CreatedView:
+    """What ``instance create`` prints (the password only with --show-password)."""
+
+    id: str
+    name: str
+    status: str
+    type: str
+    memory: str | None
+    storage: str | None
+    cloud_provider: str
+    region: str
+    tenant_id: str | None
+    connection_url: str | None
+    username: str
+    password: str = attrs.field(repr=False)
+    created_at: dt.datetime | None
+    credentials_file: str | None
+    env_file: str | None
+
+
+@instance.command("create")
+@click.option("--name", required=True, help="The instance's name (1 to 30 characters).")
+@click.option("--type", "type", required=True, metavar="TYPE", help=f"One of {TYPES}.")
+@click.option("--memory", help="Memory such as 8GB (free-db: 1GB, the default).")
+@click.option("--region", help="A region of the cloud, such as europe-west1.")
+@click.option("--cloud-provider", metavar="CLOUD", help=f"One of {CLOUDS}.")
+@click.option("--version", default="5", show_default=True, help="The Neo4j version.")
+@in_tenant
+@click.option("--customer-managed-key-id", help="Encrypt it with this key (VDC, AuraDS).")
+@click.option("--vector-optimized", is_flag=True, default=None, help="Optimize for vectors.")
+@click.option(
+    "--graph-analytics-plugin",
+    is_flag=True,
+    default=None,
+    help="Enable the Graph Analytics plugin (professional-db).",
+)
+@click.option("--storage", help="Storage such as 16GB (where the tier lets you choose).")
+@click.option("--source-instance-id", help="Start with a copy of this instance's data.")
+@click.option("--source-snapshot-id", help="...from this snapshot of it.")
+@click.option(
+    "--env-file",
+    type=click.Path(path_type=Path),
+    help="Also write the credentials to this .env file (mode 0600, added to .gitignore).",
+)
+@await_options("the instance is running")
+@pass_runtime
+def instance_create(
+    rt: Runtime, /, env_file: Path | None, wait: bool, timeout: float | None, **fields: Any
+) -> None:
+    """Create an instance; its credentials go to the credential store.
+
+    The password is shown once by the API: it is saved (mode 0600) under --credentials-dir
+    before anything else happens, and printed only with --show-password. The create goes
+    through the same ledger as fleet creates: its intent is recorded before the request, so
+    a create cut short is found again by `fleet recover`.
+    """
+    spec = InstanceSpec(**fields)
+    wait, timeout = waiting(rt, wait, timeout)
+    rt.listeners.append(_without_fleet_events(rt))
+
+    async def body() -> None:
+        async with rt.client() as aura:
+            payload = aura.instances.check_create(**spec.create_arguments())
+            store = rt.store()
+            report = await aura.fleet.create(
+                spec, wait=wait, timeout=timeout, store=store, adopt=False
+            )
+        item = report.items[0]
+        if item.credentials is not None:
+            saved = store.directory / "credentials" / f"{item.credentials.instance_id}.json"
+            await _print_created(rt, item, payload, saved if item.saved_to else None, env_file)
+        if item.error is not None or item.outcome is not Outcome.SUCCEEDED:
+            raise _failure(item)
+
+    rt.run(body)
+
+
+def _without_fleet_events(rt: Runtime) -> Callable[[object], None]:
+    """Print a one-instance create's events but the fleet's own (its start, its item's end):
+    the result and the error say that once."""
+
+    def listen(event: object) -> None:
+        if not isinstance(event, FleetStarted | FleetItemFinished | FleetFinished):
+            rt.output.event(event)
+
+    return listen
+
+
+async def _print_created(
+    rt: Runtime,
+    item: FleetItem,
+    payload: dict[str, Any],
+    saved: Path | None,
+    env_file: Path | None,
+) -> None:
+    """Print a create's result; write its .env file first if asked."""
+    credentials = item.credentials
+    assert credentials is not None
+    if saved is None:
+        # The store failed: this is the only copy of the password, so it is shown.
+        rt.output.show_password = True
+        rt.output.warn("the credentials could not be saved: this is the only copy of them")
+    env = None
+    if env_file is not None:
+        env = (await anyio.to_thread.run_sync(write_env_file, env_file, credentials)).resolve()
+    seen = item.instance
+    view = CreatedView(
+        id=credentials.instance_id,
+        name=credentials.name,
+        status=str(seen.status) if seen else "creating",
+        type=str(seen.type if seen else payload["type"]),
+        memory=seen.memory if seen else payload.get("memory"),
+        storage=seen.storage if seen else payload.get("storage"),
+        cloud_provider=str(seen.cloud_provider if seen else payload["cloud_provider"]),
+        region=seen.region if seen else payload["region"],
+        tenant_id=credentials.tenant_id,
+        connection_url=credentials.connection_url,
+        username=credentials.username,
+        password=credentials.password,
+        created_at=credentials.created_at,
+        credentials_file=str(saved) if saved else None,
+        env_file=str(env) if env else None,
+    )
+    where = " and ".join(str(p) for p in (saved, env) if p is not None)
+    rt.output.result(
+        view, columns=CREATED_COLUMNS, message=f"Credentials saved to {where}" if where else None
+    )
+
+
+def _failure(item: FleetItem) -> AuraError:
+    if isinstance(item.error, AuraError):
+        return item.error
+    if item.error is not None:
+        return AuraError(f"creating {item.name!r} failed: {item.error}")
+    return AuraError(f"creating {item.name!r} did not finish ({item.outcome})")
+
+
+@instance.command("update")
+@click.argument("instance_id")
+@click.option("--name", help="A new name (immediate).")
+@click.option("--memory", help="A new memory size such as 16GB.")
+@click.option("--storage", help="A new storage size such as 32GB.")
+@click.option("--vector-optimized/--no-vector-optimized", default=None, help="Vector optimized.")
+@click.option(
+    "--graph-analytics-plugin/--no-graph-analytics-plugin",
+    default=None,
+    help="The Graph Analytics plugin.",
+)
+@click.option("--secondaries-count", type=int, help="Secondaries (Virtual Dedicated Cloud).")
+@click.option("--cdc-enrichment-mode", metavar="MODE", help="OFF, DIFF or FULL.")
+@await_options("the change shows and the instance runs again")
+@pass_runtime
+def instance_update(
+    rt: Runtime, /, instance_id: str, wait: bool, timeout: float | None, **changes: Any
+) -> None:
+    """Rename, resize or reconfigure an instance."""
+    wait, timeout = waiting(rt, wait, timeout)
+    show(
+        rt,
+        lambda aura: aura.instances.update(instance_id, wait=wait, timeout=timeout, **changes),
+        INSTANCE_COLUMNS,
+    )
+
+
+def _instance_action(
+    until: str, act: Callable[[AuraClient], Callable[..., Awaitable[Instance]]]
+) -> Callable[..., None]:
+    """``instance pause`` and ``instance resume``: one id, --await."""
+
+    @click.argument("instance_id")
+    @await_options(until)
+    @pass_runtime
+    def command(rt: Runtime, instance_id: str, wait: bool, timeout: float | None) -> None:
+        wait, timeout = waiting(rt, wait, timeout)
+        show(rt, lambda aura: act(aura)(instance_id, wait=wait, timeout=timeout), INSTANCE_COLUMNS)
+
+    return command
+
+
+instance.command("pause", help="Pause a running instance.")(
+    _instance_action("the instance is paused", lambda aura: aura.instances.pause)
+)
+instance.command("resume", help="Resume a paused instance.")(
+    _instance_action("the instance is running", lambda aura: aura.instances.resume)
+)
+
+
+@instance.command("delete")
+@click.argument("instance_id")
+@await_options("the instance is gone")
+@pass_runtime
+def instance_delete(rt: Runtime, instance_id: str, wait: bool, timeout: float | None) -> None:
+    """Delete an instance and its data, for good (asks first; --yes answers)."""
+    wait, timeout = waiting(rt, wait, timeout)
+
+    async def call(aura: AuraClient) -> Any:
+        return deleted(
+            await aura.instances.delete(instance_id, wait=wait, timeout=timeout), instance_id
+        )
+
+    show(
+        rt,
+        call,
+        INSTANCE_COLUMNS,
+        check=lambda: check_instance_id(instance_id),
+        confirm=f"Delete instance {instance_id} and all its data?",
+        message=_done("instance"),
+    )
+
+
+@instance.command("overwrite")
+@click.argument("instance_id")
+@click.option("--source-instance-id", required=True, help="Copy the data of this instance...")
+@click.option("--source-snapshot-id", help="...from this snapshot of it (default: a new one).")
+@await_options("the instance runs again with the new data")
+@pass_runtime
+def instance_overwrite(
+    rt: Runtime,
+    instance_id: str,
+    source_instance_id: str,
+    source_snapshot_id: str | None,
+    wait: bool,
+    timeout: float | None,
+) -> None:
+    """Replace an instance's data with another instance's."""
+    wait, timeout = waiting(rt, wait, timeout)
+    show(
+        rt,
+        lambda aura: aura.instances.overwrite(
+            instance_id,
+            source_instance_id=source_instance_id,
+            source_snapshot_id=source_snapshot_id,
+            wait=wait,
+            timeout=timeout,
+        ),
+        INSTANCE_COLUMNS,
+    )
+
+
+@instance.command("upgrade")
+@click.argument("instance_id")
+@click.option("--memory", help="Resize to this memory too (with --storage).")
+@click.option("--storage", help="Resize to this storage too (with --memory).")
+@pass_runtime
+def instance_upgrade(
+    rt: Runtime, instance_id: str, memory: str | None, storage: str | None
+) -> None:
+    """Upgrade AuraDB Professional to Business Critical (at once)."""
+    show(
+        rt,
+        lambda aura: aura.instances.upgrade(instance_id, memory=memory, storage=storage),
+        INSTANCE_COLUMNS,
+    )
+
+
+@instance.command("sizing")
+@sizing_options
+@click.option("--instance-type", metavar="TYPE", help=f"One of {TYPES}.")
+@pass_runtime
+def instance_sizing(rt: Runtime, /, **graph: Any) -> None:
+    """Estimate the memory an AuraDS instance needs for a graph."""
+    show(rt, lambda aura: aura.instances.sizing(**graph), SIZING_COLUMNS)
+
+
+@attrs.frozen
+class Waited:
+    """One instance's wait, as ``instance wait`` prints it."""
+
+    id: str
+    name: str | None
+    status: str
+    result: str
+    error: str | None = None
+
+
+_UNTIL = {"running": Operation.CREATE, "paused": Operation.PAUSE, "deleted": Operation.DELETE}
+
+
+@instance.command("wait")
+@click.argument("instance_ids", nargs=-1, required=True, metavar="ID...")
+@click.option(
+    "--status",
+    type=click.Choice(sorted(_UNTIL)),
+    default="running",
+    show_default=True,
+    help="The status to wait for.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Give up after this many seconds (0: only look; default: the operation's usual limit).",
+)
+@pass_runtime
+def instance_wait(
+    rt: Runtime, instance_ids: tuple[str, ...], status: str, timeout: float | None
+) -> None:
+    """Wait until instances (started elsewhere) are running, paused or deleted.
+
+    Waits for all of them at once; exits 1 if any failed or timed out.
+    """
+    limit = None if timeout is None else timeout / rt.scale
+    ids = list(dict.fromkeys(instance_ids))
+
+    async def body() -> None:
+        for instance_id in ids:
+            check_instance_id(instance_id)
+        async with rt.client() as aura:
+            results = await gather([_waiter(aura, i, status, limit) for i in ids])
+        rt.output.result(results, columns=WAITED_COLUMNS)
+        missed = sum(r.result != "done" for r in results)
+        if missed:
+            raise AuraError(f"{missed} of {len(results)} instances did not reach {status}")
+
+    rt.run(body)
+
+
+def _waiter(
+    aura: AuraClient, instance_id: str, status: str, timeout: float | None
+) -> Callable[[], Awaitable[Waited]]:
+    """One instance's wait: done at once if it is there already, else on the shared poller."""
+
+    async def wait() -> Waited:
+        seen = await _getter(aura, instance_id)()
+        name = seen.name if seen else None
+        now = str(seen.status) if seen else "deleted"
+        if now == status:
+            return Waited(instance_id, name, now, "done")
+        try:
+            seen = await aura.instances.wait(
+                instance_id, _UNTIL[status], name=name, timeout=timeout
+            )
+        except WaitError as error:
+            failed = "timed out" if isinstance(error, WaitTimeoutError) else "failed"
+            return Waited(instance_id, name, error.last_status or now, failed, error.message)
+        return Waited(instance_id, name, str(seen.status) if seen else "deleted", "done")
+
+    return wait
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+@instance.group("snapshot")
+def snapshot() -> None:
+    """An instance's snapshots: list, inspect, take one, restore from one."""
+
+
+_instance_id_option = click.option("--instance-id", required=True, help="The instance.")
+
+
+@snapshot.command("list")
+@_instance_id_option
+@click.option("--date", metavar="YYYY-MM-DD", help="The day (UTC; default today).")
+@pass_runtime
+def snapshot_list(rt: Runtime, instance_id: str, date: str | None) -> None:
+    """List the snapshots an instance took on one day."""
+    show(rt, lambda aura: aura.snapshots.list(instance_id, date=date), SNAPSHOT_COLUMNS)
+
+
+@snapshot.command("get")
+@click.argument("snapshot_id")
+@_instance_id_option
+@pass_runtime
+def snapshot_get(rt: Runtime, snapshot_id: str, instance_id: str) -> None:
+    """Show a snapshot with its status."""
+    show(rt, lambda aura: aura.snapshots.get(instance_id, snapshot_id), SNAPSHOT_COLUMNS)
+
+
+@snapshot.command("create")
+@_instance_id_option
+@await_options("the snapshot is completed (then the snapshot is printed, not just its id)")
+@pass_runtime
+def snapshot_create(rt: Runtime, instance_id: str, wait: bool, timeout: float | None) -> None:
+    """Take a snapshot of an instance now."""
+    wait, timeout = waiting(rt, wait, timeout)
+
+    async def call(aura: AuraClient) -> Any:
+        created = await aura.snapshots.create(instance_id)
+        if not wait:
+            return created
+        return await aura.snapshots.wait(instance_id, created.snapshot_id, timeout=timeout)
+
+    show(rt, call, SNAPSHOT_COLUMNS)
+
+
+@snapshot.command("restore")
+@click.argument("snapshot_id")
+@_instance_id_option
+@await_options("the instance runs again with the snapshot's data")
+@pass_runtime
+def snapshot_restore(
+    rt: Runtime, snapshot_id: str, instance_id: str, wait: bool, timeout: float | None
+) -> None:
+    """Restore an instance from one of its completed snapshots."""
+    wait, timeout = waiting(rt, wait, timeout)
+    show(
+        rt,
+        lambda aura: aura.snapshots.restore(instance_id, snapshot_id, wait=wait, timeout=timeout),
+        INSTANCE_COLUMNS,
+    )
 
 
 def register(root: click.Group) -> None:
     """Add this module's commands to ``root``."""
+    root.add_command(instance)
