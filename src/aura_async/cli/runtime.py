@@ -8,13 +8,16 @@ failure, 130 interrupted) with a one-line message and no traceback.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import anyio
+import anyio.abc
 import attrs
 import click
 import httpx
@@ -28,7 +31,9 @@ from aura_async.errors import AuraError, ConfigurationError, FleetError, Validat
 from aura_async.fleet.store import FileStore
 from aura_async.lifecycle.operations import PollPolicy
 
-__all__ = ["EMULATOR_SCALE", "EXIT", "Runtime"]
+__all__ = ["EMULATOR_SCALE", "EXIT", "Runtime", "interruptible"]
+
+T = TypeVar("T")
 
 EXIT = {"ok": 0, "failure": 1, "usage": 2, "partial": 3, "interrupted": 130}
 # With --emulator, an emulated minute passes in half a real second: a create takes a second.
@@ -93,6 +98,11 @@ class Runtime:
                 self.credentials_dir = extra["credentials_dir"]
         if self.scale != 1.0:
             poll = PollPolicy().scaled(1 / self.scale)
+            limit = settings.rate_limit
+            if not self.emulator and limit is not None:
+                # The API's window is a minute of its own clock.
+                rate = RateLimit(limit.limit, limit.period / self.scale)
+                settings = attrs.evolve(settings, rate_limit=rate)
         async with AuraClient(
             settings=settings, transport=transport, on_event=self.on_event, poll=poll
         ) as aura:
@@ -109,15 +119,32 @@ class Runtime:
             return
         if not sys.stdin.isatty():
             raise click.UsageError(f"{question} Refusing without --yes (not a terminal).")
-        if not click.confirm(question, default=False, err=True):
+        # While the prompt blocks the event loop, the loop cannot take Ctrl-C: let Python's
+        # own handler take it (nothing is in flight at a prompt).
+        previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            answer = click.confirm(question, default=False, err=True)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if not answer:
             raise click.Abort()
 
     def run(self, body: Callable[[], Awaitable[Any]]) -> NoReturn:
         """Run a command body and exit with its code; never lets a traceback out for a
         user's mistake or a service failure."""
         code = EXIT["ok"]
+
+        def notice() -> None:
+            self.output.errors.print(
+                "interrupted: finishing what was already sent and saving credentials "
+                "(Ctrl-C again to quit at once)",
+                highlight=False,
+                style="yellow",
+            )
+
         try:
-            anyio.run(body)
+            anyio.run(interruptible, body, notice)
         except KeyboardInterrupt:
             self.output.errors.print("interrupted", highlight=False)
             code = EXIT["interrupted"]
@@ -150,6 +177,51 @@ def _first_aura_error(group: BaseExceptionGroup[BaseException]) -> AuraError | N
             if found is not None:
                 return found
     return None
+
+
+async def interruptible(call: Callable[[], Awaitable[T]], notice: Callable[[], None]) -> T:
+    """Await ``call``; a Ctrl-C cancels it as a cancel scope would, then KeyboardInterrupt.
+
+    asyncio's own Ctrl-C handling cancels the main task natively, which goes through anyio's
+    shields (a rollback, a credentials write in that task). Here the first SIGINT cancels a
+    scope around the call instead, so every shield holds, and is then re-raised as
+    KeyboardInterrupt (exit 130). Python's default handler is back in place as soon as the
+    first one is taken: a second Ctrl-C stops at once. (Off the main thread, or where the
+    loop cannot take signals, the call simply runs.)
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C was pressed; the call's cancellation has finished.
+    """
+    if threading.current_thread() is not threading.main_thread() or sys.platform == "win32":
+        return await call()
+    interrupted = False
+    results: list[T] = []
+    failure: Exception | None = None
+
+    async with anyio.create_task_group() as tg:
+
+        async def watch(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                task_status.started()
+                async for _ in signals:
+                    break
+            interrupted = True
+            notice()
+            tg.cancel_scope.cancel()
+
+        await tg.start(watch)
+        try:
+            results.append(await call())
+        except Exception as error:  # raised as it is, not in a group of the watcher's
+            failure = error
+        finally:
+            tg.cancel_scope.cancel()
+    if interrupted:
+        raise KeyboardInterrupt from failure
+    if failure is not None:
+        raise failure
+    return results[0]
 
 
 def _fail(output: Output, message: str) -> None:

@@ -1,11 +1,693 @@
-"""Commands: (to be written)."""
+"""Commands: ``fleet up|down|pause|resume|resize|snapshot|status|recover`` (``aura.fleet``).
+
+Every verb checks its input before anything is sent (a bad spec file, selector or age exits
+2 with nothing sent), runs the fleet call under the client's one rate budget with live
+progress on a terminal (timestamped lines elsewhere, JSON lines with ``-o jsonl``), and prints
+the report: a summary line and a table per item, or ``FleetReport.to_json()`` as one
+document. Exit codes: 0 every item ok, 3 some failed, 1 none succeeded, 130 on Ctrl-C.
+
+Ctrl-C is turned into a cancel of the fleet call (not of whatever task happens to run), so
+the fleet's shielded steps hold: creates already sent are carried to their answers and their
+credentials saved, a ``--rollback`` deletes what was created, and the ledger says what
+exists. A second Ctrl-C quits at once (``fleet recover`` accounts for what that cut short).
+"""
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.abc
+import attrs
 import click
 
-__all__ = ["register"]
+from aura_async.cli.progress import live_progress
+from aura_async.cli.runtime import PartialFailure, Runtime, in_ci
+from aura_async.client import AuraClient
+from aura_async.errors import AuraError, CredentialStoreError, NotFoundError, ValidationError
+from aura_async.fleet.fleet import RecoveryReport
+from aura_async.fleet.report import FleetReport, Outcome
+from aura_async.fleet.selectors import Selector, parse_age
+from aura_async.fleet.specs import DEFAULT_PATTERN, InstanceSpec, check_distinct
+from aura_async.fleet.store import write_env_file
+
+__all__ = ["load_spec_file", "register"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+REPORT_COLUMNS = ["name", "id", "outcome", "status", "error"]
+STATUS_COLUMNS = ["name", "id", "status", "type", "memory", "region"]
+RECOVER_COLUMNS = [
+    "name",
+    "instance_id",
+    "state",
+    "exists",
+    "credentials_known",
+    "deleted",
+    "error",
+]
+_SPEC_FIELDS = tuple(field.name for field in attrs.fields(InstanceSpec))
+_GOOD = (Outcome.SUCCEEDED, Outcome.ADOPTED)
+
+
+class _NothingSucceeded(AuraError):
+    """A fleet call in which no item succeeded (exit 1)."""
+
+
+# ---------------------------------------------------------------------- options
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_age(value).total_seconds()
+    except ValidationError as error:
+        raise click.BadParameter(error.message) from None
+
+
+def _selector_options(command: F) -> F:
+    options = [
+        click.option(
+            "--id", "ids", multiple=True, metavar="ID", help="This instance (repeat for more)."
+        ),
+        click.option("--prefix", metavar="PREFIX", help="Instances whose name starts with PREFIX."),
+        click.option(
+            "--glob",
+            metavar="PATTERN",
+            help="Instances whose name matches a shell pattern ('ci-*').",
+        ),
+        click.option(
+            "--older-than",
+            metavar="AGE",
+            callback=_age,
+            help="Instances created longer ago than AGE (45s, 90m, 2h, 1d12h).",
+        ),
+        click.option(
+            "--ledger",
+            is_flag=True,
+            help="Instances in the credential store's ledger (--credentials-dir) not yet deleted.",
+        ),
+        click.option(
+            "--all",
+            "everything",
+            is_flag=True,
+            help="Every instance of the project (needed to choose with no other criterion).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _wait_options(command: F) -> F:
+    options = [
+        click.option("--no-wait", is_flag=True, help="Return once the API accepted each change."),
+        click.option(
+            "--timeout",
+            metavar="DURATION",
+            callback=_age,
+            help="How long each item may wait (600, 10m, 1h; API time); default: the usual "
+            "time of the operation plus the fleet's queue at the rate limit.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _on_error_option(default: str, *, rollback: bool = False) -> Callable[[F], F]:
+    choices = ["continue", "stop", "rollback"] if rollback else ["continue", "stop"]
+    return click.option(
+        "--on-error",
+        type=click.Choice(choices),
+        default=None,
+        help=f"When an item fails: carry on, stop starting more"
+        f"{', or stop and delete what this call created' if rollback else ''} "
+        f"(default {default}).",
+    )
+
+
+@attrs.frozen
+class _Choice:
+    """The selector flags of one invocation."""
+
+    ids: tuple[str, ...]
+    prefix: str | None
+    glob: str | None
+    older_than: float | None
+    ledger: bool
+    everything: bool
+
+    def selector(self, rt: Runtime) -> Selector:
+        """The :class:`Selector` (ValidationError on a malformed id).
+
+        Raises:
+            click.UsageError: no criterion given.
+        """
+        given = (self.ids, self.prefix, self.glob, self.older_than, self.ledger)
+        if not any(given) and not self.everything:
+            raise click.UsageError(
+                "choose instances with --id, --prefix, --glob, --older-than or --ledger "
+                "(or --all for every instance of the project)"
+            )
+        return Selector(
+            ids=self.ids or None,
+            prefix=self.prefix,
+            glob=self.glob,
+            older_than=self.older_than,
+            ledger=rt.store() if self.ledger else None,
+            everything=self.everything,
+        )
+
+
+def _choice(kwargs: dict[str, Any]) -> _Choice:
+    return _Choice(
+        ids=tuple(kwargs.pop("ids")),
+        prefix=kwargs.pop("prefix"),
+        glob=kwargs.pop("glob"),
+        older_than=kwargs.pop("older_than"),
+        ledger=kwargs.pop("ledger"),
+        everything=kwargs.pop("everything"),
+    )
+
+
+def _timeout(rt: Runtime, seconds: float | None) -> float | None:
+    """A timeout in API seconds, as the client's clock counts (the API may run faster)."""
+    return None if seconds is None else seconds / rt.scale
+
+
+# ---------------------------------------------------------------------- spec files
+
+
+def load_spec_file(path: str | Path) -> list[InstanceSpec]:
+    """Read a TOML spec file: one ``[[instance]]`` table per instance, ``[defaults]`` under each.
+
+    Keys are :class:`InstanceSpec` fields (``name``, ``type``, ``region``, ``memory``,
+    ``cloud_provider``, ``version``, ...); an instance's own keys win over the defaults.
+
+    Raises:
+        ValidationError: the file cannot be read or parsed, or a table or key is wrong; the
+            message names the file and the table and key.
+    """
+    where = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValidationError(
+            f"{where}: cannot read the spec file ({error.strerror or error})", field="spec_file"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{where}: not a UTF-8 text file", field="spec_file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValidationError(f"{where}: not valid TOML ({error})", field="spec_file") from None
+    unknown = sorted(set(data) - {"defaults", "instance"})
+    if unknown:
+        raise ValidationError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))} at the top level; a "
+            "spec file holds a [defaults] table and one [[instance]] table per instance",
+            field=unknown[0],
+        )
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ValidationError(f"{where}: 'defaults' must be a table ([defaults])", field="defaults")
+    wrong = sorted(set(defaults) - set(_SPEC_FIELDS))
+    if wrong:
+        raise ValidationError(
+            f"{where}: [defaults]: unknown key(s) {', '.join(map(repr, wrong))}; known keys: "
+            f"{', '.join(_SPEC_FIELDS)}",
+            field=wrong[0],
+        )
+    if "name" in defaults:
+        raise ValidationError(
+            f"{where}: [defaults]: 'name' cannot be a default (each instance needs its own)",
+            field="name",
+        )
+    instances = data.get("instance")
+    if instances is None:
+        raise ValidationError(
+            f"{where}: no [[instance]] tables; write one per instance to create",
+            field="instance",
+        )
+    if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+        raise ValidationError(
+            f"{where}: 'instance' must be a list of tables: write [[instance]], not [instance]",
+            field="instance",
+        )
+    if not instances:
+        raise ValidationError(f"{where}: no [[instance]] tables", field="instance")
+    specs = [
+        InstanceSpec.from_mapping(
+            {**defaults, **entry}, where=f"{where}: [[instance]] #{number}{_named(entry)}"
+        )
+        for number, entry in enumerate(instances, start=1)
+    ]
+    try:
+        check_distinct(specs)
+    except ValidationError as error:
+        raise ValidationError(f"{where}: {error.message}", field=error.field) from None
+    return specs
+
+
+def _named(entry: dict[str, Any]) -> str:
+    name = entry.get("name")
+    return f" ({name!r})" if isinstance(name, str) else ""
+
+
+def _check_specs(aura: AuraClient, specs: list[InstanceSpec], where: str | None) -> None:
+    """Check every spec as the API would, naming the file, the instance and the key."""
+    for number, spec in enumerate(specs, start=1):
+        try:
+            aura.instances.check_create(**spec.create_arguments())
+        except ValidationError as error:
+            place = f"{where}: [[instance]] #{number} ({spec.name!r})" if where else spec.name
+            key = (
+                f" (key {error.field!r})"
+                if error.field and error.field not in error.message
+                else ""
+            )
+            raise ValidationError(
+                f"{place}: {error.message}{key}", field=error.field, hint=error.hint
+            ) from None
+
+
+# ---------------------------------------------------------------------- running
+
+
+async def _run_fleet(
+    rt: Runtime,
+    aura: AuraClient,
+    operation: str,
+    call: Callable[[], Awaitable[FleetReport]],
+) -> FleetReport:
+    """Run one fleet call with live progress (on a terminal) and Ctrl-C as a cancel."""
+    limiter = aura.limiter
+    with live_progress(
+        rt.output,
+        rt.listeners,
+        operation,
+        budget=limiter.rate if limiter is not None else None,
+        enabled=not in_ci(),
+    ):
+        return await call()
+
+
+def _rows(report: FleetReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": item.name,
+            "id": item.instance_id,
+            "outcome": None if item.outcome is None else item.outcome.value,
+            "status": None if item.instance is None else str(item.instance.status),
+            "error": None if item.error is None else str(item.error),
+        }
+        for item in report.items
+    ]
+
+
+def _show(rt: Runtime, report: FleetReport) -> None:
+    """Print the report: summary and table, or its JSON."""
+    if rt.output.mode == "table":
+        rt.output.result(_rows(report), columns=REPORT_COLUMNS, message=report.summary())
+    else:
+        rt.output.result(report.to_json())
+
+
+def _conclude(report: FleetReport, *, failed_extra: bool = False) -> None:
+    """Raise for the exit code: 0 ok, 3 partial, 1 when no item succeeded."""
+    if report.ok and not failed_extra:
+        return
+    if report.ok or any(item.outcome in _GOOD for item in report.items):
+        raise PartialFailure()
+    totals = ", ".join(f"{n} {outcome.value}" for outcome, n in report.totals.items())
+    raise _NothingSucceeded(f"fleet {report.operation}: no item succeeded ({totals})")
+
+
+def _policy(on_error: str | None, default: str) -> str:
+    return on_error or default
+
+
+# ---------------------------------------------------------------------- commands
+
+
+@click.group()
+def fleet() -> None:
+    """Many instances at once: up, down, pause, resume, resize, snapshot, status, recover.
+
+    Choose instances with --id, --prefix, --glob, --older-than and --ledger (all must
+    match), or --all. Creates record every intent and password in the credential store
+    (--credentials-dir) before anything else happens.
+    """
+
+
+@fleet.command("up")
+@click.option("--count", type=click.IntRange(min=1), help="Create COUNT copies of one spec.")
+@click.option(
+    "--name-pattern",
+    "pattern",
+    metavar="PATTERN",
+    help="How the copies are named, with {name} and {n} (1-based): e.g. 'ci-{n:02d}' "
+    f"(default {DEFAULT_PATTERN!r}).",
+)
+@click.option("--name", help="The base name ({name} in the pattern).")
+@click.option(
+    "--type", "type_", metavar="TYPE", help="Instance type (professional-db, free-db...)."
+)
+@click.option("--memory", help="Memory size, e.g. 2GB.")
+@click.option("--storage", help="Storage size, e.g. 4GB.")
+@click.option("--region", help="Cloud region, e.g. europe-west1.")
+@click.option("--cloud-provider", metavar="CLOUD", help="gcp, aws or azure.")
+@click.option("--version", "neo4j_version", metavar="VERSION", help="Neo4j version (default 5).")
+@click.option("--source-instance-id", metavar="ID", help="Clone this instance.")
+@click.option("--source-snapshot-id", metavar="ID", help="From this snapshot (with the source).")
+@click.option("--customer-managed-key-id", metavar="ID", help="Encrypt with this key.")
+@click.option("--vector-optimized/--no-vector-optimized", default=None)
+@click.option("--graph-analytics-plugin/--no-graph-analytics-plugin", default=None)
+@click.option(
+    "--spec-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TOML file: one [[instance]] table per instance, a [defaults] table merged into each.",
+)
+@_on_error_option("stop", rollback=True)
+@click.option(
+    "--rollback",
+    is_flag=True,
+    help="Short for --on-error rollback: delete what this call created if anything fails "
+    "or on Ctrl-C.",
+)
+@_wait_options
+@click.option(
+    "--no-adopt",
+    is_flag=True,
+    help="Do not list the project first: names are known to be new (a twin is made if not).",
+)
+@click.option(
+    "--env-dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Also write each instance's credentials to DIR/<name>.env (mode 0600, git-ignored).",
+)
+@pass_runtime
+def up(
+    rt: Runtime,
+    /,
+    count: int | None,
+    pattern: str | None,
+    name: str | None,
+    type_: str | None,
+    spec_file: str | None,
+    on_error: str | None,
+    rollback: bool,
+    no_wait: bool,
+    timeout: float | None,
+    no_adopt: bool,
+    env_dir: str | None,
+    **flags: Any,
+) -> None:
+    """Create many instances: COUNT copies named by a pattern, or the specs of a file.
+
+    A name already present is adopted, never created twice; intents and passwords go to the
+    credential store before anything else happens.
+    """
+    given = {key: value for key, value in flags.items() if value is not None}
+    spec_given = bool(given) or type_ is not None
+    if spec_file is not None and (count or pattern or name or spec_given):
+        raise click.UsageError("--spec-file cannot be combined with --count, --name or spec flags")
+    if spec_file is None and count is None:
+        raise click.UsageError("give --count N (with --name and the spec flags) or --spec-file")
+    if rollback and on_error not in (None, "rollback"):
+        raise click.UsageError(f"--rollback contradicts --on-error {on_error}")
+    policy = "rollback" if rollback else _policy(on_error, "stop")
+
+    def build() -> tuple[list[InstanceSpec], str | None]:
+        if spec_file is not None:
+            return load_spec_file(spec_file), spec_file
+        if type_ is None:
+            raise click.UsageError("--count needs --type (and the spec flags it requires)")
+        chosen = pattern or DEFAULT_PATTERN
+        if name is None and "{name" in chosen:
+            raise click.UsageError(
+                f"the name pattern {chosen!r} uses {{name}}: give --name, or a --name-pattern "
+                "such as 'ci-{n:02d}'"
+            )
+        if "neo4j_version" in given:
+            given["version"] = given.pop("neo4j_version")
+        return [InstanceSpec(name=name or "", type=type_, **given)], None
+
+    async def body() -> None:
+        specs, where = build()
+        store = rt.store()
+        async with rt.client() as aura:
+            if count is None:
+                _check_specs(aura, specs, where)
+            report = await _run_fleet(
+                rt,
+                aura,
+                "create",
+                lambda: aura.fleet.create(
+                    specs if count is None else specs[0],
+                    count=count,
+                    pattern=pattern or DEFAULT_PATTERN,
+                    wait=not no_wait,
+                    timeout=_timeout(rt, timeout),
+                    on_error=policy,
+                    store=store,
+                    adopt=not no_adopt,
+                ),
+            )
+        env_failed = _write_env_files(rt, report, env_dir) if env_dir else False
+        _show(rt, report)
+        saved = [item for item in report.items if item.saved_to]
+        if saved:
+            rt.output.note(f"credentials of {len(saved)} instances saved to {store.location}")
+        for item in report.items:
+            if item.outcome is Outcome.ADOPTED and not item.credentials_known:
+                rt.output.warn(
+                    f"{item.name} ({item.instance_id}) was adopted without its password: "
+                    "nobody can connect to it; delete it and create it again"
+                )
+        _conclude(report, failed_extra=env_failed)
+
+    rt.run(body)
+
+
+def _write_env_files(rt: Runtime, report: FleetReport, directory: str) -> bool:
+    """Write DIR/<name>.env for every item with credentials; True if one could not be."""
+    failed = False
+    for item in report.items:
+        if item.credentials is None or item.outcome is Outcome.ROLLED_BACK:
+            continue
+        try:
+            Path(directory).mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_env_file(Path(directory) / f"{item.name}.env", item.credentials)
+        except (CredentialStoreError, OSError) as error:
+            failed = True
+            rt.output.warn(f"{item.name}: no .env written ({error})")
+    return failed
+
+
+@fleet.command("down")
+@_selector_options
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted; send only the listing.")
+@_wait_options
+@_on_error_option("continue")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first (as the global --yes).")
+@pass_runtime
+def down(
+    rt: Runtime,
+    /,
+    dry_run: bool,
+    no_wait: bool,
+    timeout: float | None,
+    on_error: str | None,
+    yes: bool,
+    **kw: Any,
+) -> None:
+    """Delete the chosen instances (asks first; --yes to skip); safe to run again."""
+    choice = _choice(kw)
+    rt.yes = rt.yes or yes
+
+    async def body() -> None:
+        selector = choice.selector(rt)
+        store = rt.store()
+        async with rt.client() as aura:
+            plan = await aura.fleet.delete(selector, dry_run=True)
+            if dry_run or not plan.items:
+                _show(rt, plan)
+                return
+            names = sorted(item.name for item in plan.items)
+            shown = ", ".join(names[:10]) + (
+                f" and {len(names) - 10} more" if len(names) > 10 else ""
+            )
+            rt.confirm(f"Delete {len(names)} instances: {shown}?")
+            ids = tuple(item.instance_id for item in plan.items if item.instance_id)
+            report = await _run_fleet(
+                rt,
+                aura,
+                "delete",
+                lambda: aura.fleet.delete(
+                    Selector(ids=ids, tenant_id=selector.tenant_id),
+                    wait=not no_wait,
+                    timeout=_timeout(rt, timeout),
+                    on_error=_policy(on_error, "continue"),
+                    store=store,
+                ),
+            )
+        _show(rt, report)
+        _conclude(report)
+
+    rt.run(body)
+
+
+def _change_command(operation: str, doc: str, *, resize: bool = False) -> click.Command:
+    """``fleet pause|resume|snapshot|resize``: a selector, waits, an error policy."""
+
+    def command(
+        rt: Runtime,
+        no_wait: bool,
+        timeout: float | None,
+        on_error: str | None,
+        memory: str | None = None,
+        storage: str | None = None,
+        **kw: Any,
+    ) -> None:
+        choice = _choice(kw)
+        if resize and memory is None and storage is None:
+            raise click.UsageError("resize needs --memory or --storage")
+
+        async def body() -> None:
+            selector = choice.selector(rt)
+            async with rt.client() as aura:
+                options: dict[str, Any] = {
+                    "wait": not no_wait,
+                    "timeout": _timeout(rt, timeout),
+                    "on_error": _policy(on_error, "continue"),
+                }
+                if resize:
+                    options.update(memory=memory, storage=storage)
+                verb = getattr(aura.fleet, operation)
+                report = await _run_fleet(rt, aura, operation, lambda: verb(selector, **options))
+            _show(rt, report)
+            _conclude(report)
+
+        rt.run(body)
+
+    command.__doc__ = doc
+    decorated: Callable[..., None] = pass_runtime(command)
+    decorated = _on_error_option("continue")(decorated)
+    decorated = _wait_options(decorated)
+    if resize:
+        decorated = click.option("--storage", help="New storage size, e.g. 8GB.")(decorated)
+        decorated = click.option("--memory", help="New memory size, e.g. 4GB.")(decorated)
+    decorated = _selector_options(decorated)
+    return fleet.command(operation)(decorated)
+
+
+_change_command("pause", "Pause the chosen instances (those already paused are skipped).")
+_change_command("resume", "Resume the chosen paused instances (running ones are skipped).")
+_change_command("resize", "Change the memory and/or storage of the chosen instances.", resize=True)
+_change_command("snapshot", "Take an on-demand snapshot of each chosen instance.")
+
+
+@fleet.command("status")
+@_selector_options
+@pass_runtime
+def status(rt: Runtime, /, **kw: Any) -> None:
+    """The chosen instances with their current status (one GET each, at once)."""
+    choice = _choice(kw)
+
+    async def body() -> None:
+        selector = choice.selector(rt)
+        failed = False
+        async with rt.client() as aura:
+            chosen = await aura.fleet.select(selector)
+            rows: list[dict[str, Any]] = [{} for _ in chosen]
+
+            async def look(index: int, instance_id: str, name: str) -> None:
+                nonlocal failed
+                try:
+                    instance = await aura.instances.get(instance_id)
+                except NotFoundError:
+                    rows[index] = {"id": instance_id, "name": name, "status": "not found"}
+                    return
+                except AuraError as error:
+                    failed = True
+                    rows[index] = {"id": instance_id, "name": name, "error": str(error)}
+                    return
+                rows[index] = rt.output.data(instance)
+
+            async def everything() -> None:
+                async with anyio.create_task_group() as tg:
+                    for index, summary in enumerate(chosen):
+                        tg.start_soon(look, index, summary.id, summary.name)
+
+            await everything()
+        columns = [*STATUS_COLUMNS, "error"] if failed else STATUS_COLUMNS
+        rt.output.result(rows, columns=columns)
+        if failed:
+            raise PartialFailure()
+
+    rt.run(body)
+
+
+@fleet.command("recover")
+@click.option(
+    "--delete-lost",
+    is_flag=True,
+    help="Delete the instances whose password was never saved (asks first; --yes to skip).",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first (as the global --yes).")
+@pass_runtime
+def recover(rt: Runtime, delete_lost: bool, yes: bool) -> None:
+    """Match the credential store's ledger against the project, after a crash or Ctrl-C.
+
+    Every intent is accounted for: created (password saved), credentials-lost (the instance
+    exists without a known password), not-created, or deleted.
+    """
+
+    rt.yes = rt.yes or yes
+
+    async def body() -> None:
+        store = rt.store()
+        async with rt.client() as aura:
+            report = await aura.fleet.recover(store)
+            lost = [e for e in report.lost if e.exists]
+            if delete_lost and lost:
+                names = ", ".join(f"{e.name} ({e.instance_id})" for e in lost)
+                rt.confirm(f"Delete {len(lost)} instances whose password was lost: {names}?")
+                report = await aura.fleet.recover(store, delete_lost=True)
+        _show_recovery(rt, report)
+        if any(e.error for e in report.entries):
+            raise PartialFailure()
+
+    rt.run(body)
+
+
+def _show_recovery(rt: Runtime, report: RecoveryReport) -> None:
+    data = report.to_json()
+    if rt.output.mode != "table":
+        rt.output.result(data)
+        return
+    lost = [e for e in report.lost if e.exists]
+    summary = (
+        f"recover: {len(report.entries)} ledger entries, {len(lost)} instances without a "
+        f"known password, {len(report.unknown)} unknown, {report.requests} requests"
+    )
+    rt.output.result(data["entries"], columns=RECOVER_COLUMNS, message=summary)
+    for summary_of in report.unknown:
+        rt.output.warn(
+            f"{summary_of.name} ({summary_of.id}) has a ledger name but matches no entry"
+        )
+    if lost:
+        rt.output.note("run `aura-async fleet recover --delete-lost` to delete them")
 
 
 def register(root: click.Group) -> None:
     """Add this module's commands to ``root``."""
+    root.add_command(fleet)
