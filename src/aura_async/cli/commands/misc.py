@@ -265,7 +265,7 @@ def _rate_check(rate: RateLimit | None, scale: float, *, emulator: bool) -> _Che
     if rate is None:
         return _Check("rate limit", "skip", "no client, or the client keeps no limit")
     # Under a compressed clock the limit is per emulated period: 125/0.5s at x120 is 125/min.
-    per_minute = rate.limit * 60 / (rate.period * scale)
+    per_minute = round(rate.limit * 60 / (rate.period * scale), 6)
     shown = str(rate) if scale == 1 else f"{rate} real, {per_minute:g} per emulated minute"
     if per_minute == RateLimit.PAID_LIMIT:
         tier = "the paid tier"
