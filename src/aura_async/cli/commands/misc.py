@@ -216,10 +216,8 @@ async def _doctor_checks(rt: Runtime) -> list[_Check]:
     except ConfigurationError as error:  # the settings themselves (missing or malformed)
         status = "skip" if checks[0].status == "FAIL" else "FAIL"
         checks.append(_Check("api", status, f"no client: {error}"))
-    # Only the embedded emulator's limit runs on its compressed clock; --time-scale against
-    # a served emulator changes how waits poll, not the limit the client keeps.
-    scale = rt.scale if rt.emulator else 1.0
-    checks.append(_rate_check(rate, scale, emulator=rt.emulator))
+    # Under --time-scale (or --emulator) the client's window runs on the API's clock.
+    checks.append(_rate_check(rate, rt.scale, emulator=rt.emulator))
     checks.extend(_local_checks(rt.credentials_dir))
     return checks
 
