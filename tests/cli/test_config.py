@@ -117,3 +117,58 @@ def test_an_empty_secret_on_standard_input_is_a_usage_error(
     assert result.exit_code == 2
     assert "no client secret" in result.stderr
     assert sent(emulator) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--time-scale", "inf"], "finite"),
+        (["--time-scale", "nan"], "finite"),
+        (["--rate-limit", "abc"], "--rate-limit"),
+        (["--emulator", "--rate-limit", "0/60"], "--rate-limit"),
+    ],
+)
+def test_bad_global_options_are_usage_errors(
+    cli_run: CliRun, emulator: EmulatorServer, args: list[str], message: str
+) -> None:
+    result = cli_run(*args, "tenant", "list")
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert sent(emulator) == 0
+
+
+def test_an_unreadable_dotenv_is_a_usage_error(cli_run: CliRun, emulator: EmulatorServer) -> None:
+    Path(".env").write_bytes(b"AURA_CLIENT_ID=\xff\n")
+    result = cli_run("tenant", "list")
+    assert result.exit_code == 2
+    assert "cannot read .env" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_stale_secret_file_in_a_profile_does_not_break_an_override(
+    cli_run: CliRun, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.default]\nclient_secret_file = "/nonexistent/secret"\n')
+    # AURA_CLIENT_SECRET (from the environment) is above the profile: the file is not read.
+    result = cli_run("--config", str(config), "tenant", "list")
+    assert result.exit_code == 0, result.output
+
+
+def test_quiet_keeps_the_result(cli_run: CliRun, emulator: EmulatorServer) -> None:
+    result = cli_run("-q", "tenant", "list")
+    assert result.exit_code == 0
+    assert emulator.project_id in result.stdout
+
+
+def test_the_profiles_credentials_dir_is_the_store(tmp_path: Path) -> None:
+    from aura_async.cli.output import Output
+    from aura_async.cli.runtime import Runtime
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.default]\ncredentials_dir = "{tmp_path / "vault"}"\n')
+    runtime = Runtime(CliOptions(config=str(config)), Output())
+    assert runtime.store().directory == tmp_path / "vault"
+    flagged = Runtime(CliOptions(config=str(config)), Output(), credentials_dir="elsewhere")
+    assert flagged.store().directory == Path("elsewhere").absolute()

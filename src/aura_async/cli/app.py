@@ -6,12 +6,14 @@ Exit codes: 0 success, 1 failure, 2 usage error (bad flags or input: nothing was
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 
 import click
 
 from aura_async import __version__
+from aura_async._http.limiter import RateLimit
 from aura_async.cli.config import CliOptions
 from aura_async.cli.output import Output
 from aura_async.cli.runtime import EXIT, Runtime, in_ci
@@ -19,6 +21,21 @@ from aura_async.cli.runtime import EXIT, Runtime, in_ci
 __all__ = ["cli", "main"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _check_rate_limit(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            RateLimit.parse(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
+
+
+def _check_finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number of times faster, got {value}")
+    return value
 
 
 @click.group(context_settings=CONTEXT)
@@ -44,6 +61,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option(
     "--rate-limit",
     metavar="LIMIT",
+    callback=_check_rate_limit,
     help="Requests the client allows itself: 125, 25, N/period (e.g. 125/60), paid, free.",
 )
 @click.option(
@@ -74,6 +92,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option(
     "--time-scale",
     type=click.FloatRange(min=0, min_open=True),
+    callback=_check_finite,
     envvar="AURA_TIME_SCALE",
     help="The API's clock runs this many times faster (an emulator serving with "
     "--time-scale): waits poll and time out that much sooner. Default 1.",

@@ -24,10 +24,18 @@ from typing import Any
 import attrs
 from dotenv import dotenv_values
 
+from aura_async._http.limiter import RateLimit
 from aura_async.config import ENV_VARIABLES, ClientSettings
 from aura_async.errors import ConfigurationError
 
-__all__ = ["CliOptions", "default_config_path", "load_profile", "resolve_settings"]
+__all__ = [
+    "CliOptions",
+    "default_config_path",
+    "load_profile",
+    "profile_value",
+    "read_secret",
+    "resolve_settings",
+]
 
 # Profile keys are the settings' names; each stands in for its environment variable.
 _KEYS = ENV_VARIABLES
@@ -103,6 +111,23 @@ def load_profile(path: Path, name: str | None, *, explicit: bool) -> dict[str, s
     return values
 
 
+def _profile(options: CliOptions, environ: Mapping[str, str]) -> dict[str, str]:
+    explicit = options.config is not None
+    path = Path(options.config).expanduser() if options.config else default_config_path(environ)
+    return load_profile(path, options.profile, explicit=explicit)
+
+
+def profile_value(
+    options: CliOptions, key: str, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """One key of the chosen profile (None when unset or there is no config file).
+
+    Raises:
+        ConfigurationError: the config file cannot be read, or the profile does not exist.
+    """
+    return _profile(options, os.environ if environ is None else environ).get(key)
+
+
 def read_secret(source: str) -> str:
     """Read a client secret from a file, or from standard input when ``source`` is ``-``.
 
@@ -136,14 +161,14 @@ def resolve_settings(
             config file or secret, or a malformed value.
     """
     environ = os.environ if environ is None else environ
-    explicit = options.config is not None
-    path = Path(options.config).expanduser() if options.config else default_config_path(environ)
-    profile = load_profile(path, options.profile, explicit=explicit)
+    profile = _profile(options, environ)
     layered: dict[str, str] = {_KEYS[k]: v for k, v in profile.items() if k in _KEYS}
-    if "client_secret_file" in profile and "AURA_CLIENT_SECRET" not in layered:
-        layered["AURA_CLIENT_SECRET"] = read_secret(profile["client_secret_file"])
     if dotenv is not None and dotenv.is_file():
-        layered.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        try:
+            values = dotenv_values(dotenv)
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigurationError(f"cannot read {dotenv}: {error}") from None
+        layered.update({k: v for k, v in values.items() if v is not None})
     layered.update(environ)
     flags: dict[str, Any] = {
         key: getattr(options, key)
@@ -151,9 +176,16 @@ def resolve_settings(
         if getattr(options, key) is not None
     }
     if options.rate_limit is not None:
-        layered["AURA_RATE_LIMIT"] = options.rate_limit
+        try:
+            flags["rate_limit"] = RateLimit.parse(options.rate_limit)
+        except ValueError as error:
+            raise ConfigurationError(f"--rate-limit: {error}") from None
     if options.client_secret_file is not None:
         flags["client_secret"] = read_secret(options.client_secret_file)
+    elif not layered.get("AURA_CLIENT_SECRET") and "client_secret_file" in profile:
+        # Read only when nothing above the profile gives the secret: a stale path in a
+        # profile must not break an override.
+        layered["AURA_CLIENT_SECRET"] = read_secret(profile["client_secret_file"])
     flags.update(overrides or {})
     settings = ClientSettings.from_env(layered, dotenv=None, **flags)
     extra = {k: v for k, v in profile.items() if k in _PROFILE_ONLY}

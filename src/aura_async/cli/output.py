@@ -108,9 +108,8 @@ class Output:
         if self.mode == "jsonl":
             self._write(json.dumps({"kind": "Result", "data": data}, sort_keys=True))
             return
-        if self.quiet:
-            return
-        if message is not None:
+        # Quiet drops the talk, never the result itself.
+        if message is not None and not self.quiet:
             self.console.print(message, highlight=False, markup=False)
         if columns is None:
             return

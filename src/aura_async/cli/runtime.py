@@ -23,7 +23,7 @@ import click
 import httpx
 
 from aura_async._http.limiter import RateLimit
-from aura_async.cli.config import CliOptions, resolve_settings
+from aura_async.cli.config import CliOptions, profile_value, resolve_settings
 from aura_async.cli.output import Output
 from aura_async.client import AuraClient
 from aura_async.config import ClientSettings
@@ -31,10 +31,11 @@ from aura_async.errors import AuraError, ConfigurationError, FleetError, Validat
 from aura_async.fleet.store import FileStore
 from aura_async.lifecycle.operations import PollPolicy
 
-__all__ = ["EMULATOR_SCALE", "EXIT", "Runtime", "interruptible"]
+__all__ = ["DEFAULT_CREDENTIALS_DIR", "EMULATOR_SCALE", "EXIT", "Runtime", "interruptible"]
 
 T = TypeVar("T")
 
+DEFAULT_CREDENTIALS_DIR = "aura-credentials"
 EXIT = {"ok": 0, "failure": 1, "usage": 2, "partial": 3, "interrupted": 130}
 # With --emulator, an emulated minute passes in half a real second: a create takes a second.
 EMULATOR_SCALE = 120.0
@@ -78,8 +79,14 @@ class Runtime:
             self.output.event(event)
 
     def store(self) -> FileStore:
-        """The credential store: ``--credentials-dir``, the profile's, or ./aura-credentials."""
-        return FileStore(Path(self.credentials_dir or "aura-credentials").expanduser())
+        """The credential store: ``--credentials-dir``, the profile's, or ./aura-credentials.
+
+        Raises:
+            ConfigurationError: the config file cannot be read (for its profile's directory).
+        """
+        if self.credentials_dir is None and not self.emulator:
+            self.credentials_dir = profile_value(self.options, "credentials_dir")
+        return FileStore(Path(self.credentials_dir or DEFAULT_CREDENTIALS_DIR).expanduser())
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[AuraClient]:
@@ -93,9 +100,7 @@ class Runtime:
         if self.emulator:
             settings, transport = _embedded(self.options, self.scale)
         else:
-            settings, extra = resolve_settings(self.options)
-            if self.credentials_dir is None and "credentials_dir" in extra:
-                self.credentials_dir = extra["credentials_dir"]
+            settings, _ = resolve_settings(self.options)
         if self.scale != 1.0:
             poll = PollPolicy().scaled(1 / self.scale)
             limit = settings.rate_limit
@@ -138,7 +143,8 @@ class Runtime:
         def notice() -> None:
             self.output.errors.print(
                 "interrupted: finishing what was already sent and saving credentials "
-                "(Ctrl-C again to quit at once)",
+                "(Ctrl-C again to quit at once); `aura-async fleet recover` reconciles the "
+                "ledger with what exists",
                 highlight=False,
                 style="yellow",
             )
@@ -248,11 +254,13 @@ def _embedded(options: CliOptions, scale: float) -> tuple[ClientSettings, httpx.
             hint="pip install 'aura-async[emulator]'",
         ) from None
     app = create_app(EmulatorConfig(time_scale=scale))
+    # The emulator counts 125 per emulated minute; a smaller limit asked for is kept.
+    limit = RateLimit.parse(options.rate_limit) if options.rate_limit else RateLimit.paid()
     settings = ClientSettings(
         client_id=DEFAULT_CLIENT_ID,
         client_secret=DEFAULT_CLIENT_SECRET,
         tenant_id=options.tenant_id or DEFAULT_PROJECT_ID,
         base_url="http://emulator.invalid",
-        rate_limit=RateLimit(125, 60 / scale),
+        rate_limit=RateLimit(limit.limit, limit.period / scale),
     )
     return settings, httpx.ASGITransport(app=app)
