@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from rich.console import Console
 
@@ -620,3 +621,140 @@ def test_live_display_end_to_end(cli_run: CliRun, monkeypatch: pytest.MonkeyPatc
     assert "fleet create" in result.stdout  # the live display
     assert "create: 2 succeeded" in result.stdout  # the report after it
     assert "credentials saved to" not in result.stderr  # events fed the display, not lines
+
+
+# ---------------------------------------------------------------------- review fixes
+
+
+@pytest.mark.shows_secrets
+def test_up_prints_the_credentials_the_store_could_not_save(
+    cli_run: CliRun, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    # The ledger can record intents, but not credentials: "credentials" is a file.
+    (tmp_path / "creds").mkdir(mode=0o700)
+    (tmp_path / "creds" / "credentials").write_text("")
+    args = ["--count", "2", "--name", "lost", "--on-error", "continue", *PRO]
+    result = cli_run("-o", "json", "--credentials-dir", "creds", "fleet", "up", *args)
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)  # standard output is still one JSON document
+    assert report["totals"] == {"failed": 2}
+    assert "item.credentials" not in result.output
+    assert all("printed on standard error" in item["error"] for item in report["items"])
+    assert "the only copy" in result.stderr
+    shown = {
+        fields["id"]: fields
+        for fields in (
+            dict(part.split("=", 1) for part in line.split())
+            for line in result.stderr.splitlines()
+            if line.strip().startswith("name=")
+        )
+    }
+    assert set(shown) == {item["instance_id"] for item in report["items"]} == set(held(emulator))
+    for fields in shown.values():
+        assert fields["name"].startswith("lost-")
+        assert fields["uri"].startswith("neo4j+s://")
+        assert fields["username"] == "neo4j"
+        assert len(fields["password"]) >= 16
+        assert fields["password"] not in result.stdout
+
+    # In a table too, with the SDK's wording of the error nowhere.
+    table = cli_run("--credentials-dir", "creds", "fleet", "up", "--count", "1", "--name", "t",
+                    *PRO)  # fmt: skip
+    assert table.exit_code == 1, table.output
+    assert "item.credentials" not in table.output
+    assert sum(line.strip().startswith("name=t-1 ") for line in table.stderr.splitlines()) == 1
+
+
+def test_live_display_takes_names_that_look_like_markup() -> None:
+    progress = FleetProgress("create", clock=FakeClock())
+    at = dt.datetime.now(dt.UTC)
+    progress(FleetStarted(operation="create", items=2, at=at, monotonic=100.0))
+    progress(CredentialsSaved(resource_id="[red]id", name="[/b]x", location="creds"))
+    progress(
+        FleetItemFinished(
+            operation="create", name="[bold]y", resource_id="abc", outcome="failed",
+            error=None, elapsed=1.0, at=at, monotonic=101.0,
+        )
+    )  # fmt: skip
+    shown = _render(progress)
+    assert "[/b]x" in shown
+    assert "[red]id" in shown
+    assert "[bold]y" in shown
+
+
+def test_status_rows_share_one_schema(cli_run: CliRun, emulator: EmulatorServer) -> None:
+    up(cli_run, 1, "seen-{n}")
+    # A new instance the API lists but does not yet answer a GET for: "not found".
+    httpx.put(f"{emulator.base_url}/_emulator/faults", json={"not_found_after_create": 3600})
+    args = ("fleet", "up", "--count", "1", "--name-pattern", "hidden-{n}", "--no-wait", *PRO)
+    assert cli_run(*args).exit_code == 0
+    rows = json_of(cli_run("-o", "json", "fleet", "status", "--all"))
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["hidden-1"]["status"] == "not found"
+    assert by_name["seen-1"]["status"] == "running"
+    keys = set(rows[0])
+    assert {"id", "name", "status", "type", "memory", "error"} <= keys
+    assert all(set(row) == keys for row in rows)
+    assert by_name["hidden-1"]["memory"] is None
+    assert by_name["seen-1"]["error"] is None
+
+
+def test_fleet_output_is_sorted_by_name(cli_run: CliRun, emulator: EmulatorServer) -> None:
+    # Listed oldest first: zeta, mid-10, alpha, mid-9.
+    for name in ("zeta", "mid-10", "alpha", "mid-9"):
+        assert cli_run("instance", "create", "--name", name, *PRO).exit_code == 0
+    wanted = ["alpha", "mid-9", "mid-10", "zeta"]
+    status = json_of(cli_run("-o", "json", "fleet", "status", "--all"))
+    assert [row["name"] for row in status] == wanted
+    paused = json_of(cli_run("-o", "json", "fleet", "pause", "--all"))
+    assert [item["name"] for item in paused["items"]] == wanted
+    plan = cli_run("fleet", "down", "--all", "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    positions = [plan.stdout.index(f" {name} ") for name in wanted]
+    assert positions == sorted(positions)
+    # The spec file's order is not the output's either.
+    Path("f.toml").write_text(
+        '[defaults]\ntype = "professional-db"\nregion = "europe-west1"\nmemory = "2GB"\n'
+        'cloud_provider = "gcp"\n[[instance]]\nname = "b"\n[[instance]]\nname = "a"\n'
+    )
+    created = json_of(cli_run("-o", "json", "fleet", "up", "--spec-file", "f.toml"))
+    assert [item["name"] for item in created["items"]] == ["a", "b"]
+
+
+def test_down_dry_run_shows_the_plan(cli_run: CliRun, emulator: EmulatorServer) -> None:
+    up(cli_run, 2, "ci-{n}")
+    table = cli_run("fleet", "down", "--prefix", "ci-", "--dry-run")
+    assert table.exit_code == 0, table.output
+    assert "planned" in table.stdout
+    assert "skipped" not in table.stdout
+    assert "dry run" in table.stdout
+    plan = json_of(cli_run("-o", "json", "fleet", "down", "--prefix", "ci-", "--dry-run"))
+    assert plan["dry_run"] is True
+    assert {item["outcome"] for item in plan["items"]} == {"skipped"}
+    assert len(held(emulator)) == 2
+
+
+def test_timeouts_take_seconds_and_durations(cli_run: CliRun, emulator: EmulatorServer) -> None:
+    up(cli_run, 1, "d-{n}")
+    paused = json_of(cli_run("-o", "json", "fleet", "pause", "--all", "--timeout", "10m"))
+    assert paused["totals"] == {"succeeded": 1}
+    resumed = json_of(cli_run("-o", "json", "fleet", "resume", "--all", "--timeout", "900"))
+    assert resumed["totals"] == {"succeeded": 1}
+    for bad in ("soon", "-5", "10x", "1h-"):
+        result = cli_run("fleet", "pause", "--all", "--timeout", bad)
+        assert result.exit_code == 2, (bad, result.output)
+        assert "--timeout" in result.stderr
+
+
+def test_errors_name_the_flags(cli_run: CliRun, emulator: EmulatorServer) -> None:
+    for args, words in (
+        (("fleet", "resize", "--prefix", "ci-", "--memory", "huge"), "--memory must be a size"),
+        (("fleet", "down", "--id", "not an id!"), "--id must be an instance id"),
+        (("fleet", "up", "--count", "1", "--name", "x", *PRO[:2], "--cloud-provider", "gcp",
+          "--memory", "2GB"), "--region"),
+    ):  # fmt: skip
+        result = cli_run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert words in result.stderr, (args, result.stderr)
+        assert "_id" not in result.stderr
+    assert sent(emulator) == 0

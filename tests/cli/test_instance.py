@@ -90,6 +90,7 @@ def requests(emulator: EmulatorServer, method: str) -> int:
     )
 
 
+@pytest.mark.shows_secrets
 def test_create_saves_credentials_and_shows_the_password_only_when_asked(
     cli_run: CliRun, tmp_path: Path
 ) -> None:
@@ -343,3 +344,77 @@ def test_bad_input_is_a_usage_error_and_sends_nothing(
     cli_run: CliRun, emulator: EmulatorServer, args: tuple[str, ...]
 ) -> None:
     assert_usage_error(cli_run(*args), emulator)
+
+
+# ---------------------------------------------------------------------- review fixes
+
+
+def test_delete_prints_one_shape_and_takes_a_local_yes(
+    cli_run: CliRun, emulator: EmulatorServer
+) -> None:
+    first = create(cli_run, "first", "--await")["id"]
+    second = create(cli_run, "second", "--await")["id"]
+    going = run_json(cli_run, "instance", "delete", first, "-y")
+    assert going == {"id": first, "status": "destroying"}
+    gone = run_json(cli_run, "instance", "delete", second, "--yes", "--await")
+    assert gone == {"id": second, "status": "deleted"}
+    assert requests(emulator, "DELETE") == 2
+
+
+def test_overwrite_from_a_snapshot_of_the_instance_itself(cli_run: CliRun) -> None:
+    key = create(cli_run, "itself", "--await")["id"]
+    snap = run_json(cli_run, "instance", "snapshot", "create", "--instance-id", key, "--await")
+    done = run_json(
+        cli_run, "instance", "overwrite", key, "--source-snapshot-id", snap["snapshot_id"],
+        "--await",
+    )  # fmt: skip
+    assert (done["id"], done["status"]) == (key, "running")
+
+
+def test_timeouts_take_durations(cli_run: CliRun) -> None:
+    key = create(cli_run, "timed", "--await")["id"]
+    assert run_json(cli_run, "instance", "pause", key, "--timeout", "10m")["status"] == "paused"
+    waited = run_json(cli_run, "instance", "wait", key, "--status", "paused", "--timeout", "1h")
+    assert waited[0]["result"] == "done"
+    resumed = run_json(cli_run, "instance", "resume", key, "--timeout", "1h30m")
+    assert resumed["status"] == "running"
+
+
+CLI_WORDED = {
+    "INSTANCE_ID must be": ("instance", "get", "not-an-id"),
+    "--source-snapshot-id needs --source-instance-id": (
+        "instance", "create", "--name", "x", *PRO, "--source-snapshot-id", "s1",
+    ),
+    "--memory must be a size": ("instance", "update", "abcdef12", "--memory", "lots"),
+    "--cdc-enrichment-mode must be one of": (
+        "instance", "update", "abcdef12", "--cdc-enrichment-mode", "SOME",
+    ),
+    "--source-instance-id, --source-snapshot-id": ("instance", "overwrite", "abcdef12"),
+    "--timeout": ("instance", "pause", "abcdef12", "--timeout", "soon"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("words", "args"), CLI_WORDED.items(), ids=CLI_WORDED.keys())
+def test_errors_name_the_flags(
+    cli_run: CliRun, emulator: EmulatorServer, words: str, args: tuple[str, ...]
+) -> None:
+    result = cli_run(*args)
+    assert_usage_error(result, emulator)
+    assert words in result.stderr
+    for python in ("instance_id", "source_snapshot_id", "cdc_enrichment_mode", "aura."):
+        assert python not in result.stderr
+
+
+@pytest.mark.shows_secrets
+def test_create_with_a_failing_store_shows_the_only_copy(
+    cli_run: CliRun, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    (tmp_path / "creds").mkdir(mode=0o700)
+    (tmp_path / "creds" / "credentials").write_text("")
+    result = cli_run("--credentials-dir", "creds", "-o", "json", "instance", "create",
+                     "--name", "x", "--type", "free-db")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["password"]
+    assert "only copy" in result.stderr
+    assert "printed above" in result.stderr
+    assert "item.credentials" not in result.output

@@ -248,3 +248,16 @@ def test_demo_ignores_the_configured_account(
     result = cli_run("demo", "--count", "3")
     assert result.exit_code == 0, result.output
     assert not Path("aura-credentials").exists()
+
+
+def test_doctor_prints_details_as_they_are(cli_run: CliRun) -> None:
+    store = Path("st[/b]ore [red]x")  # the directory "b]ore [red]x" in "st["
+    store.mkdir(mode=0o700, parents=True)
+    os.chmod(store, 0o755)  # noqa: S103 - a failing check, to quote the path
+    result = cli_run("--credentials-dir", str(store), "doctor")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.stdout.splitlines() if "credential store" in line]
+    assert line.startswith("FAIL credential store: ")
+    assert f"{store.resolve()} is mode 0755" in line
+    assert "chmod 700" in line

@@ -172,3 +172,31 @@ def test_bad_input_is_a_usage_error_and_sends_nothing(
     cli_run: CliRun, emulator: EmulatorServer, args: tuple[str, ...]
 ) -> None:
     assert_usage_error(cli_run(*args), emulator)
+
+
+# ---------------------------------------------------------------------- review fixes
+
+
+def test_deletes_take_a_local_yes(cli_run: CliRun, emulator: EmulatorServer) -> None:
+    key = run_json(cli_run, "cmk", "create", *NEW_KEY)["id"]
+    assert run_json(cli_run, "cmk", "delete", key, "--yes") == {"id": key, "status": "deleted"}
+    session = run_json(cli_run, *SESSION, *STANDALONE)["id"]
+    gone = run_json(cli_run, "graph-analytics", "session", "delete", session, "-y")
+    assert gone == {"id": session, "status": "deleted"}
+    assert requests(emulator, "DELETE") == 2
+
+
+def test_errors_name_the_flags_and_commands(
+    cli_run: CliRun, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nowhere = cli_run(*SESSION, "--name", "s", "--memory", "8GB")
+    assert_usage_error(nowhere, emulator)
+    assert "needs --cloud-provider and --region (or pass --instance-id)" in nowhere.stderr
+
+    monkeypatch.delenv("AURA_TENANT_ID")
+    no_project = cli_run("cmk", "create", *NEW_KEY)
+    assert_usage_error(no_project, emulator)
+    assert "--tenant-id" in no_project.stderr
+    assert "aura-async tenant list" in no_project.stderr
+    for python in ("tenant_id", "aura.tenants", "cloud_provider", "instance_id"):
+        assert python not in nowhere.stderr + no_project.stderr

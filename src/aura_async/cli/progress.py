@@ -283,12 +283,13 @@ class FleetProgress:
         )
         for item in ordered[: self.max_rows]:
             outcome = item.outcome or ""
+            # Text, not str: every cell is data (an instance named "[/b]x"), never markup.
             table.add_row(
-                item.name,
-                item.resource_id or "",
-                item.status,
+                Text(item.name),
+                Text(item.resource_id or ""),
+                Text(item.status),
                 Text(outcome, style=_OUTCOME_STYLE.get(outcome, "")),
-                "" if item.elapsed is None else _duration(item.elapsed),
+                Text("" if item.elapsed is None else _duration(item.elapsed)),
             )
         hidden = len(ordered) - self.max_rows
         if hidden > 0:

@@ -14,8 +14,10 @@ exists. A second Ctrl-C quits at once (``fleet recover`` accounts for what that 
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,25 +26,37 @@ import anyio.abc
 import attrs
 import click
 
+from aura_async.cli.commands._common import (
+    cli_text,
+    pass_runtime,
+    real_seconds,
+    run,
+    timeout_option,
+    unsaved,
+    unsaved_message,
+    yes_option,
+)
 from aura_async.cli.progress import live_progress
 from aura_async.cli.runtime import PartialFailure, Runtime, in_ci
 from aura_async.client import AuraClient
 from aura_async.errors import AuraError, CredentialStoreError, NotFoundError, ValidationError
+from aura_async.fleet.events import FleetItemFinished
 from aura_async.fleet.fleet import RecoveryReport
-from aura_async.fleet.report import FleetReport, Outcome
+from aura_async.fleet.report import FleetItem, FleetReport, Outcome
 from aura_async.fleet.selectors import Selector, parse_age
 from aura_async.fleet.specs import DEFAULT_PATTERN, InstanceSpec, check_distinct
 from aura_async.fleet.store import write_env_file
+from aura_async.models import Instance
 
 __all__ = ["load_spec_file", "register"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-pass_runtime = click.make_pass_decorator(Runtime)
-
 REPORT_COLUMNS = ["name", "id", "outcome", "status", "error"]
 STATUS_COLUMNS = ["name", "id", "status", "type", "memory", "region"]
+# Every row of `fleet status -o json` has these keys: the instance's, and the error reading it.
+STATUS_KEYS = [*(field.name for field in attrs.fields(Instance)), "error"]
 RECOVER_COLUMNS = [
     "name",
     "instance_id",
@@ -109,12 +123,9 @@ def _selector_options(command: F) -> F:
 def _wait_options(command: F) -> F:
     options = [
         click.option("--no-wait", is_flag=True, help="Return once the API accepted each change."),
-        click.option(
-            "--timeout",
-            metavar="DURATION",
-            callback=_age,
-            help="How long each item may wait (600, 10m, 1h; API time); default: the usual "
-            "time of the operation plus the fleet's queue at the rate limit.",
+        timeout_option(
+            "How long each item may wait (600, 10m, 1h; API time; 0: do not wait); default: "
+            "the usual time of the operation plus the fleet's queue at the rate limit."
         ),
     ]
     for option in reversed(options):
@@ -176,11 +187,6 @@ def _choice(kwargs: dict[str, Any]) -> _Choice:
         ledger=kwargs.pop("ledger"),
         everything=kwargs.pop("everything"),
     )
-
-
-def _timeout(rt: Runtime, seconds: float | None) -> float | None:
-    """A timeout in API seconds, as the client's clock counts (the API may run faster)."""
-    return None if seconds is None else seconds / rt.scale
 
 
 # ---------------------------------------------------------------------- spec files
@@ -294,29 +300,112 @@ async def _run_fleet(
         operation,
         budget=limiter.rate if limiter is not None else None,
         enabled=not in_ci(),
-    ):
-        return await call()
+    ) as progress:
+        if progress is not None:
+            return await call()
+        with _worded_events(rt):
+            return await call()
+
+
+@contextmanager
+def _worded_events(rt: Runtime) -> Iterator[None]:
+    """Print events (no live display) with their errors in the command line's words."""
+
+    def listen(event: object) -> None:
+        if isinstance(event, FleetItemFinished) and event.error:
+            event = attrs.evolve(event, error=cli_text(event.error))
+        rt.output.event(event)
+
+    rt.listeners.append(listen)
+    try:
+        yield
+    finally:
+        rt.listeners.remove(listen)
+
+
+def _order(name: str | None, instance_id: str | None) -> tuple[Any, ...]:
+    """How fleet output is sorted: by name, numbers by value (ci-2 before ci-10), then id."""
+    parts = re.split(r"(\d+)", name or "")
+    # Even places hold text, odd ones numbers: two keys always compare like with like.
+    natural = [int(part) if index % 2 else part for index, part in enumerate(parts)]
+    return (natural, name or "", instance_id or "")
+
+
+def _sorted_items(report: FleetReport) -> list[FleetItem]:
+    return sorted(report.items, key=lambda item: _order(item.name, item.instance_id))
+
+
+def _error_text(item: FleetItem) -> str | None:
+    if item.error is None:
+        return None
+    if unsaved(item):
+        return unsaved_message(item, "printed on standard error")
+    return cli_text(str(item.error))
 
 
 def _rows(report: FleetReport) -> list[dict[str, Any]]:
+    def outcome(item: FleetItem) -> str | None:
+        if report.dry_run:  # a plan: its items are "skipped" as nothing was done
+            return "planned"
+        return None if item.outcome is None else item.outcome.value
+
     return [
         {
             "name": item.name,
             "id": item.instance_id,
-            "outcome": None if item.outcome is None else item.outcome.value,
+            "outcome": outcome(item),
             "status": None if item.instance is None else str(item.instance.status),
-            "error": None if item.error is None else str(item.error),
+            "error": _error_text(item),
         }
-        for item in report.items
+        for item in _sorted_items(report)
     ]
 
 
 def _show(rt: Runtime, report: FleetReport) -> None:
-    """Print the report: summary and table, or its JSON."""
+    """Print the report, its items by name: summary and table, or its JSON."""
     if rt.output.mode == "table":
-        rt.output.result(_rows(report), columns=REPORT_COLUMNS, message=report.summary())
-    else:
-        rt.output.result(report.to_json())
+        rows = _rows(report)
+        if report.dry_run and rows:
+            summary = (
+                f"{report.operation} (dry run): {len(rows)} planned, nothing changed; "
+                f"{report.requests} requests"
+            )
+        else:
+            summary = report.summary()
+        rt.output.result(rows, columns=REPORT_COLUMNS, message=summary)
+        return
+    data = report.to_json()
+    errors = {id(item): _error_text(item) for item in report.items}
+    items = [
+        {**json, "error": errors[id(item)]}
+        for item, json in sorted(
+            zip(report.items, data["items"], strict=True),
+            key=lambda pair: _order(pair[0].name, pair[0].instance_id),
+        )
+    ]
+    rt.output.result({**data, "items": items})
+
+
+def _show_unsaved(rt: Runtime, report: FleetReport) -> None:
+    """Print the credentials the store failed to save (stderr, always): the only copy."""
+    lost = [item for item in _sorted_items(report) if unsaved(item)]
+    if not lost:
+        return
+    rt.output.warn(
+        f"the credential store failed: the credentials of {len(lost)} new instance(s) were "
+        "NOT saved. Below is the only copy of them (printed even without --show-password): "
+        "save them now"
+    )
+    for item in lost:
+        credentials = item.credentials
+        assert credentials is not None
+        rt.output.errors.print(
+            f"  name={credentials.name} id={credentials.instance_id} "
+            f"uri={credentials.connection_url or ''} username={credentials.username} "
+            f"password={credentials.password}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _conclude(report: FleetReport, *, failed_extra: bool = False) -> None:
@@ -455,7 +544,7 @@ def up(
                     count=count,
                     pattern=pattern or DEFAULT_PATTERN,
                     wait=not no_wait,
-                    timeout=_timeout(rt, timeout),
+                    timeout=real_seconds(rt, timeout),
                     on_error=policy,
                     store=store,
                     adopt=not no_adopt,
@@ -463,6 +552,7 @@ def up(
             )
         env_failed = _write_env_files(rt, report, env_dir) if env_dir else False
         _show(rt, report)
+        _show_unsaved(rt, report)
         saved = [item for item in report.items if item.saved_to]
         if saved:
             rt.output.note(f"credentials of {len(saved)} instances saved to {store.location}")
@@ -474,7 +564,8 @@ def up(
                 )
         _conclude(report, failed_extra=env_failed)
 
-    rt.run(body)
+    # A spec file's errors name its keys, not flags.
+    run(rt, body, reword=spec_file is None)
 
 
 def _write_env_files(rt: Runtime, report: FleetReport, directory: str) -> bool:
@@ -497,7 +588,7 @@ def _write_env_files(rt: Runtime, report: FleetReport, directory: str) -> bool:
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; send only the listing.")
 @_wait_options
 @_on_error_option("continue")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask first (as the global --yes).")
+@yes_option
 @pass_runtime
 def down(
     rt: Runtime,
@@ -506,12 +597,13 @@ def down(
     no_wait: bool,
     timeout: float | None,
     on_error: str | None,
-    yes: bool,
     **kw: Any,
 ) -> None:
-    """Delete the chosen instances (asks first; --yes to skip); safe to run again."""
+    """Delete the chosen instances (asks first; --yes to skip); safe to run again.
+
+    With --dry-run: the plan (outcome "planned"; as JSON, the report with dry_run true).
+    """
     choice = _choice(kw)
-    rt.yes = rt.yes or yes
 
     async def body() -> None:
         selector = choice.selector(rt)
@@ -521,7 +613,7 @@ def down(
             if dry_run or not plan.items:
                 _show(rt, plan)
                 return
-            names = sorted(item.name for item in plan.items)
+            names = [item.name for item in _sorted_items(plan)]
             shown = ", ".join(names[:10]) + (
                 f" and {len(names) - 10} more" if len(names) > 10 else ""
             )
@@ -534,7 +626,7 @@ def down(
                 lambda: aura.fleet.delete(
                     Selector(ids=ids, tenant_id=selector.tenant_id),
                     wait=not no_wait,
-                    timeout=_timeout(rt, timeout),
+                    timeout=real_seconds(rt, timeout),
                     on_error=_policy(on_error, "continue"),
                     store=store,
                 ),
@@ -542,7 +634,7 @@ def down(
         _show(rt, report)
         _conclude(report)
 
-    rt.run(body)
+    run(rt, body)
 
 
 def _change_command(operation: str, doc: str, *, resize: bool = False) -> click.Command:
@@ -566,7 +658,7 @@ def _change_command(operation: str, doc: str, *, resize: bool = False) -> click.
             async with rt.client() as aura:
                 options: dict[str, Any] = {
                     "wait": not no_wait,
-                    "timeout": _timeout(rt, timeout),
+                    "timeout": real_seconds(rt, timeout),
                     "on_error": _policy(on_error, "continue"),
                 }
                 if resize:
@@ -576,7 +668,7 @@ def _change_command(operation: str, doc: str, *, resize: bool = False) -> click.
             _show(rt, report)
             _conclude(report)
 
-        rt.run(body)
+        run(rt, body)
 
     command.__doc__ = doc
     decorated: Callable[..., None] = pass_runtime(command)
@@ -606,21 +698,24 @@ def status(rt: Runtime, /, **kw: Any) -> None:
         selector = choice.selector(rt)
         failed = False
         async with rt.client() as aura:
-            chosen = await aura.fleet.select(selector)
+            chosen = sorted(await aura.fleet.select(selector), key=lambda s: _order(s.name, s.id))
             rows: list[dict[str, Any]] = [{} for _ in chosen]
+
+            def row(instance_id: str, name: str, **known: Any) -> dict[str, Any]:
+                return {**dict.fromkeys(STATUS_KEYS), "id": instance_id, "name": name, **known}
 
             async def look(index: int, instance_id: str, name: str) -> None:
                 nonlocal failed
                 try:
                     instance = await aura.instances.get(instance_id)
                 except NotFoundError:
-                    rows[index] = {"id": instance_id, "name": name, "status": "not found"}
+                    rows[index] = row(instance_id, name, status="not found")
                     return
                 except AuraError as error:
                     failed = True
-                    rows[index] = {"id": instance_id, "name": name, "error": str(error)}
+                    rows[index] = row(instance_id, name, error=cli_text(str(error)))
                     return
-                rows[index] = rt.output.data(instance)
+                rows[index] = {**row(instance_id, name), **rt.output.data(instance)}
 
             async def everything() -> None:
                 async with anyio.create_task_group() as tg:
@@ -633,7 +728,7 @@ def status(rt: Runtime, /, **kw: Any) -> None:
         if failed:
             raise PartialFailure()
 
-    rt.run(body)
+    run(rt, body)
 
 
 @fleet.command("recover")
@@ -642,16 +737,14 @@ def status(rt: Runtime, /, **kw: Any) -> None:
     is_flag=True,
     help="Delete the instances whose password was never saved (asks first; --yes to skip).",
 )
-@click.option("--yes", "-y", is_flag=True, help="Do not ask first (as the global --yes).")
+@yes_option
 @pass_runtime
-def recover(rt: Runtime, delete_lost: bool, yes: bool) -> None:
+def recover(rt: Runtime, delete_lost: bool) -> None:
     """Match the credential store's ledger against the project, after a crash or Ctrl-C.
 
     Every intent is accounted for: created (password saved), credentials-lost (the instance
     exists without a known password), not-created, or deleted.
     """
-
-    rt.yes = rt.yes or yes
 
     async def body() -> None:
         store = rt.store()
@@ -666,11 +759,13 @@ def recover(rt: Runtime, delete_lost: bool, yes: bool) -> None:
         if any(e.error for e in report.entries):
             raise PartialFailure()
 
-    rt.run(body)
+    run(rt, body)
 
 
 def _show_recovery(rt: Runtime, report: RecoveryReport) -> None:
     data = report.to_json()
+    data["entries"].sort(key=lambda e: _order(e["name"], e["instance_id"]))
+    data["unknown"].sort(key=lambda s: _order(s["name"], s["id"]))
     if rt.output.mode != "table":
         rt.output.result(data)
         return
@@ -680,7 +775,7 @@ def _show_recovery(rt: Runtime, report: RecoveryReport) -> None:
         f"known password, {len(report.unknown)} unknown, {report.requests} requests"
     )
     rt.output.result(data["entries"], columns=RECOVER_COLUMNS, message=summary)
-    for summary_of in report.unknown:
+    for summary_of in sorted(report.unknown, key=lambda s: _order(s.name, s.id)):
         rt.output.warn(
             f"{summary_of.name} ({summary_of.id}) has a ledger name but matches no entry"
         )

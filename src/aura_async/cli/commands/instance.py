@@ -1,26 +1,42 @@
 """Commands: ``instance`` (list, get, create, update, pause, resume, delete, overwrite, upgrade,
 sizing, wait) and ``instance snapshot`` (list, get, create, restore).
 
-The helpers every resource command shares live here too (:mod:`.resources` uses them):
-``await_options`` adds ``--await``/``--timeout``, :func:`show` runs one SDK call and prints
-what it returns, :func:`gather` runs calls concurrently on the one client.
-
-``--timeout`` counts seconds of the API's clock: against an emulator whose clock runs faster
-(``--emulator``, ``--time-scale``) a wait gives up that much sooner, as the operations finish.
+``--timeout`` counts the API's clock (seconds, or a duration such as ``10m``): against an
+emulator whose clock runs faster (``--emulator``, ``--time-scale``) a wait gives up that much
+sooner, as the operations finish.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import anyio
 import attrs
 import click
 
 from aura_async._validation import check_instance_id
+from aura_async.cli.commands._common import (
+    CLOUDS,
+    TYPES,
+    Gone,
+    await_options,
+    gather,
+    in_tenant,
+    only_tenant,
+    pass_runtime,
+    real_seconds,
+    run,
+    show,
+    sizing_options,
+    timeout_option,
+    unsaved,
+    unsaved_message,
+    waiting,
+    yes_option,
+)
 from aura_async.cli.runtime import Runtime
 from aura_async.client import AuraClient
 from aura_async.errors import AuraError, NotFoundError, WaitError, WaitTimeoutError
@@ -34,27 +50,9 @@ from aura_async.fleet import (
     write_env_file,
 )
 from aura_async.lifecycle.operations import Operation
-from aura_async.models import CloudProvider, Instance, InstanceType
+from aura_async.models import Instance
 
-__all__ = [
-    "await_options",
-    "gather",
-    "in_tenant",
-    "only_tenant",
-    "pass_runtime",
-    "register",
-    "show",
-    "sizing_options",
-    "waiting",
-]
-
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
-
-pass_runtime = click.make_pass_decorator(Runtime)
-
-TYPES = ", ".join(t.value for t in InstanceType)
-CLOUDS = ", ".join(c.value for c in CloudProvider)
+__all__ = ["register"]
 
 INSTANCE_COLUMNS = (
     "id",
@@ -81,112 +79,7 @@ CREATED_COLUMNS = (
 SNAPSHOT_COLUMNS = ("snapshot_id", "instance_id", "status", "profile", "timestamp", "exportable")
 SIZING_COLUMNS = ("recommended_size", "min_required_memory", "did_exceed_maximum")
 WAITED_COLUMNS = ("id", "name", "status", "result", "error")
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-def await_options(what: str) -> Callable[[F], F]:
-    """Add ``--await`` (wait until ``what``) and ``--timeout SECONDS`` to a command."""
-
-    def decorate(command: F) -> F:
-        command = click.option(
-            "--timeout",
-            type=click.FloatRange(min=0),
-            metavar="SECONDS",
-            help="Give up waiting after this many seconds (implies --await; 0: do not wait; "
-            "default: the operation's usual limit).",
-        )(command)
-        return click.option("--await", "wait", is_flag=True, help=f"Wait until {what}.")(command)
-
-    return decorate
-
-
-def waiting(rt: Runtime, wait: bool, timeout: float | None) -> tuple[bool, float | None]:
-    """``--await`` and ``--timeout`` as the SDK takes them: whether to wait, and for how long
-    in real seconds (the API's clock may run faster than real time)."""
-    if timeout is None:
-        return wait, None
-    if timeout == 0:
-        return False, None
-    return True, timeout / rt.scale
-
-
-def show(
-    rt: Runtime,
-    call: Callable[[AuraClient], Awaitable[Any]],
-    columns: Sequence[str],
-    *,
-    check: Callable[[], object] | None = None,
-    confirm: str | None = None,
-    message: Callable[[Any], str] | None = None,
-) -> NoReturn:
-    """Run ``call`` on the client, print what it returns, and exit.
-
-    ``check`` validates the input first (a bad one: exit 2, nothing sent), then ``confirm`` is
-    asked (``--yes`` answers it; without a terminal it is refused).
-    """
-
-    async def body() -> None:
-        if check is not None:
-            check()
-        if confirm is not None:
-            rt.confirm(confirm)
-        async with rt.client() as aura:
-            value = await call(aura)
-        text = message(value) if message is not None else None
-        rt.output.result(value, columns=list(columns), message=text)
-
-    rt.run(body)
-
-
-async def gather(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-    """Await every call concurrently (they share the client and its rate limit), in order."""
-    results: dict[int, T] = {}
-
-    async def one(index: int, call: Callable[[], Awaitable[T]]) -> None:
-        results[index] = await call()
-
-    async with anyio.create_task_group() as tasks:
-        for index, call in enumerate(calls):
-            tasks.start_soon(one, index, call)
-    return [results[index] for index in range(len(calls))]
-
-
-only_tenant = click.option(
-    "--tenant-id", help="Only this project's (default: the configured project)."
-)
-in_tenant = click.option("--tenant-id", help="The project (default: the configured project).")
-
-
-def sizing_options(command: F) -> F:
-    """Add what every sizing estimate takes: the graph's node and relationship counts, and
-    ``--algorithm-categories a,b`` (passed on as a list)."""
-    command = click.option(
-        "--algorithm-categories",
-        metavar="A,B",
-        callback=lambda _ctx, _param, text: [p.strip() for p in text.split(",")] if text else [],
-        help="Comma-separated algorithm categories.",
-    )(command)
-    command = click.option(
-        "--relationship-count", type=int, required=True, help="Relationships in the graph."
-    )(command)
-    return click.option("--node-count", type=int, required=True, help="Nodes in the graph.")(
-        command
-    )
-
-
-@attrs.frozen
-class Gone:
-    """What a delete prints once the thing is gone."""
-
-    id: str
-    status: str = "deleted"
-
-
-def deleted(value: Any, resource_id: str) -> Any:
-    """A delete's answer, or :class:`Gone` when there is none (it is gone already)."""
-    return Gone(resource_id) if value is None else value
+GONE_COLUMNS = ("id", "status")
 
 
 def _done(what: str) -> Callable[[Any], str]:
@@ -313,7 +206,7 @@ def instance_create(
         if item.error is not None or item.outcome is not Outcome.SUCCEEDED:
             raise _failure(item)
 
-    rt.run(body)
+    run(rt, body)
 
 
 def _without_fleet_events(rt: Runtime) -> Callable[[object], None]:
@@ -369,6 +262,8 @@ async def _print_created(
 
 
 def _failure(item: FleetItem) -> AuraError:
+    if unsaved(item):
+        return AuraError(unsaved_message(item, "printed above"))
     if isinstance(item.error, AuraError):
         return item.error
     if item.error is not None:
@@ -429,20 +324,23 @@ instance.command("resume", help="Resume a paused instance.")(
 @instance.command("delete")
 @click.argument("instance_id")
 @await_options("the instance is gone")
+@yes_option
 @pass_runtime
 def instance_delete(rt: Runtime, instance_id: str, wait: bool, timeout: float | None) -> None:
-    """Delete an instance and its data, for good (asks first; --yes answers)."""
+    """Delete an instance and its data, for good (asks first; --yes answers).
+
+    Prints the id and the status: destroying, or deleted once gone (with --await).
+    """
     wait, timeout = waiting(rt, wait, timeout)
 
-    async def call(aura: AuraClient) -> Any:
-        return deleted(
-            await aura.instances.delete(instance_id, wait=wait, timeout=timeout), instance_id
-        )
+    async def call(aura: AuraClient) -> Gone:
+        going = await aura.instances.delete(instance_id, wait=wait, timeout=timeout)
+        return Gone(instance_id) if going is None else Gone(going.id, str(going.status))
 
     show(
         rt,
         call,
-        INSTANCE_COLUMNS,
+        GONE_COLUMNS,
         check=lambda: check_instance_id(instance_id),
         confirm=f"Delete instance {instance_id} and all its data?",
         message=_done("instance"),
@@ -451,25 +349,35 @@ def instance_delete(rt: Runtime, instance_id: str, wait: bool, timeout: float | 
 
 @instance.command("overwrite")
 @click.argument("instance_id")
-@click.option("--source-instance-id", required=True, help="Copy the data of this instance...")
-@click.option("--source-snapshot-id", help="...from this snapshot of it (default: a new one).")
+@click.option("--source-instance-id", help="Copy the data of this instance...")
+@click.option(
+    "--source-snapshot-id",
+    help="...from this snapshot of it (default: a new one). Alone: a snapshot of INSTANCE_ID.",
+)
 @await_options("the instance runs again with the new data")
 @pass_runtime
 def instance_overwrite(
     rt: Runtime,
     instance_id: str,
-    source_instance_id: str,
+    source_instance_id: str | None,
     source_snapshot_id: str | None,
     wait: bool,
     timeout: float | None,
 ) -> None:
-    """Replace an instance's data with another instance's."""
+    """Replace an instance's data with another instance's, or with one of its own snapshots.
+
+    Give --source-instance-id (its data now, or with --source-snapshot-id one of its
+    snapshots), or --source-snapshot-id alone for a snapshot of the instance itself.
+    """
+    if source_instance_id is None and source_snapshot_id is None:
+        raise click.UsageError("give --source-instance-id, --source-snapshot-id or both")
+    source = source_instance_id or instance_id  # a snapshot alone: the instance's own
     wait, timeout = waiting(rt, wait, timeout)
     show(
         rt,
         lambda aura: aura.instances.overwrite(
             instance_id,
-            source_instance_id=source_instance_id,
+            source_instance_id=source,
             source_snapshot_id=source_snapshot_id,
             wait=wait,
             timeout=timeout,
@@ -526,11 +434,9 @@ _UNTIL = {"running": Operation.CREATE, "paused": Operation.PAUSE, "deleted": Ope
     show_default=True,
     help="The status to wait for.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    help="Give up after this many seconds (0: only look; default: the operation's usual limit).",
+@timeout_option(
+    "Give up after this long, in seconds or as 10m, 1h (API time; 0: only look; default: "
+    "the operation's usual limit)."
 )
 @pass_runtime
 def instance_wait(
@@ -540,12 +446,12 @@ def instance_wait(
 
     Waits for all of them at once; exits 1 if any failed or timed out.
     """
-    limit = None if timeout is None else timeout / rt.scale
+    limit = real_seconds(rt, timeout)
     ids = list(dict.fromkeys(instance_ids))
 
     async def body() -> None:
         for instance_id in ids:
-            check_instance_id(instance_id)
+            check_instance_id(instance_id, "ID")
         async with rt.client() as aura:
             results = await gather([_waiter(aura, i, status, limit) for i in ids])
         rt.output.result(results, columns=WAITED_COLUMNS)
@@ -553,7 +459,7 @@ def instance_wait(
         if missed:
             raise AuraError(f"{missed} of {len(results)} instances did not reach {status}")
 
-    rt.run(body)
+    run(rt, body)
 
 
 def _waiter(

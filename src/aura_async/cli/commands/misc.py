@@ -14,11 +14,13 @@ from typing import Any
 import attrs
 import click
 from dotenv import dotenv_values
+from rich.text import Text
 
 from aura_async._http.limiter import RateLimit
+from aura_async.cli.commands._common import pass_runtime, run
 from aura_async.cli.config import CliOptions, default_config_path, load_profile
 from aura_async.cli.progress import live_progress
-from aura_async.cli.runtime import PartialFailure, Runtime
+from aura_async.cli.runtime import DEFAULT_CREDENTIALS_DIR, PartialFailure, Runtime
 from aura_async.client import AuraClient
 from aura_async.errors import AuraError, ConfigurationError, ValidationError
 from aura_async.fleet import FileStore, FleetReport, InstanceSpec, Selector
@@ -26,8 +28,6 @@ from aura_async.fleet.store import _git_ignores, _patterns_ignore
 from aura_async.models import InstanceConfiguration
 
 __all__ = ["credential_sources", "register"]
-
-pass_runtime = click.make_pass_decorator(Runtime)
 
 
 # ----------------------------------------------------------------------------- regions
@@ -69,7 +69,7 @@ def regions(rt: Runtime, type_: str | None, cloud_provider: str | None, region: 
         else:
             rt.output.result(chosen)
 
-    rt.run(body)
+    run(rt, body)
 
 
 async def _project_id(aura: AuraClient) -> str:
@@ -184,17 +184,18 @@ def doctor(rt: Runtime) -> None:
                 if rt.output.quiet and check.status != "FAIL":
                     continue
                 style = {"ok": "green", "FAIL": "bold red"}.get(check.status, "dim")
-                rt.output.console.print(
-                    f"[{style}]{check.status:<4}[/] {check.name}: {check.detail}",
-                    highlight=False,
+                # Text, not markup: a detail quotes paths and messages ("[/b]" is data).
+                line = Text.assemble(
+                    (f"{check.status:<4}", style), f" {check.name}: {check.detail}"
                 )
+                rt.output.console.print(line, highlight=False)
         else:
             rt.output.result(checks)
         failed = [check.name for check in checks if check.status == "FAIL"]
         if failed:
             raise AuraError(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}")
 
-    rt.run(body)
+    run(rt, body)
 
 
 async def _doctor_checks(rt: Runtime) -> list[_Check]:
@@ -218,13 +219,16 @@ async def _doctor_checks(rt: Runtime) -> list[_Check]:
         checks.append(_Check("api", status, f"no client: {error}"))
     # Under --time-scale (or --emulator) the client's window runs on the API's clock.
     checks.append(_rate_check(rate, rt.scale, emulator=rt.emulator))
-    checks.extend(_local_checks(rt.credentials_dir))
+    checks.extend(_local_checks(rt))
     return checks
 
 
-def _local_checks(credentials_dir: str | None) -> list[_Check]:
+def _local_checks(rt: Runtime) -> list[_Check]:
     """The checks of files on this machine: .env and the credential store."""
-    store = Path(credentials_dir or "aura-credentials").expanduser()
+    try:
+        store = rt.store().directory  # --credentials-dir, the profile's, or the default
+    except AuraError:  # the config file: the credentials check says what is wrong with it
+        store = Path(rt.credentials_dir or DEFAULT_CREDENTIALS_DIR).expanduser()
     return [_dotenv_check(Path(".env")), _store_check(store)]
 
 
@@ -373,7 +377,7 @@ def demo(rt: Runtime, count: int) -> None:
         if not all(report.ok for report in reports):
             raise PartialFailure()
 
-    rt.run(body)
+    run(rt, body)
 
 
 @contextlib.contextmanager

@@ -8,16 +8,18 @@ import attrs
 import click
 
 from aura_async._validation import check_id
-from aura_async.cli.commands.instance import (
+from aura_async.cli.commands._common import (
     CLOUDS,
     Gone,
     await_options,
     in_tenant,
     only_tenant,
     pass_runtime,
+    run,
     show,
     sizing_options,
     waiting,
+    yes_option,
 )
 from aura_async.cli.runtime import Runtime
 from aura_async.client import AuraClient
@@ -117,7 +119,7 @@ def tenant_get(rt: Runtime, tenant_id: str | None) -> None:
             rows = rt.output.data(project.instance_configurations)
             rt.output.table(rows, CONFIGURATION_COLUMNS, title="instance configurations")
 
-    rt.run(body)
+    run(rt, body)
 
 
 # --------------------------------------------------------------------------- keys
@@ -167,6 +169,7 @@ def key_create(rt: Runtime, /, wait: bool, timeout: float | None, **fields: Any)
 
 @customer_managed_key.command("delete")
 @click.argument("key_id")
+@yes_option
 @pass_runtime
 def key_delete(rt: Runtime, key_id: str) -> None:
     """Delete a key no instance uses (asks first; --yes answers)."""
@@ -232,6 +235,7 @@ def session_create(rt: Runtime, /, wait: bool, timeout: float | None, **fields: 
 
 @session.command("delete")
 @click.argument("session_id")
+@yes_option
 @pass_runtime
 def session_delete(rt: Runtime, session_id: str) -> None:
     """Delete a session (asks first; --yes answers)."""
