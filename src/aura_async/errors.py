@@ -491,6 +491,17 @@ _FIELD_HINTS: Mapping[str, str] = {
 }
 
 
+_MAX_SERVER_TEXT = 300
+
+
+def _one_line(text: object) -> str:
+    """Server text as one short line: a message is read in a terminal and a log line."""
+    flat = " ".join(str(text or "").split())
+    if len(flat) > _MAX_SERVER_TEXT:
+        flat = flat[: _MAX_SERVER_TEXT - 1] + "…"
+    return flat
+
+
 def _details(body: object) -> tuple[ErrorDetail, ...]:
     if not isinstance(body, Mapping):
         return ()
@@ -498,9 +509,9 @@ def _details(body: object) -> tuple[ErrorDetail, ...]:
     if isinstance(items, list):
         return tuple(
             ErrorDetail(
-                message=str(item.get("message") or ""),
-                reason=str(item.get("reason") or ""),
-                field=str(item["field"]) if item.get("field") else None,
+                message=_one_line(item.get("message")),
+                reason=_one_line(item.get("reason")),
+                field=_one_line(item["field"]) if item.get("field") else None,
             )
             for item in items
             if isinstance(item, Mapping)
@@ -509,10 +520,14 @@ def _details(body: object) -> tuple[ErrorDetail, ...]:
     if isinstance(single, str):
         description = body.get("error_description")
         message = f"{single}: {description}" if isinstance(description, str) else single
-        return (ErrorDetail(message=message, reason=single if description else ""),)
+        return (
+            ErrorDetail(
+                message=_one_line(message), reason=_one_line(single) if description else ""
+            ),
+        )
     bare = body.get("message")
     if isinstance(bare, str):
-        return (ErrorDetail(message=bare, reason=str(body.get("reason") or "")),)
+        return (ErrorDetail(message=_one_line(bare), reason=_one_line(body.get("reason"))),)
     return ()
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from aura_async.emulator import ProjectSpec
 from aura_async.fleet import EntryState, FileStore, Intent, Outcome
 from aura_async.fleet.store import new_intent_id
 
-from .conftest import PRO, Rig, spec
+from .conftest import PRO, PROJECT, Rig, RigFactory, config, spec
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -143,3 +144,22 @@ async def test_a_fleet_cut_short_is_recovered_then_created_again(rig: Rig, tmp_p
     assert second.outcome is Outcome.SUCCEEDED
     assert second.credentials_known
     assert await rig.creates_per_name() == {"again-1": 1, "again-2": 1}
+
+
+async def test_recovery_looks_in_every_project_the_ledger_names(
+    make_rig: RigFactory, tmp_path: Path
+) -> None:
+    other = "11111111-2222-3333-4444-555555555555"
+    rig = await make_rig(
+        config(projects=(ProjectSpec(PROJECT, "Default"), ProjectSpec(other, "Other")))
+    )
+    store = FileStore(tmp_path / "ledger")
+    aura = rig.client()  # its default project is PROJECT
+    report = await aura.fleet.create(spec("elsewhere", tenant_id=other), store=store)
+    assert report.totals == {Outcome.SUCCEEDED: 1}
+
+    recovered = await aura.fleet.recover(store)
+    (entry,) = recovered.entries
+    # Not taken for gone because it lives in another project than the client's default.
+    assert entry.state is EntryState.CREATED
+    assert entry.exists

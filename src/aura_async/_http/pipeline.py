@@ -73,6 +73,7 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self._prefix = httpx.URL(settings.api_url).path.rstrip("/")
+        self._token_path = httpx.URL(settings.token_url).path
         self._hook = on_event
         self.limiter = (
             RateLimiter(settings.rate_limit, on_lowered=self._rate_lowered)
@@ -261,8 +262,8 @@ class Pipeline:
         try:
             return await self._attempt(method, path, kind=kind, **attempt)
         except ResponseValidationError as error:
-            if kind is not RequestKind.CREATE:
-                raise
+            if kind is not RequestKind.CREATE or error.path == self._token_path:
+                raise  # (a token answer that made no sense: the create was never sent)
             raise CreateOutcomeUnknownError(
                 create_name or "", started, error, resource=create_what
             ) from None

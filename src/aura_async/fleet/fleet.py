@@ -255,9 +255,11 @@ class Fleet:
                 raise ValidationError(
                     f"spec {spec.name!r}: {error.message}", field=error.field, hint=error.hint
                 ) from None
+        check_distinct(chosen)  # (names checked above: each is text)
         _check_timeout(timeout)
         if adopt is not True and adopt is not False:
             raise ValidationError("adopt must be True or False", field="adopt")
+        _check_store(store)
         guarded = _guarded(store if store is not None else FileStore(default_store_directory()))
         assert guarded is not None
         store = guarded
@@ -720,6 +722,7 @@ class Fleet:
         _check_timeout(timeout)
         if policy is ErrorPolicy.ROLLBACK:
             raise ValidationError("on_error='rollback' applies to create only", field="on_error")
+        _check_store(store)
         if store is None and isinstance(targets, Selector):
             store = targets.ledger
         store = _guarded(store)
@@ -899,15 +902,36 @@ class Fleet:
         ``deleted``. Afterwards no instance the fleet created is unknown to the ledger.
 
         Raises:
+            ValidationError: ``store`` is not a credential store; nothing was sent.
             CredentialStoreError: the ledger cannot be read or written.
             AuraError: listing the project's instances failed.
         """
+        if store is None:
+            raise ValidationError("recover needs the credential store to read", field="store")
+        _check_store(store)
         guarded = _guarded(store)
         assert guarded is not None
         store = guarded
         with counting_requests() as tally:
             entries = await store.entries()
-            listed = await self._instances.list(tenant_id=tenant_id)
+            # Every project the ledger names: an instance of another project than the
+            # client's default must not be taken for gone.
+            named: set[str] = {
+                e.intent.tenant_id for e in entries if e.intent and e.intent.tenant_id
+            }
+            named |= {
+                e.credentials.tenant_id
+                for e in entries
+                if e.credentials and e.credentials.tenant_id
+            }
+            if self._tenant_id is not None:
+                named.add(self._tenant_id)
+            projects: list[str | None] = (
+                [tenant_id] if tenant_id is not None else [*sorted(named)] or [None]
+            )
+            listed: list[InstanceSummary] = []
+            for project in projects:
+                listed.extend(await self._instances.list(tenant_id=project))
             by_id = {s.id: s for s in listed}
             claimed = {e.instance_id for e in entries if e.instance_id is not None}
             # Oldest intents first: of two intents with one name, the earlier gets the
@@ -1280,6 +1304,14 @@ def _location(store: CredentialStore) -> str:
         return type(store).__name__
 
 
+def _check_store(store: object) -> None:
+    if store is not None and not isinstance(store, CredentialStore):
+        raise ValidationError(
+            f"store must be a credential store (FileStore(directory)), got {type(store).__name__}",
+            field="store",
+        )
+
+
 def _policy(value: ErrorPolicy | str) -> ErrorPolicy:
     try:
         return ErrorPolicy(value)
@@ -1329,5 +1361,4 @@ def _specs(
                 )
     else:
         raise ValidationError("specs must be an InstanceSpec or a list of them", field="specs")
-    check_distinct(chosen)
     return chosen

@@ -16,7 +16,10 @@ from aura_async.models import InstanceSummary
 
 __all__ = ["Selector", "parse_age"]
 
-_AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?", re.I)
+# Longest units first: a regex alternation takes the first that matches.
+_AGE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(secs|sec|s|mins|min|m|hrs|hr|h|days|day|d|weeks|week|w)?", re.I
+)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -29,7 +32,7 @@ def parse_age(text: str | float | dt.timedelta) -> dt.timedelta:
     if isinstance(text, dt.timedelta):
         age = text
     elif isinstance(text, int | float) and not isinstance(text, bool):
-        age = dt.timedelta(seconds=float(text))
+        age = _seconds(float(text), text)
     elif isinstance(text, str) and text.strip():
         seconds = 0.0
         position = 0
@@ -46,7 +49,7 @@ def parse_age(text: str | float | dt.timedelta) -> dt.timedelta:
             position = match.end()
             while position < len(body) and body[position] in " ,":
                 position += 1
-        age = dt.timedelta(seconds=seconds)
+        age = _seconds(seconds, text)
     else:
         raise ValidationError(
             f"an age must be text such as 2h, or seconds; got {text!r}", field="older_than"
@@ -56,13 +59,29 @@ def parse_age(text: str | float | dt.timedelta) -> dt.timedelta:
     return age
 
 
+def _seconds(seconds: float, text: object) -> dt.timedelta:
+    try:
+        return dt.timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # inf, nan, or more days than a timedelta holds
+        raise ValidationError(
+            f"the age {text!r} is not a usable span of time", field="older_than"
+        ) from None
+
+
 def _tuple(value: Collection[str] | None) -> tuple[str, ...] | None:
     if isinstance(value, str):
         raise ValidationError(
             f"ids must be a list of instance ids, not one text ({value!r}); write [{value!r}]",
             field="ids",
         )
-    return None if value is None else tuple(value)
+    if value is None:
+        return None
+    try:
+        return tuple(value)
+    except TypeError:
+        raise ValidationError(
+            f"ids must be a list of instance ids, got {type(value).__name__}", field="ids"
+        ) from None
 
 
 def _age(value: str | float | dt.timedelta | None) -> dt.timedelta | None:
@@ -113,6 +132,12 @@ class Selector:
             value = getattr(self, field)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ValidationError(f"{field} must be non-empty text", field=field)
+        if self.ledger is not None and not isinstance(self.ledger, CredentialStore):
+            raise ValidationError(
+                "ledger must be a credential store (FileStore(directory)), got "
+                f"{type(self.ledger).__name__}",
+                field="ledger",
+            )
         if self.everything is not True and self.everything is not False:
             raise ValidationError("everything must be True or False", field="everything")
 

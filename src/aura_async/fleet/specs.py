@@ -43,10 +43,11 @@ class InstanceSpec:
 
     def create_arguments(self) -> dict[str, Any]:
         """The keyword arguments for ``aura.instances.create`` (and ``check_create``)."""
+        # The name and type are always passed, None too, so that check_create names them.
         return {
             field.name: getattr(self, field.name)
             for field in attrs.fields(InstanceSpec)
-            if getattr(self, field.name) is not None
+            if getattr(self, field.name) is not None or field.name in ("name", "type")
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +65,10 @@ class InstanceSpec:
             ValidationError: unknown keys, a missing name or type, or a value of the wrong
                 type; the message names ``where`` and the key.
         """
+        if not isinstance(data, Mapping):
+            raise ValidationError(
+                f"{where}: must be a table of keys, got {type(data).__name__}", field="spec"
+            )
         known = {field.name: field for field in attrs.fields(InstanceSpec)}
         unknown = sorted(set(data) - set(known))
         if unknown:
@@ -110,7 +115,7 @@ def expand(spec: InstanceSpec, count: int, pattern: str = DEFAULT_PATTERN) -> li
     for n in range(1, count + 1):
         try:
             names.append(pattern.format(name=spec.name, n=n))
-        except (KeyError, IndexError, ValueError) as error:
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as error:
             raise ValidationError(
                 f"the name pattern {pattern!r} is malformed ({error}); it may use {{name}} "
                 "and {n}",

@@ -160,7 +160,11 @@ def check_timeout(timeout: float | None) -> None:
     Raises:
         ValidationError: a negative timeout, or not a number (NaN).
     """
-    if timeout is not None and not timeout >= 0:  # NaN fails every comparison
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not timeout >= 0  # NaN fails every comparison
+    ):
         raise ValidationError(
             f"timeout must be seconds, 0 or more (0: do not wait); got {timeout!r}",
             field="timeout",

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 
 import anyio
 
 from aura_async._validation import check_enum, check_id, check_name, check_text
-from aura_async.errors import ValidationError
+from aura_async.errors import (
+    CreateOutcomeUnknownError,
+    ResponseValidationError,
+    ValidationError,
+)
 from aura_async.lifecycle.operations import Operation
 from aura_async.models import (
     CloudProvider,
@@ -94,15 +99,22 @@ class CustomerManagedKeys(Resource):
             instance_type=kind.value,
             tenant_id=self._tenant(tenant_id),
         )
-        created = await self._call(
+        started = dt.datetime.now(dt.UTC)
+        data = await self._pipeline.request(
             "POST",
             "/customer-managed-keys",
-            CustomerManagedKey,
             kind=CREATE,
             json=payload,
             create_name=name,
             create_what="customer managed key",
         )
+        try:
+            created = self._parse(data, CustomerManagedKey, "POST", "/customer-managed-keys")
+        except ResponseValidationError as error:
+            # The key was made; only its answer is unreadable: look it up by name.
+            raise CreateOutcomeUnknownError(
+                name, started, error, resource="customer managed key"
+            ) from None
         # Waits count from acceptance, not from a queue behind the rate limit.
         submitted = anyio.current_time()
         if not wait or timeout == 0:

@@ -519,7 +519,7 @@ def up(
             return load_spec_file(spec_file), spec_file
         if type_ is None:
             raise click.UsageError("--count needs --type (and the spec flags it requires)")
-        chosen = pattern or DEFAULT_PATTERN
+        chosen = DEFAULT_PATTERN if pattern is None else pattern
         if name is None and "{name" in chosen:
             raise click.UsageError(
                 f"the name pattern {chosen!r} uses {{name}}: give --name, or a --name-pattern "
@@ -542,7 +542,7 @@ def up(
                 lambda: aura.fleet.create(
                     specs if count is None else specs[0],
                     count=count,
-                    pattern=pattern or DEFAULT_PATTERN,
+                    pattern=DEFAULT_PATTERN if pattern is None else pattern,
                     wait=not no_wait,
                     timeout=real_seconds(rt, timeout),
                     on_error=policy,

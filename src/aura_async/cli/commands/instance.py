@@ -371,7 +371,8 @@ def instance_overwrite(
     """
     if source_instance_id is None and source_snapshot_id is None:
         raise click.UsageError("give --source-instance-id, --source-snapshot-id or both")
-    source = source_instance_id or instance_id  # a snapshot alone: the instance's own
+    # A snapshot alone: the instance is its own source.
+    source = instance_id if source_instance_id is None else source_instance_id
     wait, timeout = waiting(rt, wait, timeout)
     show(
         rt,
