@@ -695,3 +695,21 @@ async def test_a_permit_never_sent_frees_its_slot_at_once() -> None:
     with anyio.move_on_after(0.05) as scope:
         await limiter.acquire()
     assert scope.cancelled_caught, "a sent request's slot must stay taken for a period"
+
+
+async def test_a_late_429_for_a_request_granted_under_an_older_limit_is_no_evidence() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(125, 1), clock=clock, lower_after=3)
+    early = [await limiter.acquire() for _ in range(3)]
+    for _ in range(3):
+        limiter.note_rate_limited(early[0].generation)
+    assert limiter.rate == RateLimit(25, 1)
+    clock.advance(5)  # far past the one period of grace: the answers simply came late
+    for _ in range(5):
+        assert not limiter.note_rate_limited(early[0].generation)
+    assert limiter.rate == RateLimit(25, 1)
+    # 429s for requests granted under the new limit still count.
+    fresh = await limiter.acquire()
+    for _ in range(3):
+        limiter.note_rate_limited(fresh.generation)
+    assert limiter.rate.limit < 25

@@ -206,12 +206,14 @@ class Permit:
     server saw that request.
     """
 
-    __slots__ = ("_limiter", "_released", "priority")
+    __slots__ = ("_limiter", "_released", "generation", "priority")
 
     def __init__(self, limiter: RateLimiter, priority: Priority) -> None:
         self._limiter = limiter
         self._released = False
         self.priority = priority
+        # Which limit it was granted under: a 429 for it says nothing about a later one.
+        self.generation = limiter.generation
 
     @property
     def released(self) -> bool:
@@ -300,6 +302,7 @@ class RateLimiter:
         self._held = 0
         self._rejections: deque[float] = deque()
         self._evidence_from = -math.inf
+        self._generation = 0
 
     @property
     def rate(self) -> RateLimit:
@@ -413,7 +416,12 @@ class RateLimiter:
         while (delay := self._cool_until - self._clock()) > 0:  # noqa: ASYNC110
             await anyio.sleep(delay)
 
-    def note_rate_limited(self) -> bool:
+    @property
+    def generation(self) -> int:
+        """How many times the limit was lowered (a permit remembers the one it was granted in)."""
+        return self._generation
+
+    def note_rate_limited(self, generation: int | None = None) -> bool:
         """Count one 429 answer; lower the limit if the server evidently counts a lower one.
 
         When ``lower_after`` 429s arrive within one period while this client keeps to its own
@@ -423,13 +431,17 @@ class RateLimiter:
         logged on the ``aura_async`` logger, and True is returned. Otherwise returns False.
 
         For one period after the limit was lowered, 429s are not counted: requests sent under
-        the old limit may still be answered.
+        the old limit may still be answered. Nor, ever, is a 429 for a request granted under
+        an older limit (``generation``, the permit's): on a slow network its answer may come
+        more than a period late.
 
         Raises:
             Whatever ``on_lowered`` raises, after the limit was lowered.
         """
         now = self._clock()
         if now < self._evidence_from:
+            return False
+        if generation is not None and generation != self._generation:
             return False
         rejections = self._rejections
         rejections.append(now)
@@ -469,6 +481,7 @@ class RateLimiter:
             # caused by it say nothing about the new limit.
             self._evidence_from = self._clock() + max(rate.period, old.period)
             self._rejections.clear()
+            self._generation += 1
         self._wake_head()
 
     def _delay(self) -> float:

@@ -132,7 +132,7 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         finally:
             permit.release()
         if response.status_code == 429:
-            self._cool_down(response, method, path)
+            self._cool_down(response, method, path, permit.generation)
         return response
 
     async def _send(
@@ -155,7 +155,7 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
             self._emit(DeprecationNotice(expires))
         return response
 
-    def _cool_down(self, response: httpx.Response, method: str, path: str) -> None:
+    def _cool_down(self, response: httpx.Response, method: str, path: str, generation: int) -> None:
         assert self.limiter is not None
         rate = self.limiter.rate
         wait = parse_retry_after(response.headers.get("Retry-After"))
@@ -167,7 +167,7 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         self.limiter.cool_down(wait)
         logger.info("rate limited on %s %s: every request waits %.3fs", method, path, wait)
         self._emit(RateLimited(method, path, wait))
-        self.limiter.note_rate_limited()
+        self.limiter.note_rate_limited(generation)
 
     async def aclose(self) -> None:
         """Close the inner transport."""
