@@ -1,4 +1,4 @@
-"""Project sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``bench``, ``demo``.
+"""Project sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``bench``, ``soak``, ``demo``.
 
 Each session installs the project and its pinned dependencies from ``uv.lock`` into its own
 virtual environment with uv (``pip install 'nox[uv]'`` brings both).
@@ -54,6 +54,27 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks; they print figures and ratios and never assert on time."""
     _sync(session, "test", "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Long runs: fleet up/down cycles for 30 minutes, then a crash campaign of 500 trials.
+
+    ``benchmarks/soak.py`` fails if memory, open descriptors or tasks creep (arguments after
+    -- go to it: ``nox -s soak -- --minutes 5``); the crash campaign SIGKILLs ``fleet up``
+    500 times and recovers the ledger after each (``AURA_CRASH_TRIALS``).
+    """
+    _sync(session, "test")
+    session.run("python", "benchmarks/soak.py", *(session.posargs or ["--minutes", "30"]))
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/reliability/test_crash.py",
+        "-p",
+        "no:randomly",
+        env={"AURA_CRASH_TRIALS": "500"},
+    )
 
 
 @nox.session

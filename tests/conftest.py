@@ -1,11 +1,23 @@
-"""Shared fixtures: an emulator in process (ASGI, manual clock) and over real loopback HTTP."""
+"""Shared fixtures: an emulator in process (ASGI, manual clock) and over real loopback HTTP.
+
+Also the suite-wide secrets check (see "No secret shows, in any test" below): every test
+fails that lets a password, access token or client secret the emulator issued reach a log
+record, its captured stdout/stderr or a CLI run's output, or leaves a file holding an issued
+password that is not 0600 in a 0700 directory under its ``tmp_path``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+import os
+import stat
+from collections.abc import AsyncIterator, Callable, Generator
+from pathlib import Path
 from typing import Any
 
+import _pytest.capture
 import attrs
+import click.testing
 import httpx
 import pytest
 
@@ -18,6 +30,7 @@ from aura_async.emulator import (
     ManualClock,
     create_app,
 )
+from aura_async.emulator import secrets as emulator_secrets
 from aura_async.emulator.app import EmulatorState
 
 pytest_plugins = ["pytester"]
@@ -142,3 +155,153 @@ async def api(make_api: ApiFactory) -> Api:
     """An in-process emulator with default settings and a logged-in client."""
     result: Api = await make_api()
     return result
+
+
+# ------------------------------------------------ No secret shows, in any test
+#
+# The emulator records every secret it hands out (aura_async.emulator.secrets). The registry
+# is cleared before each test; after each phase (setup, call, teardown) the phase's captured
+# log records (the aura_async logger and the root logger at DEBUG), stdout and stderr, and
+# everything read through capsys/capfd or produced by click's CliRunner, are searched for
+# every secret issued so far in the test. A test that prints one on purpose
+# (--show-password) is marked ``shows_secrets``. After the test, every file under its
+# tmp_path that holds an issued PASSWORD (only the package writes those: ledgers, .env
+# files) must be 0600 in a 0700 directory; the marker does not lift that rule.
+# Subprocesses' output (the Ctrl-C tests) is not seen here; event streams and reports are
+# searched by tests/reliability/test_secrets_everywhere.py.
+
+SHOWS_SECRETS = "shows_secrets"
+_TMP_KEY = pytest.StashKey[Path]()
+# What tests read through capsys/capfd and CliRunner results, for the current test.
+_seen: list[tuple[str, str]] = []
+
+
+def _wrap_readouterr() -> None:
+    original = _pytest.capture.CaptureFixture.readouterr
+
+    def readouterr(self: Any) -> Any:
+        result = original(self)
+        for where, text in (
+            ("capsys/capfd stdout", result.out),
+            ("capsys/capfd stderr", result.err),
+        ):
+            if isinstance(text, bytes):
+                text = text.decode(errors="replace")
+            if text:
+                _seen.append((where, text))
+        return result
+
+    _pytest.capture.CaptureFixture.readouterr = readouterr  # type: ignore[method-assign]
+
+
+def _wrap_cli_runner() -> None:
+    original = click.testing.CliRunner.invoke
+
+    def invoke(self: Any, *args: Any, **kwargs: Any) -> click.testing.Result:
+        result = original(self, *args, **kwargs)
+        _seen.append(("CliRunner output", result.output))
+        _seen.append(("CliRunner stderr", result.stderr))
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            _seen.append(("CliRunner exception", f"{result.exception!r} {result.exception}"))
+        return result
+
+    click.testing.CliRunner.invoke = invoke  # type: ignore[method-assign]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SHOWS_SECRETS}: the test prints an emulator-issued secret on purpose "
+        "(--show-password); the suite-wide secrets check skips its output, not its files",
+    )
+    _wrap_readouterr()
+    _wrap_cli_runner()
+    # DEBUG records are made (and captured by pytest) for the package and everything else.
+    logging.getLogger("aura_async").setLevel(logging.DEBUG)
+    logging.getLogger().setLevel(logging.DEBUG)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    emulator_secrets.clear()
+    _seen.clear()
+
+
+def _masked(text: str, secret: str, at: int) -> str:
+    before = text[max(0, at - 60) : at].replace("\n", " ")
+    after = text[at + len(secret) : at + len(secret) + 60].replace("\n", " ")
+    return f"...{before}<{len(secret)}-character secret>{after}..."
+
+
+def _output_leaks(item: pytest.Item, report: pytest.TestReport) -> list[str]:
+    issued = emulator_secrets.issued()
+    if not issued:
+        return []
+    texts = [
+        (title, content)
+        for title, content in report.sections
+        if title.startswith("Captured ") and title.endswith(f" {report.when}")
+    ]
+    texts += _seen
+    _seen.clear()
+    kinds = {kind: emulator_secrets.issued(kind) for kind in emulator_secrets.KINDS}
+    leaks = []
+    for where, text in texts:
+        if not text:
+            continue
+        for secret in issued:
+            at = text.find(secret)
+            if at >= 0:
+                kind = next(k for k, values in kinds.items() if secret in values)
+                leaks.append(f"{where}: an issued {kind}: {_masked(text, secret, at)}")
+    return leaks
+
+
+def _file_leaks(root: Path) -> list[str]:
+    passwords = [p.encode() for p in emulator_secrets.issued("password")]
+    if not passwords or not root.is_dir():
+        return []
+    leaks = []
+    for directory, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(directory, name)
+            try:
+                info = path.lstat()
+                if not stat.S_ISREG(info.st_mode) or info.st_size > 4_000_000:
+                    continue
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if not any(p in data for p in passwords):
+                continue
+            mode = stat.S_IMODE(info.st_mode)
+            parent = stat.S_IMODE(path.parent.stat().st_mode)
+            if mode != 0o600 or parent != 0o700:
+                leaks.append(
+                    f"{path.relative_to(root)} holds an issued password with mode "
+                    f"{mode:04o} in a directory of mode {parent:04o} (want 0600 in 0700)"
+                )
+    return leaks
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    problems: list[str] = []
+    if item.get_closest_marker(SHOWS_SECRETS) is None:
+        problems += _output_leaks(item, report)
+    funcargs = getattr(item, "funcargs", None) or {}
+    if report.when == "call" and isinstance(funcargs.get("tmp_path"), Path):
+        item.stash[_TMP_KEY] = funcargs["tmp_path"]
+    if report.when == "teardown" and _TMP_KEY in item.stash:
+        problems += _file_leaks(item.stash[_TMP_KEY])
+    if problems:
+        message = "the suite-wide secrets check failed:\n  " + "\n  ".join(problems)
+        if report.passed:
+            report.outcome = "failed"
+            report.longrepr = message
+        else:
+            report.sections.append(("secrets check", message))
+    return report

@@ -931,9 +931,7 @@ def test_cli_shows_an_unknown_status_as_it_came(command: Command) -> None:
 @pytest.mark.parametrize(
     "message", ["first line\nsecond line", "x" * 100_000], ids=["newline", "huge"]
 )
-def test_cli_error_line_flattens_and_bounds_server_text(
-    command: Command, message: str
-) -> None:
+def test_cli_error_line_flattens_and_bounds_server_text(command: Command, message: str) -> None:
     body = {"errors": [{"message": message, "reason": "db-not-found"}]}
     command.rule = lambda s, h, b: _answer(404, json.dumps(body).encode(), "application/json", h)
     _fails_cleanly(command.run("instance", "get", "0123abcd"))

@@ -45,6 +45,7 @@ from aura_async.emulator.records import (
     SessionRecord,
     SnapshotRecord,
 )
+from aura_async.emulator.secrets import record as record_secret
 
 __all__ = ["AuraBackend", "CreatedInstance"]
 
@@ -200,6 +201,8 @@ class AuraBackend:
         self.keys: dict[str, KeyRecord] = {}
         self.sessions: dict[str, SessionRecord] = {}
         self.deleted_once: set[str] = set()
+        for credential in config.credentials:
+            record_secret(credential.client_secret, "client-secret")
         for spec in config.projects:
             self.projects[spec.id] = ProjectRecord(
                 id=spec.id,
@@ -543,7 +546,9 @@ class AuraBackend:
         )
         self.instances[instance.id] = instance
         self.counters.record_create(instance.id, name, now, drawn)
-        return CreatedInstance(instance, "neo4j", secrets.token_urlsafe(32))
+        password = secrets.token_urlsafe(32)
+        record_secret(password, "password")
+        return CreatedInstance(instance, "neo4j", password)
 
     def _check_clone_source(
         self, project: ProjectRecord, source_id: str | None, snapshot_id: str | None

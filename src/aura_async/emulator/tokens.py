@@ -6,6 +6,8 @@ import secrets
 
 import attrs
 
+from aura_async.emulator.secrets import record as record_secret
+
 __all__ = ["IssuedToken", "TokenStore"]
 
 
@@ -30,6 +32,7 @@ class TokenStore:
         self._purge(now)
         token = IssuedToken(secrets.token_urlsafe(48), client_id, now + self.lifetime)
         self._tokens[token.value] = token
+        record_secret(token.value, "token")
         return token
 
     def client_for(self, value: str, now: float) -> str | None:
