@@ -877,3 +877,23 @@ async def test_a_region_refused_by_the_project_hints_where_to_look(
             )
     assert caught.value.fields == ("region",)
     assert "aura.tenants.get()" in str(caught.value)
+
+
+async def test_a_pause_resent_after_a_lost_answer_finds_it_done(served: EmulatorFactory) -> None:
+    # The pause is over before the resend arrives: the resend meets 400 "not running",
+    # which after a lost answer means the first attempt did the work.
+    emu = await served()
+
+    def finish_the_pause(event: object) -> None:
+        if isinstance(event, RetryScheduled):  # between the lost answer and the resend
+            emu.set_faults(FaultPlan())
+            emu.clock.advance(1000)
+
+    async with emu.client() as aura:
+        instance = await emu.running(aura)
+    async with emu.client(on_event=finish_the_pause) as aura:
+        emu.set_faults(FaultPlan(drop=DropFault(1.0, only("POST", INSTANCE + "/pause"))))
+        result = await aura.instances.pause(instance.id)
+    assert result.status in ("pausing", "paused")
+    counters = await emu.counters()
+    assert counters["requests"]["POST " + INSTANCE + "/pause"] == {"202": 1, "400": 1}

@@ -20,6 +20,7 @@ from aura_async._validation import (
     check_text,
 )
 from aura_async.errors import (
+    BadRequestError,
     ConflictError,
     CreateOutcomeUnknownError,
     CredentialStoreError,
@@ -502,14 +503,16 @@ class Instances(Resource):
         """Send an instance change; after a lost answer, accept the change already under way.
 
         A resend whose first attempt did the work meets that very work: a 409 (an operation
-        in flight, or an upgrade already done). Then the instance is read, and if ``started``
-        says it is doing or has done what was asked, that is success, not an error.
+        in flight, or an upgrade already done), or for a pause a 400 (no longer running).
+        Then the instance is read, and if ``started`` says it is doing or has done what was
+        asked, that is success, not an error.
         """
         try:
             return await self._call(
                 method, f"/instances/{instance_id}{action}", Instance, kind=ACTION, json=payload
             )
-        except ConflictError as error:
+        except (ConflictError, BadRequestError) as error:
+            # (A resent pause meets 400 "not running", a resend of the others 409.)
             if not error.after_lost_answer:
                 raise
             current = await self.get(instance_id)
