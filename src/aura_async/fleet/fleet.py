@@ -55,6 +55,7 @@ from aura_async.lifecycle.operations import Operation
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.models import CreatedInstance, InstanceStatus, InstanceSummary
 from aura_async.resources import Instances, Snapshots
+from aura_async.resources._base import check_timeout
 
 __all__ = ["Fleet", "RecoveredEntry", "RecoveryReport"]
 
@@ -256,7 +257,7 @@ class Fleet:
                     f"spec {spec.name!r}: {error.message}", field=error.field, hint=error.hint
                 ) from None
         check_distinct(chosen)  # (names checked above: each is text)
-        _check_timeout(timeout)
+        check_timeout(timeout)
         if adopt is not True and adopt is not False:
             raise ValidationError("adopt must be True or False", field="adopt")
         _check_store(store)
@@ -402,7 +403,7 @@ class Fleet:
         intent_id: str | None,
         store: CredentialStore,
     ) -> None:
-        """Keep the credentials on the item, then in the store; never raise (they'd be lost)."""
+        """Keep the credentials on the item, then in the (guarded) store; never raise."""
         item.instance_id = credentials.instance_id
         item.credentials = credentials
         try:
@@ -413,14 +414,14 @@ class Fleet:
             )
             failure = CredentialStoreError(
                 f"instance {credentials.instance_id} ({item.name}) was created but its "
-                f"credentials could not be saved to {_location(store)} ({cause}); they are "
+                f"credentials could not be saved to {store.location} ({cause}); they are "
                 "only in this report's item.credentials",
-                location=_location(store),
+                location=store.location,
             )
             failure.__cause__ = error
             item.error = failure
             return
-        item.saved_to = _location(store)
+        item.saved_to = store.location
         self._publish(
             CredentialsSaved(
                 resource_id=credentials.instance_id, name=item.name, location=item.saved_to
@@ -672,7 +673,7 @@ class Fleet:
             AuraError: resolving a selector failed; nothing was changed.
         """
         policy = _policy(on_error)
-        _check_timeout(timeout)
+        check_timeout(timeout)
         if policy is ErrorPolicy.ROLLBACK:
             raise ValidationError("on_error='rollback' applies to create only", field="on_error")
         with counting_requests() as listing:
@@ -719,7 +720,7 @@ class Fleet:
             AuraError: resolving a selector failed; nothing was deleted.
         """
         policy = _policy(on_error)
-        _check_timeout(timeout)
+        check_timeout(timeout)
         if policy is ErrorPolicy.ROLLBACK:
             raise ValidationError("on_error='rollback' applies to create only", field="on_error")
         _check_store(store)
@@ -812,7 +813,7 @@ class Fleet:
         storage: str | None = None,
     ) -> FleetReport:
         policy = _policy(on_error)
-        _check_timeout(timeout)
+        check_timeout(timeout)
         if policy is ErrorPolicy.ROLLBACK:
             raise ValidationError("on_error='rollback' applies to create only", field="on_error")
         with counting_requests() as listing:
@@ -1297,13 +1298,6 @@ async def _ledger_index(store: CredentialStore) -> dict[str, list[str]]:
     return index
 
 
-def _location(store: CredentialStore) -> str:
-    try:
-        return str(store.location)
-    except Exception:
-        return type(store).__name__
-
-
 def _check_store(store: object) -> None:
     if store is not None and not isinstance(store, CredentialStore):
         raise ValidationError(
@@ -1320,16 +1314,6 @@ def _policy(value: ErrorPolicy | str) -> ErrorPolicy:
             f"on_error must be one of {', '.join(p.value for p in ErrorPolicy)}; got {value!r}",
             field="on_error",
         ) from None
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
-    ):
-        raise ValidationError(
-            f"timeout must be seconds, 0 or more (0: do not wait); got {timeout!r}",
-            field="timeout",
-        )
 
 
 def _deadline(fleet: Fleet, timeout: float | None, operation: str = "delete") -> float:
