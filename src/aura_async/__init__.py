@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from aura_async._http.limiter import Priority, RateLimit, RateLimiter
 from aura_async._http.retry import RetryPolicy
+from aura_async.backends import RedisBackend
 from aura_async.client import AuraClient
 from aura_async.config import ClientSettings
 from aura_async.errors import (
@@ -28,6 +29,7 @@ from aura_async.errors import (
     OngoingOperationError,
     PaymentRequiredError,
     PermissionDeniedError,
+    RateLimitBackendError,
     RateLimitedError,
     ResponseValidationError,
     ServerError,
@@ -46,6 +48,8 @@ from aura_async.events import (
     CredentialsSaved,
     DeprecationNotice,
     EventHook,
+    RateLimitBackendLost,
+    RateLimitBackendRestored,
     RateLimited,
     RateLowered,
     RequestSent,
@@ -173,11 +177,15 @@ __all__ = [
     "Project",
     "ProjectSummary",
     "RateLimit",
+    "RateLimitBackendError",
+    "RateLimitBackendLost",
+    "RateLimitBackendRestored",
     "RateLimited",
     "RateLimitedError",
     "RateLimiter",
     "RateLowered",
     "RecoveryReport",
+    "RedisBackend",
     "RequestSent",
     "ResponseReceived",
     "ResponseValidationError",

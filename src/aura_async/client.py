@@ -12,6 +12,7 @@ import httpx
 from aura_async._http.limiter import RateLimit, RateLimiter
 from aura_async._http.pipeline import Pipeline
 from aura_async._http.retry import RetryPolicy
+from aura_async.backends import RedisBackend
 from aura_async.config import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_TIMEOUT, ClientSettings
 from aura_async.events import EventHook
 from aura_async.fleet.fleet import Fleet
@@ -42,6 +43,9 @@ class AuraClient:
         rate_limit: what the client allows itself: ``RateLimit.paid()`` (125/min, default),
             ``RateLimit.free()`` (25/min), any ``RateLimit(count, period)``, text as
             ``AURA_RATE_LIMIT`` takes it (``"25/60"``, ``"free"``), or None for none.
+        rate_limit_backend: keep the rate budget on Redis, shared by every process using
+            this credential: a :class:`~aura_async.backends.RedisBackend` or its URL
+            (``AURA_RATE_LIMIT_REDIS_URL``). Default None: this process alone.
         timeout: per-request timeouts (default 30 s, connect 10 s, pool 120 s).
         limits: the connection pool (default 64 connections).
         retry: when failed requests are resent (default: 5 resends, backoff 0.5 s to 8 s).
@@ -66,6 +70,7 @@ class AuraClient:
         base_url: str = DEFAULT_BASE_URL,
         auth_url: str | None = None,
         rate_limit: RateLimit | str | None = _PAID,
+        rate_limit_backend: RedisBackend | str | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         limits: httpx.Limits = DEFAULT_LIMITS,
         retry: RetryPolicy | None = None,
@@ -85,6 +90,7 @@ class AuraClient:
                 timeout=timeout,
                 limits=limits,
                 retry=retry or RetryPolicy(),
+                rate_limit_backend=rate_limit_backend,
             )
         self.settings = settings
         self._bus = EventBus(on_event)  # type: ignore[arg-type]
@@ -166,6 +172,16 @@ class AuraClient:
         await self._pipeline.aclose()
 
     async def __aenter__(self) -> AuraClient:
+        """Connect a shared budget's Redis, if the client has one.
+
+        Raises:
+            RateLimitBackendError: that Redis does not answer.
+        """
+        try:
+            await self._pipeline.start()
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(

@@ -12,6 +12,7 @@ from dotenv import dotenv_values
 
 from aura_async._http.limiter import RateLimit
 from aura_async._http.retry import RetryPolicy
+from aura_async.backends import RedisBackend
 from aura_async.errors import ConfigurationError
 
 __all__ = [
@@ -36,7 +37,11 @@ ENV_VARIABLES = {
     "base_url": "AURA_BASE_URL",
     "auth_url": "AURA_AUTH_URL",
     "rate_limit": "AURA_RATE_LIMIT",
+    "rate_limit_backend": "AURA_RATE_LIMIT_REDIS_URL",
 }
+# How a shared budget behaves, read only with AURA_RATE_LIMIT_REDIS_URL.
+FALLBACK_VARIABLE = "AURA_RATE_LIMIT_REDIS_FALLBACK"
+SHARE_TOKEN_VARIABLE = "AURA_RATE_LIMIT_REDIS_SHARE_TOKEN"  # noqa: S105 - a variable's name
 
 
 def _base_url(value: object) -> str:
@@ -106,6 +111,52 @@ def _rate_limit(value: object) -> RateLimit | None:
     )
 
 
+def _backend(value: object) -> RedisBackend | None:
+    """Accept a :class:`RedisBackend`, a Redis URL, or None (the in-process limiter)."""
+    if value is None or isinstance(value, RedisBackend):
+        return value
+    if isinstance(value, str):
+        try:
+            return RedisBackend(value.strip())
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"rate_limit_backend (AURA_RATE_LIMIT_REDIS_URL): {exc}"
+            ) from None
+    raise ConfigurationError(
+        "rate_limit_backend must be a RedisBackend, a redis:// URL, or None; got "
+        f"{type(value).__name__}"
+    )
+
+
+def _backend_from_env(url: str, values: Mapping[str, str]) -> RedisBackend:
+    """A :class:`RedisBackend` from AURA_RATE_LIMIT_REDIS_URL and its two companions."""
+    fallback = values.get(FALLBACK_VARIABLE, "").strip().lower() or "fail"
+    share = values.get(SHARE_TOKEN_VARIABLE, "").strip().lower()
+    options: dict[str, object] = {}
+    if fallback == "fail":
+        options["on_unavailable"] = "fail"
+    elif fallback == "local" or fallback.startswith("local:"):
+        options["on_unavailable"] = "local"
+        fraction = fallback.partition(":")[2]
+        if fraction:
+            try:
+                options["local_share"] = float(fraction)
+            except ValueError:
+                options["local_share"] = fraction
+    else:
+        raise ConfigurationError(
+            f"{FALLBACK_VARIABLE}: expected 'fail', 'local' or 'local:<fraction>' "
+            f"such as 'local:0.25', got {fallback!r}"
+        )
+    if share not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigurationError(f"{SHARE_TOKEN_VARIABLE}: expected 1 or 0, got {share!r}")
+    options["share_token"] = share in ("1", "true", "yes")
+    try:
+        return RedisBackend(url.strip(), **options)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigurationError(f"AURA_RATE_LIMIT_REDIS_URL: {exc}") from None
+
+
 @attrs.frozen
 class ClientSettings:
     """Everything an :class:`~aura_async.AuraClient` needs to talk to the API.
@@ -121,6 +172,9 @@ class ClientSettings:
         timeout: per-request timeouts.
         limits: connection pool limits.
         retry: when and how often a failed request is resent.
+        rate_limit_backend: where the rate budget lives: None (this process alone), or a
+            :class:`~aura_async.backends.RedisBackend` (or its URL) shared by every process
+            on the credential.
     """
 
     client_id: str
@@ -134,8 +188,14 @@ class ClientSettings:
     timeout: httpx.Timeout = DEFAULT_TIMEOUT
     limits: httpx.Limits = DEFAULT_LIMITS
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    rate_limit_backend: RedisBackend | None = attrs.field(default=None, converter=_backend)
 
     def __attrs_post_init__(self) -> None:
+        if self.rate_limit_backend is not None and self.rate_limit is None:
+            raise ConfigurationError(
+                "a shared rate limit (rate_limit_backend, AURA_RATE_LIMIT_REDIS_URL) needs a "
+                "rate limit to share; rate_limit=None turns limiting off"
+            )
         missing = [
             ENV_VARIABLES[name]
             for name in ("client_id", "client_secret")
@@ -174,7 +234,10 @@ class ClientSettings:
         """Read settings from the environment, then a ``.env`` file; arguments win over both.
 
         Variables: AURA_CLIENT_ID, AURA_CLIENT_SECRET, AURA_TENANT_ID, AURA_BASE_URL,
-        AURA_AUTH_URL, AURA_RATE_LIMIT (``125/60``, ``25/60``, ``paid``, ``free``).
+        AURA_AUTH_URL, AURA_RATE_LIMIT (``125/60``, ``25/60``, ``paid``, ``free``),
+        AURA_RATE_LIMIT_REDIS_URL (a budget shared on Redis), with
+        AURA_RATE_LIMIT_REDIS_FALLBACK (``fail``, ``local``, ``local:0.25``) and
+        AURA_RATE_LIMIT_REDIS_SHARE_TOKEN (``1`` to share the access token too).
 
         Raises:
             ConfigurationError: when credentials are missing (naming the variables) or a
@@ -194,6 +257,10 @@ class ClientSettings:
                 settings["rate_limit"] = RateLimit.parse(str(settings["rate_limit"]))
             except ValueError as exc:
                 raise ConfigurationError(f"AURA_RATE_LIMIT: {exc}") from None
+        if "rate_limit_backend" in settings:
+            settings["rate_limit_backend"] = _backend_from_env(
+                str(settings["rate_limit_backend"]), values
+            )
         settings.update(overrides)
         settings.setdefault("client_id", "")
         settings.setdefault("client_secret", "")

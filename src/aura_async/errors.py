@@ -32,6 +32,7 @@ __all__ = [
     "OngoingOperationError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "RateLimitBackendError",
     "RateLimitedError",
     "ResponseValidationError",
     "ServerError",
@@ -88,6 +89,19 @@ def _restore(cls: type[AuraError], args: tuple[Any, ...], state: dict[str, Any])
 
 class ConfigurationError(AuraError):
     """The client cannot be set up: credentials or settings are missing or invalid."""
+
+
+class RateLimitBackendError(AuraError):
+    """The shared rate-limit store (Redis) cannot be reached or answered wrongly.
+
+    Raised when the client starts (``async with AuraClient(...)``) and the store does not
+    answer, and mid-run under ``on_unavailable="fail"``. A request that meets it was not sent.
+    """
+
+    hint = (
+        "Start or repair the Redis server named by AURA_RATE_LIMIT_REDIS_URL (or "
+        "rate_limit_backend=), or unset it to use the in-process limiter"
+    )
 
 
 class ValidationError(AuraError, ValueError):

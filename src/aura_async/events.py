@@ -18,6 +18,8 @@ __all__ = [
     "CredentialsSaved",
     "DeprecationNotice",
     "EventHook",
+    "RateLimitBackendLost",
+    "RateLimitBackendRestored",
     "RateLimited",
     "RateLowered",
     "RequestSent",
@@ -113,6 +115,23 @@ class RateLowered(_Stamped):
     new: str
 
 
+@attrs.frozen
+class RateLimitBackendLost(_Stamped):
+    """The shared rate-limit store stopped answering mid-run.
+
+    ``fallback`` is the local share the client now keeps to (``"31/60s"``), or None when
+    it fails its requests instead (``on_unavailable="fail"``).
+    """
+
+    reason: str
+    fallback: str | None
+
+
+@attrs.frozen
+class RateLimitBackendRestored(_Stamped):
+    """The shared rate-limit store answers again; the client is back on the shared budget."""
+
+
 ClientEvent = (
     RequestSent
     | ResponseReceived
@@ -122,5 +141,7 @@ ClientEvent = (
     | RateLowered
     | DeprecationNotice
     | CredentialsSaved
+    | RateLimitBackendLost
+    | RateLimitBackendRestored
 )
 EventHook = Callable[[ClientEvent], None]

@@ -21,6 +21,7 @@ import anyio
 import httpx
 
 from aura_async._http.limiter import Priority
+from aura_async._http.redis_token import SharedToken
 from aura_async._http.retry import parse_retry_after
 from aura_async.errors import APIError, ResponseValidationError, error_for_response
 from aura_async.events import ClientEvent, TokenRefreshed
@@ -43,6 +44,7 @@ class ClientCredentialsAuth(httpx.Auth):
         token_url: the token endpoint.
         emit: called with a :class:`~aura_async.events.TokenRefreshed` for each new token.
         clock: monotonic seconds (injectable for tests).
+        shared: where processes sharing the credential share one token (Redis), if anywhere.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class ClientCredentialsAuth(httpx.Auth):
         *,
         emit: Callable[[ClientEvent], None] = lambda event: None,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedToken | None = None,
     ) -> None:
         credentials = f"{client_id}:{client_secret}".encode()
         self._basic = "Basic " + base64.b64encode(credentials).decode("ascii")
@@ -61,6 +64,8 @@ class ClientCredentialsAuth(httpx.Auth):
         self._clock = clock
         self._token: str | None = None
         self._refresh_at = 0.0
+        self._shared = shared
+        self._lifetime = 0.0
         self._lock = anyio.Lock()
         self.tokens_fetched = 0
         # Token answers seen so far, and the last refusal as (answer number, its error's
@@ -104,9 +109,37 @@ class ClientCredentialsAuth(httpx.Auth):
             refusal = self._shared_refusal(seen)
             if refusal is not None:
                 raise refusal
-            answer = await client.send(self._token_request(timeouts), auth=None)
-            await answer.aread()
-            self._accept(answer)
+            if await self._adopt(self._token) is not None:
+                return
+            try:
+                answer = await client.send(self._token_request(timeouts), auth=None)
+                await answer.aread()
+                self._accept(answer)
+            except Exception:
+                await self._unclaim()
+                raise
+            await self._publish()
+
+    async def _adopt(self, stale: str | None) -> str | None:
+        """Take the token other processes share, if any (not ``stale``): None to fetch one."""
+        if self._shared is None:
+            return None
+        found = await self._shared.claim(stale)
+        if found is None:
+            return None
+        token, seconds = found
+        self._token = token
+        self._refresh_at = self._clock() + seconds
+        logger.debug("took the shared access token (%ss left)", seconds)
+        return token
+
+    async def _publish(self) -> None:
+        if self._shared is not None and self._token is not None:
+            await self._shared.publish(self._token, self._refresh_at - self._clock())
+
+    async def _unclaim(self) -> None:
+        if self._shared is not None:
+            await self._shared.give_up()
 
     def _token_request(self, timeout: Any) -> httpx.Request:
         extensions: dict[str, Any] = {"aura_priority": Priority.TOKEN}
@@ -195,9 +228,16 @@ class ClientCredentialsAuth(httpx.Auth):
                     refusal = self._shared_refusal(seen)
                     if refusal is not None:
                         raise refusal
-                    answer = yield self._token_request(request.extensions.get("timeout"))
-                    await answer.aread()
-                    token = self._accept(answer)
+                    token = await self._adopt(None)
+                    if token is None:
+                        try:
+                            answer = yield self._token_request(request.extensions.get("timeout"))
+                            await answer.aread()
+                            token = self._accept(answer)
+                        except Exception:
+                            await self._unclaim()
+                            raise
+                        await self._publish()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code not in (401, 403):
@@ -210,9 +250,16 @@ class ClientCredentialsAuth(httpx.Auth):
                 refusal = self._shared_refusal(seen)
                 if refusal is not None:
                     raise refusal
-                answer = yield self._token_request(request.extensions.get("timeout"))
-                await answer.aread()
-                fresh = self._accept(answer)
+                fresh = await self._adopt(token)
+            if fresh is None:
+                try:
+                    answer = yield self._token_request(request.extensions.get("timeout"))
+                    await answer.aread()
+                    fresh = self._accept(answer)
+                except Exception:
+                    await self._unclaim()
+                    raise
+                await self._publish()
         logger.debug("refreshed the token after a %s and resent", response.status_code)
         request.headers["Authorization"] = f"Bearer {fresh}"
         yield request

@@ -206,12 +206,14 @@ class Permit:
     server saw that request.
     """
 
-    __slots__ = ("_limiter", "_released", "generation", "priority")
+    __slots__ = ("_limiter", "_released", "generation", "key", "priority")
 
-    def __init__(self, limiter: RateLimiter, priority: Priority) -> None:
+    def __init__(self, limiter: RateLimiter, priority: Priority, key: str = "") -> None:
         self._limiter = limiter
         self._released = False
         self.priority = priority
+        # The permit's name in a shared budget ("" in the in-process one).
+        self.key = key
         # Which limit it was granted under: a 429 for it says nothing about a later one.
         self.generation = limiter.generation
 
@@ -228,7 +230,7 @@ class Permit:
         """
         if not self._released:
             self._released = True
-            self._limiter._complete(sent=sent)
+            self._limiter._complete(self, sent=sent)
 
     def __repr__(self) -> str:
         state = "released" if self._released else "in flight"
@@ -351,9 +353,10 @@ class RateLimiter:
         try:
             while True:
                 if self._head() is waiter:
-                    delay = self._delay()
-                    if delay <= 0:
+                    taken = await self._take(priority)
+                    if isinstance(taken, Permit):
                         break
+                    delay = taken
                     if not held:
                         held = True
                         self._held += 1
@@ -366,14 +369,30 @@ class RateLimiter:
             waiter.cancelled = True
             self._waiting -= 1
             self._compact()
+            if self._head() is None:
+                self._queue_empty()
             self._wake_head()
             raise
         heapq.heappop(self._queue)
         self._waiting -= 1
-        self._ledger.start()
         # The next waiter may be able to go at once, or must now start its own timer.
         self._wake_head()
+        return taken
+
+    async def _take(self, priority: Priority) -> Permit | float:
+        """Take a permit if the budget allows one now, else say how long to wait.
+
+        Called for the head of the queue only. The in-process budget never yields here, so
+        :meth:`acquire` returns without yielding when a slot is free.
+        """
+        delay = self._delay()
+        if delay > 0:
+            return delay
+        self._ledger.start()
         return Permit(self, priority)
+
+    def _queue_empty(self) -> None:
+        """The last waiter gave up (a shared budget takes this process out of its queue)."""
 
     def slot(self, priority: Priority = Priority.READ) -> AbstractAsyncContextManager[Permit]:
         """Hold a permit for the body of an ``async with``, released on exit, error or not.
@@ -488,7 +507,7 @@ class RateLimiter:
         now = self._clock()
         return max(self._ledger.ready_at(now), self._cool_until) - now
 
-    def _complete(self, *, sent: bool = True) -> None:
+    def _complete(self, permit: Permit, *, sent: bool = True) -> None:
         if sent:
             self._ledger.complete(self._clock())
         else:

@@ -18,6 +18,8 @@ import httpx
 from aura_async import __version__
 from aura_async._http.auth import ClientCredentialsAuth
 from aura_async._http.limiter import Priority, RateLimit, RateLimiter
+from aura_async._http.redis_limiter import RedisRateLimiter
+from aura_async._http.redis_token import SharedToken
 from aura_async._http.retry import (
     RETRY_STATUSES,
     RequestKind,
@@ -75,14 +77,33 @@ class Pipeline:
         self._prefix = httpx.URL(settings.api_url).path.rstrip("/")
         self._token_path = httpx.URL(settings.token_url).path
         self._hook = on_event
-        self.limiter = (
-            RateLimiter(settings.rate_limit, on_lowered=self._rate_lowered)
-            if settings.rate_limit is not None
-            else None
-        )
+        self.limiter: RateLimiter | None = None
+        shared: SharedToken | None = None
+        backend = settings.rate_limit_backend
+        if settings.rate_limit is not None and backend is not None:
+            self.limiter = RedisRateLimiter(
+                settings.rate_limit,
+                backend,
+                client_id=settings.client_id,
+                api_url=settings.api_url,
+                emit=self.emit,
+                on_lowered=self._rate_lowered,
+            )
+            if backend.share_token:
+                shared = SharedToken(
+                    self.limiter.redis,
+                    self.limiter.token_key,
+                    lock_seconds=settings.timeout.read or 30.0,
+                )
+        elif settings.rate_limit is not None:
+            self.limiter = RateLimiter(settings.rate_limit, on_lowered=self._rate_lowered)
         inner = transport or httpx.AsyncHTTPTransport(limits=settings.limits)
         self.auth = ClientCredentialsAuth(
-            settings.client_id, settings.client_secret, settings.token_url, emit=self.emit
+            settings.client_id,
+            settings.client_secret,
+            settings.token_url,
+            emit=self.emit,
+            shared=shared,
         )
         self.http = httpx.AsyncClient(
             base_url=settings.api_url,
@@ -120,9 +141,22 @@ class Pipeline:
     def _rate_lowered(self, old: RateLimit, new: RateLimit) -> None:
         self.emit(RateLowered(old=str(old), new=str(new)))
 
+    async def start(self) -> None:
+        """Connect what must be connected before the first request: a shared budget's Redis.
+
+        Raises:
+            RateLimitBackendError: the shared budget's Redis does not answer.
+        """
+        if isinstance(self.limiter, RedisRateLimiter):
+            await self.limiter.start()
+
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self.http.aclose()
+        """Close the connection pool, and leave a shared budget."""
+        try:
+            await self.http.aclose()
+        finally:
+            if isinstance(self.limiter, RedisRateLimiter):
+                await self.limiter.aclose()
 
     async def request(
         self,

@@ -1,0 +1,429 @@
+"""The rate limiter's budget shared on Redis: one budget for every process on one credential.
+
+:class:`RedisRateLimiter` keeps the in-process limiter's queue (priorities, first come first
+served, one timer for the head) and asks Redis, atomically, whether the head of that queue may
+go (:mod:`aura_async._http.redis_scripts` holds the rule). Completions, cool-downs, a lowered
+limit and the process's heartbeat travel to Redis on one background task, so releasing a
+permit never waits on the network.
+
+It also keeps its own record of its requests (in flight, and completed within a period). That
+record is the budget it keeps alone, at ``local_share`` of the limit, while Redis is away under
+``on_unavailable="local"``, and what it puts back into Redis when Redis answers again, in case
+the server lost its data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import logging
+import math
+import os
+import secrets
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from aura_async._http.limiter import Permit, Priority, RateLimit, RateLimiter, _Ledger
+from aura_async._http.redis_scripts import ACQUIRE, FLUSH, KEY_NAMES, REPLAY
+from aura_async.backends import RedisBackend, redact_url
+from aura_async.errors import ConfigurationError, RateLimitBackendError
+from aura_async.events import ClientEvent, RateLimitBackendLost, RateLimitBackendRestored
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+__all__ = ["RedisRateLimiter", "budget_keys", "connect"]
+
+logger = logging.getLogger("aura_async")
+
+# Keys outlive the last call by this much beyond two periods and the dead-process time.
+_KEY_MARGIN = 60.0
+# The shortest pause before asking Redis again, when the processes ahead have not yet taken
+# the slots freed for them.
+_MIN_RETRY = 0.002
+
+
+def budget_keys(backend: RedisBackend, client_id: str, api_url: str) -> tuple[str, ...]:
+    """The Redis keys of one credential's budget, in the scripts' KEYS order.
+
+    Named by a hash of the client id and the API host (never the secret); the hash sits in
+    braces so a Redis Cluster keeps all of them on one node.
+    """
+    host = f"{api_url}".split("://", 1)[-1].split("/", 1)[0].lower()
+    digest = hashlib.sha256(f"{client_id}\0{host}".encode()).hexdigest()[:24]
+    return tuple(f"{backend.key_prefix}:{{{digest}}}:{name}" for name in KEY_NAMES)
+
+
+def connect(backend: RedisBackend) -> redis.asyncio.Redis:
+    """A redis-py asyncio client for ``backend`` (not yet connected).
+
+    Raises:
+        ConfigurationError: if redis-py is not installed.
+    """
+    try:
+        import redis.asyncio
+    except ImportError:
+        raise ConfigurationError(
+            "the shared rate limit needs redis-py: pip install 'aura-async[redis]'"
+        ) from None
+    return redis.asyncio.Redis.from_url(
+        backend.url,
+        socket_timeout=backend.timeout,
+        socket_connect_timeout=backend.timeout,
+        decode_responses=True,
+    )
+
+
+def _unreachable(backend: RedisBackend, error: BaseException) -> RateLimitBackendError:
+    # redis-py's messages name host and port only; the URL is redacted all the same.
+    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return RateLimitBackendError(
+        f"the shared rate limit's Redis at {redact_url(backend.url)} does not answer ({reason})"
+    )
+
+
+class RedisRateLimiter(RateLimiter):
+    """A :class:`RateLimiter` whose budget is shared on Redis by every process on a credential.
+
+    Start it with :meth:`start` (the client does, on ``async with``) and stop it with
+    :meth:`aclose`; :meth:`acquire` starts it if nobody did.
+
+    Args:
+        rate: the limit to keep (the same in every process).
+        backend: the Redis server and how to behave when it is away.
+        client_id: the credential's id (hashed into the key names).
+        api_url: the API's URL (its host is hashed into the key names).
+        emit: receives :class:`RateLimitBackendLost` and :class:`RateLimitBackendRestored`.
+        lower_after, on_lowered: as for :class:`RateLimiter`; a lowered limit is shared.
+        redis_client: a ready redis-py asyncio client (default: one made from the URL).
+    """
+
+    def __init__(
+        self,
+        rate: RateLimit,
+        backend: RedisBackend,
+        *,
+        client_id: str,
+        api_url: str,
+        emit: Callable[[ClientEvent], None] = lambda event: None,
+        lower_after: int = 3,
+        on_lowered: Callable[[RateLimit, RateLimit], None] | None = None,
+        redis_client: redis.asyncio.Redis | None = None,
+    ) -> None:
+        super().__init__(rate, lower_after=lower_after, on_lowered=on_lowered)
+        self.backend = backend
+        self._emit = emit
+        self._keys = budget_keys(backend, client_id, api_url)
+        self.token_key = self._keys[0].rpartition(":")[0] + ":token"
+        self._owns_redis = redis_client is None
+        self.redis = redis_client if redis_client is not None else connect(backend)
+        self._scripts: dict[str, Any] = {}
+        # A name no other process (or earlier life of this one) can have.
+        self._proc = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._numbers = itertools.count(1)
+        self._ttl_ms = 0
+        # This process's own record: permits in flight, and (local time, name) completed.
+        self._own = _Ledger(self._share(rate))
+        self._own_flight: set[str] = set()
+        self._own_done: deque[tuple[float, str]] = deque()
+        # Writes for Redis not yet made: completions, leaving the queue, a cool-down, a
+        # lowered limit. The flusher task makes them (and is the heartbeat).
+        self._pending: list[tuple[str, bool]] = []
+        self._pending_leave = False
+        self._pending_cool: float | None = None
+        self._pending_lower: int | None = None
+        self._wake = anyio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._start_lock = anyio.Lock()
+        self._started = False
+        self._closed = False
+        self._lost = False  # Redis stopped answering and has not answered since
+        self._replay = False  # put our own record back before the next call
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def shared(self) -> bool:
+        """Whether the budget is on Redis now (False while falling back to a local share)."""
+        return not self._lost
+
+    async def start(self) -> None:
+        """Connect to Redis, check that it answers, and start the heartbeat.
+
+        Raises:
+            RateLimitBackendError: Redis does not answer, refuses, or cannot run scripts.
+            ConfigurationError: redis-py is not installed.
+        """
+        async with self._start_lock:
+            if self._started:
+                return
+            if self._closed:
+                raise RateLimitBackendError("the shared rate limiter was closed")
+            try:
+                with anyio.fail_after(self.backend.timeout):
+                    await self.redis.ping()
+                    self._scripts = {
+                        "acquire": self.redis.register_script(ACQUIRE),
+                        "flush": self.redis.register_script(FLUSH),
+                        "replay": self.redis.register_script(REPLAY),
+                    }
+                    await self._call("flush", "0", "", "", "0")
+            except Exception as error:
+                raise _unreachable(self.backend, error) from None
+            self._started = True
+            # Its life is the client's, not any one caller's scope: a task of its own.
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def aclose(self) -> None:
+        """Stop the heartbeat and hand back this process's place: flush, then leave.
+
+        Never raises; what Redis misses expires on its own (``dead_after``).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with anyio.CancelScope(shield=True):
+                # The task's own end, cancelled or not, is no news.
+                with contextlib.suppress(BaseException):
+                    await self._flusher
+                with anyio.move_on_after(self.backend.timeout):
+                    await self._flush(exiting=True)
+        if self._owns_redis:
+            # Suppressed: closing a connection that is gone already is no news either.
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(self.backend.timeout),
+                contextlib.suppress(Exception),
+            ):
+                await self.redis.aclose()
+
+    # ----------------------------------------------------------------- the budget
+
+    def _share(self, rate: RateLimit) -> RateLimit:
+        limit = max(1, math.floor(rate.limit * self.backend.local_share))
+        return RateLimit(limit, rate.period)
+
+    @property
+    def in_flight(self) -> int:
+        """This process's permits taken and not yet released."""
+        return self._own.in_flight
+
+    async def _take(self, priority: Priority) -> Permit | float:
+        if not self._started:
+            await self.start()
+        if self._closed:
+            raise RateLimitBackendError("the shared rate limiter was closed")
+        if self._lost and self.backend.on_unavailable == "local":
+            # The heartbeat tries Redis again; meanwhile keep to the local share.
+            return self._take_locally(priority)
+        key = f"{self._proc}|{next(self._numbers)}"
+        # Shielded: a grant Redis made must not be lost to a cancel while its answer travels.
+        with anyio.CancelScope(shield=True):
+            try:
+                answer = await self._call(
+                    "acquire",
+                    str(int(priority)),
+                    str(self.rate.limit),
+                    repr(self.rate.period),
+                    repr(self.backend.dead_after),
+                    key,
+                )
+            except Exception as error:
+                # Redis may have granted it before the answer was lost: hand it back.
+                self._pending.append((key, False))
+                self._went_away(error)
+                return self._take_locally(priority)
+        self._back()
+        delay, limit, cool_left = (float(part) for part in answer[:3])
+        self._learn(int(limit), cool_left)
+        if delay > 0:
+            return min(max(delay, _MIN_RETRY), self.backend.heartbeat)
+        return self._granted(priority, key)
+
+    def _take_locally(self, priority: Priority) -> Permit | float:
+        now = self._clock()
+        delay = max(self._own.ready_at(now), self._cool_until) - now
+        if delay > 0:
+            return min(delay, self.backend.heartbeat)
+        return self._granted(priority, f"{self._proc}|{next(self._numbers)}")
+
+    def _granted(self, priority: Priority, key: str) -> Permit:
+        self._own.start()
+        self._own_flight.add(key)
+        return Permit(self, priority, key)
+
+    def _learn(self, limit: int, cool_left: float) -> None:
+        """Adopt what the other processes told Redis: a lowered limit, a cool-down."""
+        if cool_left > 0:
+            self._cool_until = max(self._cool_until, self._clock() + cool_left)
+        if limit < self.rate.limit:
+            logger.warning(
+                "another process sharing this credential lowered the limit to %d per %g s",
+                limit,
+                self.rate.period,
+            )
+            self.set_rate(RateLimit(limit, self.rate.period))
+
+    def _complete(self, permit: Permit, *, sent: bool = True) -> None:
+        now = self._clock()
+        if sent:
+            self._own.complete(now)
+            self._own_done.append((now, permit.key))
+        else:
+            self._own.abandon()
+        self._own_flight.discard(permit.key)
+        self._forget_old(now)
+        self._pending.append((permit.key, sent))
+        self._wake.set()
+        if self._lost or not sent:
+            # A slot this process alone decides on, or one freed at once: the head may go.
+            self._wake_head()
+
+    def _forget_old(self, now: float) -> None:
+        keep = self.rate.period * 1.001
+        done = self._own_done
+        while done and done[0][0] + keep <= now:
+            done.popleft()
+
+    def _queue_empty(self) -> None:
+        self._pending_leave = True
+        self._wake.set()
+
+    def cool_down(self, seconds: float) -> None:
+        """Hold every request back until ``seconds`` from now, in every process sharing it.
+
+        Raises:
+            ValueError: if ``seconds`` is negative, infinite or not a number.
+        """
+        super().cool_down(seconds)
+        self._pending_cool = max(self._pending_cool or 0.0, seconds)
+        self._wake.set()
+
+    def note_rate_limited(self, generation: int | None = None) -> bool:
+        """As :meth:`RateLimiter.note_rate_limited`; a lowered limit is shared with all.
+
+        Raises:
+            Whatever ``on_lowered`` raises, after the limit was lowered.
+        """
+        lowered = super().note_rate_limited(generation)
+        if lowered:
+            self._pending_lower = self.rate.limit
+            self._wake.set()
+        return lowered
+
+    def set_rate(self, rate: RateLimit) -> None:
+        """Keep ``rate`` from now on (the local share follows it). Never raises."""
+        super().set_rate(rate)
+        self._own.set_rate(self._share(rate))
+
+    # ----------------------------------------------------------------- Redis
+
+    async def _call(self, script: str, *args: str) -> Any:
+        if self._replay and script != "replay":
+            await self._put_back()
+        with anyio.fail_after(self.backend.timeout):
+            return await self._scripts[script](
+                keys=self._keys, args=[self._proc, str(self._ttl()), *args]
+            )
+
+    def _ttl(self) -> int:
+        keep = 2 * self.rate.period + self.backend.dead_after + _KEY_MARGIN
+        return math.ceil(keep * 1000)
+
+    async def _put_back(self) -> None:
+        """Give Redis this process's own record again, in case it lost its data."""
+        now = self._clock()
+        self._forget_old(now)
+        args: list[str] = []
+        for key in self._own_flight:
+            args += [key, "f", "0"]
+        for done_at, key in self._own_done:
+            args += [key, "d", repr(done_at)]
+        # Redis's clock minus ours, measured from before the call: an offset too large
+        # only stamps the completions later, which keeps their slots longer.
+        answer = await self._scripts["replay"](
+            keys=self._keys, args=[self._proc, str(self._ttl()), "0"]
+        )
+        offset = float(answer) - now
+        await self._scripts["replay"](
+            keys=self._keys, args=[self._proc, str(self._ttl()), repr(offset), *args]
+        )
+        self._replay = False
+
+    def _went_away(self, error: BaseException) -> None:
+        """Redis failed a call: fall back or fail, and say so once per outage."""
+        if self.backend.on_unavailable == "fail":
+            # Nothing is sent on a budget nobody can vouch for.
+            if not self._lost:
+                self._announce_lost(error, fallback=None)
+            self._lost = True
+            self._replay = True
+            raise _unreachable(self.backend, error) from None
+        if not self._lost:
+            self._announce_lost(error, fallback=str(self._own_rate()))
+        self._lost = True
+        self._replay = True
+
+    def _own_rate(self) -> RateLimit:
+        return RateLimit(self._own.limit, self._own.period)
+
+    def _announce_lost(self, error: BaseException, fallback: str | None) -> None:
+        reason = str(_unreachable(self.backend, error).args[0])
+        if fallback is None:
+            logger.warning("%s: requests fail until it answers again", reason)
+        else:
+            logger.warning("%s: going on alone with %s until it answers again", reason, fallback)
+        self._emit(RateLimitBackendLost(reason=reason, fallback=fallback))
+
+    def _back(self) -> None:
+        if self._lost:
+            self._lost = False
+            logger.warning(
+                "the shared rate limit's Redis at %s answers again: back on the shared budget",
+                redact_url(self.backend.url),
+            )
+            self._emit(RateLimitBackendRestored())
+            self._wake_head()
+
+    async def _flush(self, *, exiting: bool = False) -> None:
+        pending, self._pending = self._pending, []
+        leave, self._pending_leave = self._pending_leave, False
+        cool, self._pending_cool = self._pending_cool, None
+        lower, self._pending_lower = self._pending_lower, None
+        if leave and self._head() is not None:
+            leave = False  # a new waiter came meanwhile and holds the place
+        args = ["1" if leave else "0", "" if cool is None else repr(cool)]
+        args += ["" if lower is None else str(lower), "1" if exiting else "0"]
+        for key, sent in pending:
+            args += [key, "1" if sent else "0"]
+        try:
+            await self._call("flush", *args)
+        except Exception as error:
+            # Keep it all for the next try; a cool-down or a lower limit still holds here.
+            self._pending[:0] = pending
+            self._pending_leave = self._pending_leave or leave
+            if cool is not None:
+                self._pending_cool = max(self._pending_cool or 0.0, cool)
+            if lower is not None:
+                self._pending_lower = min(self._pending_lower or lower, lower)
+            if not exiting:
+                # Told once; the requests that try to start will raise it themselves.
+                with contextlib.suppress(RateLimitBackendError):
+                    self._went_away(error)
+            return
+        self._back()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            with anyio.move_on_after(self.backend.heartbeat):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            with anyio.CancelScope(shield=True):
+                await self._flush()

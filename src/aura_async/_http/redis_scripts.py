@@ -1,0 +1,189 @@
+"""The Lua scripts that keep a rate budget shared on Redis, each one atomic on the server.
+
+The budget is the in-process limiter's rule (see :mod:`aura_async._http.limiter`) kept for all
+processes together, on Redis's clock (``TIME``), so the processes' own clocks never matter:
+
+- ``flight``: a sorted set of the permits in flight, member ``<process>|<n>``, score the
+  time it was granted. A permit holds its slot until it completes.
+- ``log``: the permits completed within the last period, scored by completion time; each
+  frees its slot ``period`` (plus a thousandth) after it.
+- ``procs``: each live process's last sign of life. A process silent for ``dead_after``
+  seconds is dead: its permits in flight move to ``log`` as if completed at
+  ``last + dead_after`` (after any moment it could still have sent them), so a killed process
+  blocks nothing for longer than that plus one period.
+- ``queue`` and ``seen``: the head waiter of each process that is waiting, scored
+  ``priority * 1e13 + arrival in ms``, so mutations go ahead of reads across processes and
+  processes of one priority take turns in order of arrival. A process's entry leaves when it
+  is granted, so its next waiter queues again at the back: with P processes waiting, none
+  waits for more than P - 1 grants to the others of its own (or a more urgent) priority per
+  free slot. Entries not refreshed within ``dead_after`` are dropped.
+- ``cool``: when the last Retry-After seen by any process ends; no permit before then.
+- ``limit``: a lower limit any process learned from repeated 429s; every process keeps it.
+
+Every key expires a while after the last call, so a budget nobody uses leaves nothing.
+Numbers leave Lua as strings: Redis would truncate a Lua number to an integer.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACQUIRE", "FLUSH", "KEY_NAMES", "REPLAY"]
+
+# The order of KEYS in every script.
+KEY_NAMES = ("flight", "log", "procs", "queue", "seen", "cool", "limit")
+
+_PRELUDE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local proc = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local function touch()
+  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+"""
+
+ACQUIRE = (
+    _PRELUDE
+    + """
+-- ARGV: 1 process, 2 ttl ms, 3 priority, 4 limit, 5 period, 6 dead_after, 7 permit name
+local priority = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local period = tonumber(ARGV[5])
+local dead_after = tonumber(ARGV[6])
+local keep = period * 1.001
+
+-- Reap dead processes: their slots count as completed when they were last possibly alive.
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - dead_after)
+if #dead > 0 then
+  local flying = redis.call('ZRANGE', KEYS[1], 0, -1)
+  for _, p in ipairs(dead) do
+    local last = tonumber(redis.call('ZSCORE', KEYS[3], p))
+    local prefix = p .. '|'
+    for _, m in ipairs(flying) do
+      if string.sub(m, 1, #prefix) == prefix then
+        redis.call('ZREM', KEYS[1], m)
+        redis.call('ZADD', KEYS[2], last + dead_after, m)
+      end
+    end
+    redis.call('ZREM', KEYS[3], p)
+    redis.call('ZREM', KEYS[4], p)
+    redis.call('ZREM', KEYS[5], p)
+  end
+end
+redis.call('ZADD', KEYS[3], now, proc)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
+
+-- Drop queue entries whose process stopped asking (a waiter lost without leaving).
+local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - dead_after)
+for _, p in ipairs(stale) do
+  redis.call('ZREM', KEYS[4], p)
+  redis.call('ZREM', KEYS[5], p)
+end
+
+local low = tonumber(redis.call('GET', KEYS[7]))
+if low and low < limit then limit = low end
+local cool = tonumber(redis.call('GET', KEYS[6]) or '0')
+
+-- Queue this process's head, keeping its arrival if it was already waiting.
+local score = redis.call('ZSCORE', KEYS[4], proc)
+local arrival = math.floor(now * 1000)
+if score then arrival = tonumber(score) % 10000000000000 end
+redis.call('ZADD', KEYS[4], priority * 10000000000000 + arrival, proc)
+redis.call('ZADD', KEYS[5], now, proc)
+local rank = redis.call('ZRANK', KEYS[4], proc)
+local nlog = redis.call('ZCARD', KEYS[2])
+local used = redis.call('ZCARD', KEYS[1]) + nlog
+
+local delay
+if cool > now then
+  delay = cool - now
+elseif rank < limit - used then
+  redis.call('ZREM', KEYS[4], proc)
+  redis.call('ZREM', KEYS[5], proc)
+  redis.call('ZADD', KEYS[1], now, ARGV[7])
+  delay = 0
+else
+  -- The slot this head waits for frees when the (used - limit + rank)-th completion expires;
+  -- a slot held in flight frees no sooner than a period from now.
+  local index = used - limit + rank
+  if index < nlog then
+    local entry = redis.call('ZRANGE', KEYS[2], index, index, 'WITHSCORES')
+    delay = tonumber(entry[2]) + keep - now
+  else
+    delay = period
+  end
+end
+touch()
+local cool_left = cool - now
+if cool_left < 0 then cool_left = 0 end
+return {tostring(delay), tostring(limit), tostring(cool_left), tostring(now)}
+"""
+)
+
+FLUSH = (
+    _PRELUDE
+    + """
+-- ARGV: 1 process, 2 ttl ms, 3 leave the queue (0/1), 4 cool-down seconds or '',
+--       5 lowered limit or '', 6 exit (0/1), then pairs of permit name and sent (0/1).
+redis.call('ZADD', KEYS[3], now, proc)
+if ARGV[3] == '1' then
+  redis.call('ZREM', KEYS[4], proc)
+  redis.call('ZREM', KEYS[5], proc)
+end
+if ARGV[4] ~= '' then
+  local untill = now + tonumber(ARGV[4])
+  local cool = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if untill > cool then redis.call('SET', KEYS[6], tostring(untill)) end
+end
+if ARGV[5] ~= '' then
+  local low = tonumber(redis.call('GET', KEYS[7]))
+  local new = tonumber(ARGV[5])
+  if not low or new < low then redis.call('SET', KEYS[7], tostring(new)) end
+end
+for i = 7, #ARGV, 2 do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  if ARGV[i + 1] == '1' then
+    redis.call('ZADD', KEYS[2], now, ARGV[i])
+  else
+    redis.call('ZREM', KEYS[2], ARGV[i])
+  end
+end
+if ARGV[6] == '1' then
+  -- Leaving for good: whatever is still in flight counts as completed now.
+  local prefix = proc .. '|'
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if string.sub(m, 1, #prefix) == prefix then
+      redis.call('ZREM', KEYS[1], m)
+      redis.call('ZADD', KEYS[2], now, m)
+    end
+  end
+  redis.call('ZREM', KEYS[3], proc)
+  redis.call('ZREM', KEYS[4], proc)
+  redis.call('ZREM', KEYS[5], proc)
+end
+touch()
+return tostring(now)
+"""
+)
+
+REPLAY = (
+    _PRELUDE
+    + """
+-- After Redis was away: put back what this process knows of its own requests, in case the
+-- server lost them. ARGV: 1 process, 2 ttl ms, 3 offset from the process's clock to Redis's,
+-- then triples of permit name, state ('f' in flight, 'd' done) and local completion time.
+-- NX: whatever the server still holds is kept as it is.
+local offset = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[3], now, proc)
+for i = 4, #ARGV, 3 do
+  if ARGV[i + 1] == 'f' then
+    redis.call('ZADD', KEYS[1], 'NX', now, ARGV[i])
+  else
+    local at = tonumber(ARGV[i + 2]) + offset
+    if at > now then at = now end
+    redis.call('ZADD', KEYS[2], 'NX', at, ARGV[i])
+  end
+end
+touch()
+return tostring(now)
+"""
+)
