@@ -19,6 +19,9 @@ waits, lag: see benchmarks/lifecycle.py (run one with ``--only waits`` or ``--on
 
 fleet: see benchmarks/fleet.py (``--only fleet``; ``--fleet-quick`` for a subset,
 ``--fleet-calibrate`` for the harness's own error per transport and time scale).
+
+shared: see benchmarks/shared_limit.py (``--only shared``): 4 processes x 50 instances with
+one credential, a shared Redis budget against per-process ones, and the cost of an acquire.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import httpx
 
 import fleet
 import lifecycle
+import shared_limit
 from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -227,13 +231,15 @@ async def sdk_overhead(calls: int) -> None:
     )
 
 
-BENCHMARKS = ("throughput", "overhead", "limiter", "waits", "lag", "fleet")
+BENCHMARKS = ("throughput", "overhead", "limiter", "waits", "lag", "fleet", "shared")
 
 
 def main() -> None:
     """Run the chosen benchmarks (all by default) and print their figures."""
     parser = argparse.ArgumentParser(
-        description=__doc__ + "\n" + (lifecycle.__doc__ or "") + "\n" + (fleet.__doc__ or ""),
+        description="\n".join(
+            doc or "" for doc in (__doc__, lifecycle.__doc__, fleet.__doc__, shared_limit.__doc__)
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -318,6 +324,35 @@ def main() -> None:
         action="store_true",
         help="fleet: print the harness's error per transport and time scale instead",
     )
+    parser.add_argument(
+        "--shared-processes", type=int, default=shared_limit.PROCESSES, help="shared"
+    )
+    parser.add_argument(
+        "--shared-per-process",
+        type=int,
+        default=shared_limit.PER_PROCESS,
+        help="shared: instances each process creates",
+    )
+    parser.add_argument(
+        "--shared-model",
+        action="append",
+        choices=("fixed", "sliding", "bucket"),
+        help="shared: the server's rate-limit model (repeat; default fixed and sliding)",
+    )
+    parser.add_argument(
+        "--shared-time-scale",
+        type=float,
+        default=shared_limit.SCALE,
+        help="shared: emulated s per real s",
+    )
+    parser.add_argument(
+        "--shared-acquires", type=int, default=2000, help="shared: acquires timed in a row"
+    )
+    parser.add_argument(
+        "--shared-redis-url",
+        default=None,
+        help="shared: a running Redis to use (default: start one on loopback)",
+    )
     args = parser.parse_args()
     chosen = args.only or BENCHMARKS
     if "throughput" in chosen:
@@ -356,6 +391,15 @@ def main() -> None:
                     plot=Path(args.fleet_plot) if args.fleet_plot and not quick else None,
                 )
             )
+    if "shared" in chosen:
+        shared_limit.shared_limit_benchmark(
+            processes=args.shared_processes,
+            per_process=args.shared_per_process,
+            models=args.shared_model or ("fixed", "sliding"),
+            scale=args.shared_time_scale,
+            acquires=args.shared_acquires,
+            redis_url=args.shared_redis_url,
+        )
 
 
 if __name__ == "__main__":
