@@ -188,11 +188,11 @@ class RedisRateLimiter(RateLimiter):
             return
         self._closed = True
         if self._flusher is not None:
-            self._flusher.cancel()
+            self._wake.set()  # the flusher sees _closed and ends after its current flush
             with anyio.CancelScope(shield=True):
-                # The task's own end, cancelled or not, is no news.
-                with contextlib.suppress(BaseException):
-                    await self._flusher
+                with anyio.move_on_after(2 * self.backend.timeout):
+                    await asyncio.wait([self._flusher])
+                self._flusher.cancel()
                 with anyio.move_on_after(self.backend.timeout):
                     await self._flush(exiting=True)
         if self._owns_redis:
@@ -241,9 +241,9 @@ class RedisRateLimiter(RateLimiter):
                 self._went_away(error)
                 return self._take_locally(priority)
         self._back()
-        delay, limit, cool_left = (float(part) for part in answer[:3])
+        granted, delay, limit, cool_left = (float(part) for part in answer)
         self._learn(int(limit), cool_left)
-        if delay > 0:
+        if not granted:
             return min(max(delay, _MIN_RETRY), self.backend.heartbeat)
         return self._granted(priority, key)
 
@@ -326,9 +326,9 @@ class RedisRateLimiter(RateLimiter):
     # ----------------------------------------------------------------- Redis
 
     async def _call(self, script: str, *args: str) -> Any:
-        if self._replay and script != "replay":
-            await self._put_back()
         with anyio.fail_after(self.backend.timeout):
+            if self._replay and script != "replay":
+                await self._put_back()
             return await self._scripts[script](
                 keys=self._keys, args=[self._proc, str(self._ttl()), *args]
             )
@@ -421,7 +421,7 @@ class RedisRateLimiter(RateLimiter):
         self._back()
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closed:
             with anyio.move_on_after(self.backend.heartbeat):
                 await self._wake.wait()
             self._wake = anyio.Event()

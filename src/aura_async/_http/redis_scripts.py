@@ -93,6 +93,7 @@ local rank = redis.call('ZRANK', KEYS[4], proc)
 local nlog = redis.call('ZCARD', KEYS[2])
 local used = redis.call('ZCARD', KEYS[1]) + nlog
 
+local granted = 0
 local delay
 if cool > now then
   delay = cool - now
@@ -100,11 +101,16 @@ elseif rank < limit - used then
   redis.call('ZREM', KEYS[4], proc)
   redis.call('ZREM', KEYS[5], proc)
   redis.call('ZADD', KEYS[1], now, ARGV[7])
+  granted = 1
+  delay = 0
+elseif used < limit then
+  -- Slots are free, but for processes ahead of this one: ask again very soon.
   delay = 0
 else
-  -- The slot this head waits for frees when the (used - limit + rank)-th completion expires;
-  -- a slot held in flight frees no sooner than a period from now.
-  local index = used - limit + rank
+  -- Every waiting head wakes when the next slot frees (the first completion expires), so a
+  -- process granted a moment ago, and queued again at the back, never finds the others
+  -- asleep. A slot held in flight frees no sooner than a period from now.
+  local index = used - limit
   if index < nlog then
     local entry = redis.call('ZRANGE', KEYS[2], index, index, 'WITHSCORES')
     delay = tonumber(entry[2]) + keep - now
@@ -115,7 +121,7 @@ end
 touch()
 local cool_left = cool - now
 if cool_left < 0 then cool_left = 0 end
-return {tostring(delay), tostring(limit), tostring(cool_left), tostring(now)}
+return {tostring(granted), tostring(delay), tostring(limit), tostring(cool_left)}
 """
 )
 

@@ -1,0 +1,358 @@
+"""The shared limiter against a real Redis, with several limiters standing for several processes.
+
+Each ``RedisRateLimiter`` has a process name of its own, so two of them in one test behave as
+two processes sharing a credential (the multi-process tests run real processes). Nothing here
+asserts on wall-clock durations: orders, counts and Redis's own records only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import redis.asyncio
+
+from aura_async import (
+    AuraClient,
+    ConfigurationError,
+    RateLimit,
+    RateLimitBackendError,
+    RateLimitBackendLost,
+    RateLimitBackendRestored,
+    RedisBackend,
+)
+from aura_async._http.limiter import Permit, Priority
+from aura_async._http.redis_limiter import RedisRateLimiter, budget_keys
+from aura_async.config import ClientSettings
+from aura_async.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, create_app
+from tests.redis_server import RedisServer
+
+API = "http://emulator.test/v1"
+
+MakeLimiter = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_limiter(redis_url: str) -> AsyncIterator[MakeLimiter]:
+    """Build started limiters on this test's Redis (one per simulated process)."""
+    made: list[RedisRateLimiter] = []
+
+    async def factory(
+        rate: RateLimit, events: list[Any] | None = None, **options: Any
+    ) -> RedisRateLimiter:
+        lower_after = options.pop("lower_after", 3)
+        options.setdefault("heartbeat", 0.05)
+        options.setdefault("dead_after", 0.5)
+        options.setdefault("timeout", 1.0)
+        backend = RedisBackend(redis_url, **options)
+        sink = events.append if events is not None else (lambda event: None)
+        limiter = RedisRateLimiter(
+            rate,
+            backend,
+            client_id="ci",
+            api_url=API,
+            emit=sink,  # type: ignore[arg-type]
+            lower_after=lower_after,
+        )
+        await limiter.start()
+        made.append(limiter)
+        return limiter
+
+    yield factory
+    for limiter in made:
+        await limiter.aclose()
+
+
+async def _at_least(count: Awaitable[int], least: int) -> bool:
+    return await count >= least
+
+
+async def _is_shared(limiter: RedisRateLimiter) -> bool:
+    return limiter.shared
+
+
+def keys(redis_url: str) -> dict[str, str]:
+    names = ("flight", "log", "procs", "queue", "seen", "cool", "limit")
+    return dict(zip(names, budget_keys(RedisBackend(redis_url), "ci", API), strict=True))
+
+
+async def redis_now(client: redis.asyncio.Redis) -> float:
+    seconds, micros = await client.time()
+    return seconds + micros / 1e6
+
+
+async def drain(limiter: RedisRateLimiter, count: int, grants: list[tuple[float, str]], who: str):
+    """Take and release ``count`` permits one after another, noting when each was granted."""
+    for _ in range(count):
+        permit = await limiter.acquire()
+        grants.append((anyio.current_time(), who))
+        permit.release()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 10.0) -> None:
+    """Wait until ``check()`` holds: Redis is another process, with no event to wait on."""
+    with anyio.fail_after(limit):
+        while not await check():  # noqa: ASYNC110
+            await anyio.sleep(0.005)
+
+
+def most_in_any_window(times: list[float], period: float) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= period:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_processes_share_one_budget(make_limiter: MakeLimiter) -> None:
+    rate = RateLimit(8, 0.3)
+    a, b = await make_limiter(rate), await make_limiter(rate)
+    grants: list[tuple[float, str]] = []
+    async with anyio.create_task_group() as tg:
+        for index in range(3):
+            tg.start_soon(drain, a, 8, grants, "a")
+            tg.start_soon(drain, b, 8, grants, "b")
+            del index
+    assert len(grants) == 48
+    # Each grant comes after the release of the one `limit` grants before it, plus a period.
+    assert most_in_any_window([at for at, _ in grants], rate.period * 0.999) <= rate.limit
+    # Both were paced: the budget was one, not two.
+    assert a.held > 0
+    assert b.held > 0
+
+
+async def test_a_quiet_budget_gives_the_whole_limit_at_once(make_limiter: MakeLimiter) -> None:
+    rate = RateLimit(10, 5.0)
+    a, b = await make_limiter(rate), await make_limiter(rate)
+    permits = [await a.acquire() for _ in range(5)] + [await b.acquire() for _ in range(5)]
+    assert a.held == 0
+    assert b.held == 0
+    for permit in permits:
+        permit.release()
+    # The eleventh, in either process, must wait.
+    with anyio.move_on_after(0.3) as scope:
+        await b.acquire()
+    assert scope.cancelled_caught
+
+
+async def test_a_mutation_in_one_process_goes_before_reads_in_another(
+    make_limiter: MakeLimiter, redis_client: redis.asyncio.Redis, redis_url: str
+) -> None:
+    rate = RateLimit(1, 0.4)  # one slot frees at a time: the queue's order decides alone
+    a, b = await make_limiter(rate), await make_limiter(rate)
+    (await a.acquire()).release()
+    order: list[str] = []
+
+    async def take(limiter: RedisRateLimiter, priority: Priority, name: str) -> None:
+        permit = await limiter.acquire(priority)
+        order.append(name)
+        permit.release()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(take, a, Priority.READ, "read in a")
+        queue = keys(redis_url)["queue"]
+        await eventually(lambda: _at_least(redis_client.zcard(queue), 1))
+        tg.start_soon(take, b, Priority.MUTATION, "mutation in b")
+        await eventually(lambda: _at_least(redis_client.zcard(queue), 2))
+    assert order[0] == "mutation in b", order
+
+
+async def test_processes_take_turns(make_limiter: MakeLimiter) -> None:
+    rate = RateLimit(3, 0.2)
+    a, b = await make_limiter(rate), await make_limiter(rate)
+    for permit in [await a.acquire() for _ in range(3)]:
+        permit.release()
+    grants: list[tuple[float, str]] = []
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(drain, a, 3, grants, "a")
+            tg.start_soon(drain, b, 3, grants, "b")
+    order = "".join(who for _, who in grants)
+    # While both have work left, neither takes every slot of a window: a process at the head
+    # of the queue gets the next slot that frees, and one just served goes to the back.
+    both = order[: min(order.rindex("a"), order.rindex("b"))]
+    longest = max(len(list(run)) for _, run in itertools.groupby(both))
+    assert longest <= rate.limit, order
+
+
+async def test_a_429_in_one_process_holds_back_every_process(
+    make_limiter: MakeLimiter, redis_client: redis.asyncio.Redis, redis_url: str
+) -> None:
+    rate = RateLimit(50, 1.0)
+    a, b = await make_limiter(rate), await make_limiter(rate)
+    a.cool_down(0.25)
+    await eventually(lambda: _at_least(redis_client.exists(keys(redis_url)["cool"]), 1))
+    cool_until = float(await redis_client.get(keys(redis_url)["cool"]))
+    permit = await b.acquire()
+    granted_at = await redis_now(redis_client)
+    permit.release()
+    assert b.held == 1
+    assert granted_at >= cool_until
+
+
+async def test_a_lowered_limit_is_kept_by_every_process(make_limiter: MakeLimiter) -> None:
+    rate = RateLimit(10, 0.5)
+    a, b = await make_limiter(rate, lower_after=1), await make_limiter(rate)
+    assert a.note_rate_limited() is True
+    assert a.rate.limit == 5
+    for _ in range(100):
+        permit = await b.acquire()
+        permit.release()
+        if b.rate.limit == 5:
+            break
+        await anyio.sleep(0.01)
+    assert b.rate.limit == 5
+
+
+async def test_a_silent_process_stops_holding_its_slots(
+    make_limiter: MakeLimiter, redis_client: redis.asyncio.Redis, redis_url: str
+) -> None:
+    rate = RateLimit(4, 0.2)
+    a = await make_limiter(rate, heartbeat=0.05, dead_after=0.3)
+    b = await make_limiter(rate, heartbeat=0.05, dead_after=0.3)
+    held: list[Permit] = [await a.acquire() for _ in range(4)]  # never released: "killed"
+    assert a._flusher is not None
+    a._flusher.cancel()  # no more heartbeats, as if the process died mid-request
+    a._closed = True  # and it will not say goodbye either
+    with anyio.fail_after(10):
+        permit = await b.acquire()
+    permit.release()
+    names = await redis_client.zrange(keys(redis_url)["flight"], 0, -1)
+    assert not [name for name in names if name.startswith(a._proc)]
+    assert len(held) == 4
+    await a.redis.aclose()  # the "dead" process's connection, which its aclose would close
+
+
+async def test_an_unreachable_redis_is_a_clear_error_at_start(redis_server: RedisServer) -> None:
+    redis_server.stop()
+    url = f"redis://:hunter2-secret@127.0.0.1:{redis_server.port}/0"
+    client = AuraClient("id", "secret", rate_limit_backend=RedisBackend(url, timeout=1.0))
+    with pytest.raises(RateLimitBackendError) as caught:
+        async with client:
+            pass
+    message = str(caught.value)
+    assert "hunter2-secret" not in message
+    assert "hunter2-secret" not in repr(caught.value)
+    assert f"127.0.0.1:{redis_server.port}" in message
+    assert "AURA_RATE_LIMIT_REDIS_URL" in message  # the hint says what to do
+
+
+async def test_redis_gone_mid_run_fails_requests_and_recovers(
+    make_limiter: MakeLimiter, redis_server: RedisServer
+) -> None:
+    events: list[Any] = []
+    limiter = await make_limiter(RateLimit(10, 0.2), events)
+    (await limiter.acquire()).release()
+    redis_server.stop()
+    with pytest.raises(RateLimitBackendError):
+        await limiter.acquire()
+    with pytest.raises(RateLimitBackendError):
+        await limiter.acquire()
+    assert [type(event) for event in events] == [RateLimitBackendLost]
+    assert events[0].fallback is None
+    assert limiter.in_flight == 0
+    assert limiter.waiting == 0
+    redis_server.start()
+    (await limiter.acquire()).release()
+    assert [type(event) for event in events] == [RateLimitBackendLost, RateLimitBackendRestored]
+
+
+async def test_redis_gone_mid_run_falls_back_to_a_local_share(
+    make_limiter: MakeLimiter, redis_server: RedisServer, redis_client: redis.asyncio.Redis
+) -> None:
+    events: list[Any] = []
+    rate = RateLimit(8, 5.0)
+    limiter = await make_limiter(rate, events, on_unavailable="local", local_share=0.25)
+    redis_server.stop()
+    permits = [await limiter.acquire(), await limiter.acquire()]  # 8 * 0.25 = 2 alone
+    assert limiter.shared is False
+    assert events[0].fallback == "2/5s"
+    with anyio.move_on_after(0.3) as scope:
+        await limiter.acquire()
+    assert scope.cancelled_caught  # the third waits for the local share's window
+    for permit in permits:
+        permit.release()
+    redis_server.start()  # empty: it forgot everything
+    await eventually(lambda: _is_shared(limiter))
+    assert isinstance(events[-1], RateLimitBackendRestored)
+    # What this process sent while alone is back on the shared record.
+    log = keys(redis_server.url)["log"]
+    await eventually(lambda: _at_least(redis_client.zcard(log), 2))
+
+
+async def test_processes_share_one_token(redis_url: str) -> None:
+    app = create_app(EmulatorConfig(seed=1))
+    backend = RedisBackend(redis_url, share_token=True)
+    clients = [
+        AuraClient(
+            DEFAULT_CLIENT_ID,
+            DEFAULT_CLIENT_SECRET,
+            base_url="http://emulator.test",
+            transport=httpx.ASGITransport(app=app),
+            rate_limit_backend=backend,
+        )
+        for _ in range(3)
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await stack.enter_async_context(client)
+        async with anyio.create_task_group() as tg:
+            for client in clients:
+                tg.start_soon(client.tenants.list)
+    assert app.state.emulator.backend.counters.tokens_issued == 1
+    assert sum(client._pipeline.auth.tokens_fetched for client in clients) == 1
+
+
+def test_the_shared_budget_is_configured_from_the_environment() -> None:
+    settings = ClientSettings.from_env(
+        {
+            "AURA_CLIENT_ID": "id",
+            "AURA_CLIENT_SECRET": "secret",
+            "AURA_RATE_LIMIT_REDIS_URL": "redis://:pw-123@cache:6379/2",
+            "AURA_RATE_LIMIT_REDIS_FALLBACK": "local:0.5",
+            "AURA_RATE_LIMIT_REDIS_SHARE_TOKEN": "1",
+        },
+        dotenv=None,
+    )
+    backend = settings.rate_limit_backend
+    assert backend is not None
+    assert (backend.on_unavailable, backend.local_share, backend.share_token) == (
+        "local",
+        0.5,
+        True,
+    )
+    assert "pw-123" not in repr(backend)
+    assert "pw-123" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"AURA_RATE_LIMIT_REDIS_URL": "http://cache:6379"}, "Redis URL"),
+        ({"AURA_RATE_LIMIT_REDIS_URL": "redis://c", "AURA_RATE_LIMIT_REDIS_FALLBACK": "x"}, "fail"),
+        (
+            {"AURA_RATE_LIMIT_REDIS_URL": "redis://c", "AURA_RATE_LIMIT_REDIS_FALLBACK": "local:2"},
+            "local_share",
+        ),
+        ({"AURA_RATE_LIMIT_REDIS_URL": "redis://c", "AURA_RATE_LIMIT": "none"}, "rate limit"),
+    ],
+)
+def test_bad_shared_settings_are_refused_before_anything_starts(
+    variables: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=expected):
+        ClientSettings.from_env(
+            {"AURA_CLIENT_ID": "id", "AURA_CLIENT_SECRET": "s", **variables}, dotenv=None
+        )
+
+
+def test_a_shared_budget_needs_a_limit() -> None:
+    with pytest.raises(ConfigurationError, match="needs a rate limit"):
+        AuraClient("id", "secret", rate_limit=None, rate_limit_backend="redis://cache")
