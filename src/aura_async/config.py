@@ -128,8 +128,15 @@ def _backend(value: object) -> RedisBackend | None:
     )
 
 
-def _backend_from_env(url: str, values: Mapping[str, str]) -> RedisBackend:
-    """A :class:`RedisBackend` from AURA_RATE_LIMIT_REDIS_URL and its two companions."""
+def backend_from_env(
+    url: str, values: Mapping[str, str], *, source: str = "AURA_RATE_LIMIT_REDIS_URL"
+) -> RedisBackend:
+    """A :class:`RedisBackend` for ``url``, shaped by AURA_RATE_LIMIT_REDIS_FALLBACK and
+    AURA_RATE_LIMIT_REDIS_SHARE_TOKEN in ``values``.
+
+    Raises:
+        ConfigurationError: a malformed URL or companion value, naming the variable.
+    """
     fallback = values.get(FALLBACK_VARIABLE, "").strip().lower() or "fail"
     share = values.get(SHARE_TOKEN_VARIABLE, "").strip().lower()
     options: dict[str, object] = {}
@@ -154,7 +161,7 @@ def _backend_from_env(url: str, values: Mapping[str, str]) -> RedisBackend:
     try:
         return RedisBackend(url.strip(), **options)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise ConfigurationError(f"AURA_RATE_LIMIT_REDIS_URL: {exc}") from None
+        raise ConfigurationError(f"{source}: {exc}") from None
 
 
 @attrs.frozen
@@ -258,7 +265,7 @@ class ClientSettings:
             except ValueError as exc:
                 raise ConfigurationError(f"AURA_RATE_LIMIT: {exc}") from None
         if "rate_limit_backend" in settings:
-            settings["rate_limit_backend"] = _backend_from_env(
+            settings["rate_limit_backend"] = backend_from_env(
                 str(settings["rate_limit_backend"]), values
             )
         settings.update(overrides)

@@ -16,6 +16,7 @@ import anyio
 import httpx
 import pytest
 import redis.asyncio
+from click.testing import CliRunner
 
 from aura_async import (
     AuraClient,
@@ -28,6 +29,8 @@ from aura_async import (
 )
 from aura_async._http.limiter import Permit, Priority
 from aura_async._http.redis_limiter import RedisRateLimiter, budget_keys
+from aura_async.cli import cli
+from aura_async.cli.commands import register
 from aura_async.config import ClientSettings
 from aura_async.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, create_app
 from tests.redis_server import RedisServer
@@ -356,3 +359,22 @@ def test_bad_shared_settings_are_refused_before_anything_starts(
 def test_a_shared_budget_needs_a_limit() -> None:
     with pytest.raises(ConfigurationError, match="needs a rate limit"):
         AuraClient("id", "secret", rate_limit=None, rate_limit_backend="redis://cache")
+
+
+def test_the_command_takes_a_shared_budget_and_says_when_redis_is_away(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AURA_CLIENT_ID", "id")
+    monkeypatch.setenv("AURA_CLIENT_SECRET", "secret")
+    monkeypatch.delenv("AURA_RATE_LIMIT_REDIS_URL", raising=False)
+    register(cli)
+    redis_server.stop()
+    url = f"redis://:hunter2-secret@127.0.0.1:{redis_server.port}/0"
+    result = CliRunner().invoke(cli, ["--rate-limit-redis", url, "instance", "list"])
+    assert result.exit_code == 1, result.output
+    assert "does not answer" in result.output
+    assert "hunter2-secret" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    bad = CliRunner().invoke(cli, ["--rate-limit-redis", "http://cache", "instance", "list"])
+    assert bad.exit_code == 2
+    assert "--rate-limit-redis" in bad.output

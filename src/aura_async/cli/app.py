@@ -65,6 +65,12 @@ def _check_finite(ctx: click.Context, param: click.Parameter, value: float | Non
     help="Requests the client allows itself: 125, 25, N/period (e.g. 125/60), paid, free.",
 )
 @click.option(
+    "--rate-limit-redis",
+    metavar="URL",
+    help="Share one rate budget with every process using this credential, on this Redis "
+    "(redis://host:6379/0; default $AURA_RATE_LIMIT_REDIS_URL).",
+)
+@click.option(
     "--output",
     "-o",
     type=click.Choice(["table", "json", "jsonl"]),
@@ -109,6 +115,7 @@ def cli(
     base_url: str | None,
     auth_url: str | None,
     rate_limit: str | None,
+    rate_limit_redis: str | None,
     output: str,
     quiet: bool,
     emulator: bool,
@@ -134,6 +141,7 @@ def cli(
             base_url=base_url,
             auth_url=auth_url,
             rate_limit=rate_limit,
+            rate_limit_redis=rate_limit_redis,
             credentials_dir=credentials_dir,
         ),
         printer,

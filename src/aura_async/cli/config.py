@@ -25,7 +25,7 @@ import attrs
 from dotenv import dotenv_values
 
 from aura_async._http.limiter import RateLimit
-from aura_async.config import ENV_VARIABLES, ClientSettings
+from aura_async.config import ENV_VARIABLES, ClientSettings, backend_from_env
 from aura_async.errors import ConfigurationError
 
 __all__ = [
@@ -54,6 +54,7 @@ class CliOptions:
     base_url: str | None = None
     auth_url: str | None = None
     rate_limit: str | None = None
+    rate_limit_redis: str | None = None
     credentials_dir: str | None = None
 
 
@@ -180,6 +181,12 @@ def resolve_settings(
             flags["rate_limit"] = RateLimit.parse(options.rate_limit)
         except ValueError as error:
             raise ConfigurationError(f"--rate-limit: {error}") from None
+    if options.rate_limit_redis is not None:
+        # The flag names the server; how to behave without it still comes from the
+        # environment (AURA_RATE_LIMIT_REDIS_FALLBACK, ..._SHARE_TOKEN).
+        flags["rate_limit_backend"] = backend_from_env(
+            options.rate_limit_redis, layered, source="--rate-limit-redis"
+        )
     if options.client_secret_file is not None:
         flags["client_secret"] = read_secret(options.client_secret_file)
     elif not layered.get("AURA_CLIENT_SECRET") and "client_secret_file" in profile:
