@@ -32,7 +32,14 @@ from aura_async._http.redis_limiter import RedisRateLimiter, budget_keys
 from aura_async.cli import cli
 from aura_async.cli.commands import register
 from aura_async.config import ClientSettings
-from aura_async.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, create_app
+from aura_async.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PROJECT_ID,
+    EmulatorConfig,
+    create_app,
+)
+from aura_async.fleet import EntryState, InstanceSpec, MemoryStore
 from tests.redis_server import RedisServer
 
 API = "http://emulator.test/v1"
@@ -378,3 +385,42 @@ def test_the_command_takes_a_shared_budget_and_says_when_redis_is_away(
     bad = CliRunner().invoke(cli, ["--rate-limit-redis", "http://cache", "instance", "list"])
     assert bad.exit_code == 2
     assert "--rate-limit-redis" in bad.output
+
+
+async def test_a_fleet_loses_and_duplicates_nothing_when_redis_goes_away(
+    redis_server: RedisServer,
+) -> None:
+    app = create_app(EmulatorConfig(seed=1))
+    store = MemoryStore()
+    spec = InstanceSpec(
+        name="ci", type="professional-db", region="europe-west1", memory="2GB", cloud_provider="gcp"
+    )
+    async with AuraClient(
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        tenant_id=DEFAULT_PROJECT_ID,
+        base_url="http://emulator.test",
+        transport=httpx.ASGITransport(app=app),
+        rate_limit_backend=RedisBackend(redis_server.url, timeout=1.0),
+    ) as aura:
+        first = await aura.fleet.create(spec, count=3, pattern="a-{n}", store=store, wait=False)
+        assert first.ok
+        redis_server.stop()
+        down = await aura.fleet.create(
+            spec,
+            count=3,
+            pattern="b-{n}",
+            store=store,
+            wait=False,
+            adopt=False,
+            on_error="continue",
+        )
+        assert [type(item.error) for item in down.items] == [RateLimitBackendError] * 3
+        states = {entry.name: entry.state for entry in await store.entries()}
+        assert {states[f"b-{n}"] for n in (1, 2, 3)} == {EntryState.NOT_CREATED}
+        redis_server.start()
+        again = await aura.fleet.create(spec, count=3, pattern="b-{n}", store=store, wait=False)
+        assert again.ok
+    counters = app.state.emulator.backend.counters
+    assert sorted(counters.creates_per_name) == ["a-1", "a-2", "a-3", "b-1", "b-2", "b-3"]
+    assert set(counters.creates_per_name.values()) == {1}

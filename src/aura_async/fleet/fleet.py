@@ -34,6 +34,7 @@ from aura_async.errors import (
     CredentialStoreError,
     NotFoundError,
     OngoingOperationError,
+    RateLimitBackendError,
     ValidationError,
 )
 from aura_async.events import CredentialsSaved
@@ -374,8 +375,11 @@ class Fleet:
                         await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
                 raise
             except AuraError as error:
-                if isinstance(error, APIError) and error.status < 500:
-                    # A refusal: the server did no work.
+                if (isinstance(error, APIError) and error.status < 500) or isinstance(
+                    error, RateLimitBackendError
+                ):
+                    # A refusal, or a shared budget that could not vouch for the request:
+                    # the server did no work.
                     with anyio.CancelScope(shield=True):
                         await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
                 item.outcome, item.error = Outcome.FAILED, error
