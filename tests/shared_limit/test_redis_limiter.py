@@ -31,6 +31,7 @@ from aura_async._http.limiter import Permit, Priority
 from aura_async._http.redis_limiter import RedisRateLimiter, budget_keys
 from aura_async.cli import cli
 from aura_async.cli.commands import register
+from aura_async.cli.output import describe
 from aura_async.config import ClientSettings
 from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
@@ -272,6 +273,10 @@ async def test_redis_gone_mid_run_fails_requests_and_recovers(
     redis_server.start()
     (await limiter.acquire()).release()
     assert [type(event) for event in events] == [RateLimitBackendLost, RateLimitBackendRestored]
+    # The command prints both as lines for people (and its JSON modes as events).
+    assert "does not answer" in describe(events[0])
+    assert "failing" in describe(events[0])
+    assert "answers again" in describe(events[1])
 
 
 async def test_redis_gone_mid_run_falls_back_to_a_local_share(

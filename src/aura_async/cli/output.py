@@ -192,4 +192,9 @@ def describe(event: object) -> str:
         return f"rate limited: every request waits {fields['retry_after']:.1f}s"
     if kind == "RateLowered":
         return f"the API counts a lower limit: now {fields['new']}"
+    if kind == "RateLimitBackendLost":
+        then = f"going on alone at {fields['fallback']}" if fields["fallback"] else "failing"
+        return f"{fields['reason']}; {then} until it answers"
+    if kind == "RateLimitBackendRestored":
+        return "the shared rate limit's Redis answers again: back on the shared budget"
     return ""
