@@ -45,7 +45,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check src/ with mypy --strict."""
-    _sync(session, "typecheck")
+    _sync(session, "typecheck", extras=("emulator", "redis"))
     session.run("mypy")
 
 
