@@ -39,6 +39,19 @@ local ttl = tonumber(ARGV[2])
 local function touch()
   for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
+-- Take process p out of the budget: its permits in flight count as completed at `at`.
+local function retire(p, at)
+  local prefix = p .. '|'
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if string.sub(m, 1, #prefix) == prefix then
+      redis.call('ZREM', KEYS[1], m)
+      redis.call('ZADD', KEYS[2], at, m)
+    end
+  end
+  redis.call('ZREM', KEYS[3], p)
+  redis.call('ZREM', KEYS[4], p)
+  redis.call('ZREM', KEYS[5], p)
+end
 """
 
 ACQUIRE = (
@@ -52,22 +65,8 @@ local dead_after = tonumber(ARGV[6])
 local keep = period * 1.001
 
 -- Reap dead processes: their slots count as completed when they were last possibly alive.
-local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - dead_after)
-if #dead > 0 then
-  local flying = redis.call('ZRANGE', KEYS[1], 0, -1)
-  for _, p in ipairs(dead) do
-    local last = tonumber(redis.call('ZSCORE', KEYS[3], p))
-    local prefix = p .. '|'
-    for _, m in ipairs(flying) do
-      if string.sub(m, 1, #prefix) == prefix then
-        redis.call('ZREM', KEYS[1], m)
-        redis.call('ZADD', KEYS[2], last + dead_after, m)
-      end
-    end
-    redis.call('ZREM', KEYS[3], p)
-    redis.call('ZREM', KEYS[4], p)
-    redis.call('ZREM', KEYS[5], p)
-  end
+for _, p in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - dead_after)) do
+  retire(p, tonumber(redis.call('ZSCORE', KEYS[3], p)) + dead_after)
 end
 redis.call('ZADD', KEYS[3], now, proc)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
@@ -154,17 +153,7 @@ for i = 7, #ARGV, 2 do
   end
 end
 if ARGV[6] == '1' then
-  -- Leaving for good: whatever is still in flight counts as completed now.
-  local prefix = proc .. '|'
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    if string.sub(m, 1, #prefix) == prefix then
-      redis.call('ZREM', KEYS[1], m)
-      redis.call('ZADD', KEYS[2], now, m)
-    end
-  end
-  redis.call('ZREM', KEYS[3], proc)
-  redis.call('ZREM', KEYS[4], proc)
-  redis.call('ZREM', KEYS[5], proc)
+  retire(proc, now)  -- leaving for good: whatever is still in flight completed now
 end
 touch()
 return tostring(now)
