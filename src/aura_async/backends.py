@@ -20,14 +20,17 @@ OnUnavailable = Literal["fail", "local"]
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``: safe for a log line or an error."""
+    """``url`` with any password replaced by ``***`` and its query (which may carry
+    ``password=``) hidden: safe for a log line or an error."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
         return "<an unreadable URL>"
+    hidden = "?..." if parsed.query else ""
+    parsed = parsed.copy_with(query=None, fragment=None)
     if parsed.password:
-        return str(parsed.copy_with(password="***"))  # noqa: S106 - the mask, not a secret
-    return str(parsed)
+        parsed = parsed.copy_with(password="***")  # noqa: S106 - the mask, not a secret
+    return str(parsed) + hidden
 
 
 def _check_url(instance: RedisBackend, attribute: attrs.Attribute[str], value: str) -> None:

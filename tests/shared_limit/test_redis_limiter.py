@@ -7,12 +7,14 @@ asserts on wall-clock durations: orders, counts and Redis's own records only.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 import redis.asyncio
@@ -20,15 +22,18 @@ from click.testing import CliRunner
 
 from aura_async import (
     AuraClient,
+    AuraError,
     ConfigurationError,
     RateLimit,
     RateLimitBackendError,
     RateLimitBackendLost,
     RateLimitBackendRestored,
     RedisBackend,
+    RetryPolicy,
 )
 from aura_async._http.limiter import Permit, Priority
 from aura_async._http.redis_limiter import RedisRateLimiter, budget_keys
+from aura_async.backends import redact_url
 from aura_async.cli import cli
 from aura_async.cli.commands import register
 from aura_async.cli.output import describe
@@ -81,6 +86,10 @@ async def make_limiter(redis_url: str) -> AsyncIterator[MakeLimiter]:
 
 async def _at_least(count: Awaitable[int], least: int) -> bool:
     return await count >= least
+
+
+async def _at_most(count: Awaitable[int], most: int) -> bool:
+    return await count <= most
 
 
 async def _is_shared(limiter: RedisRateLimiter) -> bool:
@@ -283,12 +292,15 @@ async def test_redis_gone_mid_run_falls_back_to_a_local_share(
     make_limiter: MakeLimiter, redis_server: RedisServer, redis_client: redis.asyncio.Redis
 ) -> None:
     events: list[Any] = []
-    rate = RateLimit(8, 5.0)
+    rate = RateLimit(8, 0.6)
     limiter = await make_limiter(rate, events, on_unavailable="local", local_share=0.25)
     redis_server.stop()
     permits = [await limiter.acquire(), await limiter.acquire()]  # 8 * 0.25 = 2 alone
     assert limiter.shared is False
-    assert events[0].fallback == "2/5s"
+    assert events[0].fallback == "2/0.6s"
+    # The first waited out the period that spans the loss (other processes may have filled
+    # it); the second then went at once.
+    assert limiter.held == 1
     with anyio.move_on_after(0.3) as scope:
         await limiter.acquire()
     assert scope.cancelled_caught  # the third waits for the local share's window
@@ -429,3 +441,70 @@ async def test_a_fleet_loses_and_duplicates_nothing_when_redis_goes_away(
     counters = app.state.emulator.backend.counters
     assert sorted(counters.creates_per_name) == ["a-1", "a-2", "a-3", "b-1", "b-2", "b-3"]
     assert set(counters.creates_per_name.values()) == {1}
+
+
+async def test_a_more_urgent_waiter_arriving_during_a_take_hangs_nobody(
+    make_limiter: MakeLimiter,
+) -> None:
+    limiter = await make_limiter(RateLimit(1, 0.3))
+    done: list[str] = []
+
+    async def take(priority: Priority) -> None:
+        (await limiter.acquire(priority)).release()
+        done.append(priority.name)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(take, Priority.READ)
+            await anyio.lowlevel.checkpoint()  # the read's take is now waiting on Redis
+            tg.start_soon(take, Priority.MUTATION)
+            tg.start_soon(take, Priority.READ)
+    assert sorted(done) == ["MUTATION", "READ", "READ"]
+    assert limiter.waiting == 0
+
+
+async def test_an_asyncio_cancel_leaves_no_slot_behind(
+    make_limiter: MakeLimiter, redis_client: redis.asyncio.Redis, redis_url: str
+) -> None:
+    limiter = await make_limiter(RateLimit(1000, 0.5))
+
+    async def grab() -> None:
+        (await limiter.acquire()).release()
+
+    for index in range(60):
+        task = asyncio.get_running_loop().create_task(grab())
+        for _ in range(index % 6):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    flight = keys(redis_url)["flight"]
+    await eventually(lambda: _at_most(redis_client.zcard(flight), 0))
+    assert limiter.in_flight == 0
+
+
+async def test_a_failed_shared_token_fetch_frees_the_lock(redis_url: str) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no route", request=request)
+
+    backend = RedisBackend(redis_url, share_token=True)
+    async with AuraClient(
+        "id",
+        "secret",
+        base_url="http://emulator.test",
+        transport=httpx.MockTransport(refuse),
+        rate_limit_backend=backend,
+        retry=RetryPolicy(max_retries=0),
+    ) as aura:
+        with pytest.raises(AuraError):
+            await aura.tenants.list()
+        assert aura.limiter is not None
+        token_key = aura.limiter.token_key  # type: ignore[attr-defined]
+    async with redis.asyncio.Redis.from_url(redis_url, decode_responses=True) as client:
+        assert await client.exists(token_key + "-lock") == 0
+
+
+def test_a_password_in_the_query_never_shows() -> None:
+    backend = RedisBackend("unix:///run/redis.sock?db=0&password=hunter2-secret")
+    assert "hunter2-secret" not in repr(backend)
+    assert "hunter2-secret" not in redact_url(backend.url)

@@ -65,7 +65,6 @@ class ClientCredentialsAuth(httpx.Auth):
         self._token: str | None = None
         self._refresh_at = 0.0
         self._shared = shared
-        self._lifetime = 0.0
         self._lock = anyio.Lock()
         self.tokens_fetched = 0
         # Token answers seen so far, and the last refusal as (answer number, its error's
@@ -115,7 +114,7 @@ class ClientCredentialsAuth(httpx.Auth):
                 answer = await client.send(self._token_request(timeouts), auth=None)
                 await answer.aread()
                 self._accept(answer)
-            except Exception:
+            except BaseException:  # cancelled too: the other processes must not wait
                 await self._unclaim()
                 raise
             await self._publish()
@@ -139,7 +138,9 @@ class ClientCredentialsAuth(httpx.Auth):
 
     async def _unclaim(self) -> None:
         if self._shared is not None:
-            await self._shared.give_up()
+            # Shielded and short: this runs while a failure or a cancel unwinds.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+                await self._shared.give_up()
 
     def _token_request(self, timeout: Any) -> httpx.Request:
         extensions: dict[str, Any] = {"aura_priority": Priority.TOKEN}
@@ -234,7 +235,7 @@ class ClientCredentialsAuth(httpx.Auth):
                             answer = yield self._token_request(request.extensions.get("timeout"))
                             await answer.aread()
                             token = self._accept(answer)
-                        except Exception:
+                        except BaseException:  # GeneratorExit too: httpx closes the flow
                             await self._unclaim()
                             raise
                         await self._publish()
@@ -256,7 +257,7 @@ class ClientCredentialsAuth(httpx.Auth):
                     answer = yield self._token_request(request.extensions.get("timeout"))
                     await answer.aread()
                     fresh = self._accept(answer)
-                except Exception:
+                except BaseException:  # GeneratorExit too: httpx closes the flow
                     await self._unclaim()
                     raise
                 await self._publish()

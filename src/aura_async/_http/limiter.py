@@ -301,6 +301,7 @@ class RateLimiter:
         self._queue: list[tuple[int, int, _Waiter]] = []
         self._arrivals = 0
         self._waiting = 0
+        self._taking = False
         self._held = 0
         self._rejections: deque[float] = deque()
         self._evidence_from = -math.inf
@@ -352,15 +353,24 @@ class RateLimiter:
         held = False
         try:
             while True:
-                if self._head() is waiter:
-                    taken = await self._take(priority)
+                # One take at a time: a shared budget's take awaits Redis, and a more urgent
+                # waiter may arrive and become the head meanwhile; it asks after this one.
+                if self._head() is waiter and not self._taking:
+                    self._taking = True
+                    try:
+                        taken = await self._take(priority)
+                    finally:
+                        self._taking = False
                     if isinstance(taken, Permit):
                         break
-                    delay = taken
                     if not held:
                         held = True
                         self._held += 1
-                    with anyio.move_on_after(delay):
+                    if self._head() is waiter:
+                        with anyio.move_on_after(taken):
+                            await waiter.event.wait()
+                    else:
+                        self._wake_head()
                         await waiter.event.wait()
                 else:
                     await waiter.event.wait()
@@ -373,8 +383,10 @@ class RateLimiter:
                 self._queue_empty()
             self._wake_head()
             raise
-        heapq.heappop(self._queue)
+        # Not necessarily the heap's top any more (see above): leave it to be skipped lazily.
+        waiter.cancelled = True
         self._waiting -= 1
+        self._compact()
         # The next waiter may be able to go at once, or must now start its own timer.
         self._wake_head()
         return taken

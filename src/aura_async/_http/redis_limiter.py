@@ -44,8 +44,19 @@ logger = logging.getLogger("aura_async")
 # Keys outlive the last call by this much beyond two periods and the dead-process time.
 _KEY_MARGIN = 60.0
 # The shortest pause before asking Redis again, when the processes ahead have not yet taken
-# the slots freed for them.
+# the slots freed for them (it doubles while they stay slow).
 _MIN_RETRY = 0.002
+# A waiting process refreshes its place at least every heartbeat; one not seen for two
+# heartbeats and this much more is passed over (a dead or cut-off process holds no slot).
+_STALE_MARGIN = 0.25
+
+
+def _is_stale_connection(error: BaseException) -> bool:
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+    except ImportError:  # pragma: no cover - redis-py is there when this runs
+        return False
+    return isinstance(error, RedisConnectionError)
 
 
 def budget_keys(backend: RedisBackend, client_id: str, api_url: str) -> tuple[str, ...]:
@@ -143,6 +154,8 @@ class RedisRateLimiter(RateLimiter):
         self._started = False
         self._closed = False
         self._lost = False  # Redis stopped answering and has not answered since
+        self._lost_at = -math.inf
+        self._spin = 0.0
         self._replay = False  # put our own record back before the next call
 
     # ----------------------------------------------------------------- lifecycle
@@ -223,33 +236,61 @@ class RedisRateLimiter(RateLimiter):
         if self._lost and self.backend.on_unavailable == "local":
             # The heartbeat tries Redis again; meanwhile keep to the local share.
             return self._take_locally(priority)
-        key = f"{self._proc}|{next(self._numbers)}"
-        # Shielded: a grant Redis made must not be lost to a cancel while its answer travels.
-        with anyio.CancelScope(shield=True):
-            try:
-                answer = await self._call(
-                    "acquire",
-                    str(int(priority)),
-                    str(self.rate.limit),
-                    repr(self.rate.period),
-                    repr(self.backend.dead_after),
-                    key,
-                )
-            except Exception as error:
-                # Redis may have granted it before the answer was lost: hand it back.
-                self._pending.append((key, False))
-                self._went_away(error)
-                return self._take_locally(priority)
+        cooling = self._cool_until - self._clock()
+        if cooling > 0:
+            # A 429 seen here may not have reached Redis yet: no need to ask.
+            return min(cooling, self.backend.heartbeat)
+        answer = None
+        for attempt in (1, 2):
+            key = f"{self._proc}|{next(self._numbers)}"
+            # Shielded: a grant Redis made must not be lost to a cancel while its answer
+            # travels. (A native asyncio cancel still gets through: the key goes back then.)
+            with anyio.CancelScope(shield=True):
+                try:
+                    answer = await self._call(
+                        "acquire",
+                        str(int(priority)),
+                        str(self.rate.limit),
+                        repr(self.rate.period),
+                        repr(self.backend.dead_after),
+                        key,
+                        repr(2 * self.backend.heartbeat + _STALE_MARGIN),
+                    )
+                    break
+                except BaseException as error:
+                    # Redis may have granted it before the answer was lost: hand it back.
+                    self._pending.append((key, False))
+                    self._poke()
+                    if not isinstance(error, Exception):
+                        raise
+                    if attempt == 1 and _is_stale_connection(error):
+                        continue  # a pooled connection from before a restart: once more
+                    self._went_away(error)
+                    return self._take_locally(priority)
+        assert answer is not None
         self._back()
         granted, delay, limit, cool_left = (float(part) for part in answer)
         self._learn(int(limit), cool_left)
-        if not granted:
-            return min(max(delay, _MIN_RETRY), self.backend.heartbeat)
-        return self._granted(priority, key)
+        if granted:
+            self._spin = 0.0
+            return self._granted(priority, key)
+        if delay > 0:
+            self._spin = 0.0
+            return min(delay, self.backend.heartbeat)
+        # Slots are free but kept for processes ahead: ask again, backing off if they are slow.
+        self._spin = min(max(2 * self._spin, _MIN_RETRY), self.backend.heartbeat)
+        return self._spin
+
+    def _poke(self) -> None:
+        if self._started:
+            self._wake.set()
 
     def _take_locally(self, priority: Priority) -> Permit | float:
         now = self._clock()
-        delay = max(self._own.ready_at(now), self._cool_until) - now
+        # The shared window that spans the loss may be full of other processes' requests:
+        # the local share starts only a whole period after Redis was lost.
+        clean = self._lost_at + self.rate.period * 1.001
+        delay = max(self._own.ready_at(now), self._cool_until, clean) - now
         if delay > 0:
             return min(delay, self.backend.heartbeat)
         return self._granted(priority, f"{self._proc}|{next(self._numbers)}")
@@ -367,6 +408,7 @@ class RedisRateLimiter(RateLimiter):
             self._replay = True
             raise _unreachable(self.backend, error) from None
         if not self._lost:
+            self._lost_at = self._clock()
             self._announce_lost(error, fallback=str(self._own_rate()))
         self._lost = True
         self._replay = True

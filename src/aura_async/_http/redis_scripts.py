@@ -16,7 +16,8 @@ processes together, on Redis's clock (``TIME``), so the processes' own clocks ne
   processes of one priority take turns in order of arrival. A process's entry leaves when it
   is granted, so its next waiter queues again at the back: with P processes waiting, none
   waits for more than P - 1 grants to the others of its own (or a more urgent) priority per
-  free slot. Entries not refreshed within ``dead_after`` are dropped.
+  free slot. A waiting head asks at least once a heartbeat; entries not refreshed within two
+  heartbeats are dropped, so a dead or cut-off process holds no slot back for long.
 - ``cool``: when the last Retry-After seen by any process ends; no permit before then.
 - ``limit``: a lower limit any process learned from repeated 429s; every process keeps it.
 
@@ -57,7 +58,8 @@ end
 ACQUIRE = (
     _PRELUDE
     + """
--- ARGV: 1 process, 2 ttl ms, 3 priority, 4 limit, 5 period, 6 dead_after, 7 permit name
+-- ARGV: 1 process, 2 ttl ms, 3 priority, 4 limit, 5 period, 6 dead_after, 7 permit name,
+--       8 how long a waiting process may go unseen before others pass it over
 local priority = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
 local period = tonumber(ARGV[5])
@@ -71,8 +73,9 @@ end
 redis.call('ZADD', KEYS[3], now, proc)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
 
--- Drop queue entries whose process stopped asking (a waiter lost without leaving).
-local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - dead_after)
+-- Drop queue entries whose process stopped asking (a waiter lost without leaving, a process
+-- dead or cut off): a live waiting head asks at least every heartbeat.
+local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[8]))
 for _, p in ipairs(stale) do
   redis.call('ZREM', KEYS[4], p)
   redis.call('ZREM', KEYS[5], p)
