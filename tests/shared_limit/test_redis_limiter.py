@@ -57,6 +57,10 @@ MakeLimiter = Callable[..., Any]
 async def make_limiter(redis_url: str) -> AsyncIterator[MakeLimiter]:
     """Build started limiters on this test's Redis (one per simulated process)."""
     made: list[RedisRateLimiter] = []
+    # A budget that has lived before: a brand-new one holds its first grants a moment (see
+    # test_a_new_budget_holds_its_first_grants_a_moment).
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        await client.set(keys(redis_url)["epoch"], "earlier")
 
     async def factory(
         rate: RateLimit, events: list[Any] | None = None, **options: Any
@@ -97,7 +101,7 @@ async def _is_shared(limiter: RedisRateLimiter) -> bool:
 
 
 def keys(redis_url: str) -> dict[str, str]:
-    names = ("flight", "log", "procs", "queue", "seen", "cool", "limit")
+    names = ("flight", "log", "procs", "queue", "seen", "cool", "limit", "epoch")
     return dict(zip(names, budget_keys(RedisBackend(redis_url), "ci", API), strict=True))
 
 
@@ -508,3 +512,36 @@ def test_a_password_in_the_query_never_shows() -> None:
     backend = RedisBackend("unix:///run/redis.sock?db=0&password=hunter2-secret")
     assert "hunter2-secret" not in repr(backend)
     assert "hunter2-secret" not in redact_url(backend.url)
+
+
+async def test_a_redis_that_restarts_empty_lets_no_window_overflow(
+    make_limiter: MakeLimiter, redis_server: RedisServer
+) -> None:
+    rate = RateLimit(5, 1.0)
+    a, b = await make_limiter(rate), await make_limiter(rate)
+    grants: list[float] = []
+    for _ in range(5):
+        (await a.acquire()).release()
+        grants.append(anyio.current_time())
+    await anyio.sleep(0.1)  # A's completions reached Redis...
+    redis_server.restart()  # ...which forgets them
+    for _ in range(5):
+        (await b.acquire()).release()
+        grants.append(anyio.current_time())
+    # B could not use the slots A had filled: A put its record back within the hold.
+    assert most_in_any_window(grants, rate.period * 0.999) <= rate.limit
+
+
+async def test_a_new_budget_holds_its_first_grants_a_moment(redis_url: str) -> None:
+    # No epoch: the budget is new, or Redis lost it; nobody may go until every live process
+    # had a heartbeat to put its record back.
+    limiter = RedisRateLimiter(
+        RateLimit(5, 1.0), RedisBackend(redis_url, heartbeat=0.05), client_id="ci", api_url=API
+    )
+    try:
+        (await limiter.acquire()).release()
+        assert limiter.held == 1
+        (await limiter.acquire()).release()
+        assert limiter.held == 1  # once only
+    finally:
+        await limiter.aclose()

@@ -155,6 +155,7 @@ class RedisRateLimiter(RateLimiter):
         self._closed = False
         self._lost = False  # Redis stopped answering and has not answered since
         self._lost_at = -math.inf
+        self._epoch: str | None = None  # the budget's life on Redis, as last seen
         self._spin = 0.0
         self._replay = False  # put our own record back before the next call
 
@@ -269,7 +270,7 @@ class RedisRateLimiter(RateLimiter):
                     return self._take_locally(priority)
         assert answer is not None
         self._back()
-        granted, delay, limit, cool_left = (float(part) for part in answer)
+        granted, delay, limit, cool_left = (float(part) for part in answer[:4])
         self._learn(int(limit), cool_left)
         if granted:
             self._spin = 0.0
@@ -370,9 +371,27 @@ class RedisRateLimiter(RateLimiter):
         with anyio.fail_after(self.backend.timeout):
             if self._replay and script != "replay":
                 await self._put_back()
-            return await self._scripts[script](
-                keys=self._keys, args=[self._proc, str(self._ttl()), *args]
+            answer = await self._run(script, *args)
+        self._note_epoch(str(answer[-1]))
+        return answer
+
+    async def _run(self, script: str, *args: str) -> Any:
+        hold = repr(2 * self.backend.heartbeat + _STALE_MARGIN)
+        return await self._scripts[script](
+            keys=self._keys, args=[self._proc, str(self._ttl()), hold, *args]
+        )
+
+    def _note_epoch(self, epoch: str) -> None:
+        """A new epoch means Redis forgot the budget: put this process's record back."""
+        if self._epoch is not None and epoch != self._epoch:
+            logger.warning(
+                "the shared rate limit's Redis at %s lost its record (restarted or failed "
+                "over): putting this process's recent requests back",
+                redact_url(self.backend.url),
             )
+            self._replay = True
+            self._poke()
+        self._epoch = epoch
 
     def _ttl(self) -> int:
         keep = 2 * self.rate.period + self.backend.dead_after + _KEY_MARGIN
@@ -389,14 +408,11 @@ class RedisRateLimiter(RateLimiter):
             args += [key, "d", repr(done_at)]
         # Redis's clock minus ours, measured from before the call: an offset too large
         # only stamps the completions later, which keeps their slots longer.
-        answer = await self._scripts["replay"](
-            keys=self._keys, args=[self._proc, str(self._ttl()), "0"]
-        )
-        offset = float(answer) - now
-        await self._scripts["replay"](
-            keys=self._keys, args=[self._proc, str(self._ttl()), repr(offset), *args]
-        )
+        answer = await self._run("replay", "0")
+        offset = float(answer[0]) - now
+        answer = await self._run("replay", repr(offset), *args)
         self._replay = False
+        self._epoch = str(answer[-1])
 
     def _went_away(self, error: BaseException) -> None:
         """Redis failed a call: fall back or fail, and say so once per outage."""

@@ -20,8 +20,13 @@ processes together, on Redis's clock (``TIME``), so the processes' own clocks ne
   heartbeats are dropped, so a dead or cut-off process holds no slot back for long.
 - ``cool``: when the last Retry-After seen by any process ends; no permit before then.
 - ``limit``: a lower limit any process learned from repeated 429s; every process keeps it.
+- ``epoch``: set by the first call of a budget's life, and kept. Missing means the budget is
+  new or Redis lost its data: the call creates it and holds every grant for two heartbeats and
+  a margin (once per credential and Redis), while each live process, seeing a new epoch, puts
+  its own record back.
 
-Every key expires a while after the last call, so a budget nobody uses leaves nothing.
+Every key but the epoch expires a while after the last call, so a budget nobody uses leaves
+one small key behind.
 Numbers leave Lua as strings: Redis would truncate a Lua number to an integer.
 """
 
@@ -30,7 +35,7 @@ from __future__ import annotations
 __all__ = ["ACQUIRE", "FLUSH", "KEY_NAMES", "REPLAY"]
 
 # The order of KEYS in every script.
-KEY_NAMES = ("flight", "log", "procs", "queue", "seen", "cool", "limit")
+KEY_NAMES = ("flight", "log", "procs", "queue", "seen", "cool", "limit", "epoch")
 
 _PRELUDE = """
 local t = redis.call('TIME')
@@ -38,7 +43,19 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local proc = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local function touch()
-  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+  -- All but the epoch, which lives until Redis loses it: a budget idle for long is not new.
+  for i = 1, #KEYS - 1 do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+-- A budget without an epoch is new, or Redis lost its data (a restart, a failover): hold
+-- every grant for ARGV[3] seconds, time enough for each live process to see the new epoch
+-- and put its own record back.
+local epoch = redis.call('GET', KEYS[8])
+if not epoch then
+  epoch = tostring(now)
+  redis.call('SET', KEYS[8], epoch)
+  local hold = now + tonumber(ARGV[3])
+  local cooling = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if hold > cooling then redis.call('SET', KEYS[6], tostring(hold)) end
 end
 -- Take process p out of the budget: its permits in flight count as completed at `at`.
 local function retire(p, at)
@@ -58,12 +75,12 @@ end
 ACQUIRE = (
     _PRELUDE
     + """
--- ARGV: 1 process, 2 ttl ms, 3 priority, 4 limit, 5 period, 6 dead_after, 7 permit name,
---       8 how long a waiting process may go unseen before others pass it over
-local priority = tonumber(ARGV[3])
-local limit = tonumber(ARGV[4])
-local period = tonumber(ARGV[5])
-local dead_after = tonumber(ARGV[6])
+-- ARGV: 1 process, 2 ttl ms, 3 hold, 4 priority, 5 limit, 6 period, 7 dead_after,
+--       8 permit name, 9 how long a waiting process may go unseen before others pass it over
+local priority = tonumber(ARGV[4])
+local limit = tonumber(ARGV[5])
+local period = tonumber(ARGV[6])
+local dead_after = tonumber(ARGV[7])
 local keep = period * 1.001
 
 -- Reap dead processes: their slots count as completed when they were last possibly alive.
@@ -75,7 +92,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
 
 -- Drop queue entries whose process stopped asking (a waiter lost without leaving, a process
 -- dead or cut off): a live waiting head asks at least every heartbeat.
-local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[8]))
+local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[9]))
 for _, p in ipairs(stale) do
   redis.call('ZREM', KEYS[4], p)
   redis.call('ZREM', KEYS[5], p)
@@ -102,7 +119,7 @@ if cool > now then
 elseif rank < limit - used then
   redis.call('ZREM', KEYS[4], proc)
   redis.call('ZREM', KEYS[5], proc)
-  redis.call('ZADD', KEYS[1], now, ARGV[7])
+  redis.call('ZADD', KEYS[1], now, ARGV[8])
   granted = 1
   delay = 0
 elseif used < limit then
@@ -123,31 +140,31 @@ end
 touch()
 local cool_left = cool - now
 if cool_left < 0 then cool_left = 0 end
-return {tostring(granted), tostring(delay), tostring(limit), tostring(cool_left)}
+return {tostring(granted), tostring(delay), tostring(limit), tostring(cool_left), epoch}
 """
 )
 
 FLUSH = (
     _PRELUDE
     + """
--- ARGV: 1 process, 2 ttl ms, 3 leave the queue (0/1), 4 cool-down seconds or '',
---       5 lowered limit or '', 6 exit (0/1), then pairs of permit name and sent (0/1).
+-- ARGV: 1 process, 2 ttl ms, 3 hold, 4 leave the queue (0/1), 5 cool-down seconds or '',
+--       6 lowered limit or '', 7 exit (0/1), then pairs of permit name and sent (0/1).
 redis.call('ZADD', KEYS[3], now, proc)
-if ARGV[3] == '1' then
+if ARGV[4] == '1' then
   redis.call('ZREM', KEYS[4], proc)
   redis.call('ZREM', KEYS[5], proc)
 end
-if ARGV[4] ~= '' then
-  local untill = now + tonumber(ARGV[4])
+if ARGV[5] ~= '' then
+  local untill = now + tonumber(ARGV[5])
   local cool = tonumber(redis.call('GET', KEYS[6]) or '0')
   if untill > cool then redis.call('SET', KEYS[6], tostring(untill)) end
 end
-if ARGV[5] ~= '' then
+if ARGV[6] ~= '' then
   local low = tonumber(redis.call('GET', KEYS[7]))
-  local new = tonumber(ARGV[5])
+  local new = tonumber(ARGV[6])
   if not low or new < low then redis.call('SET', KEYS[7], tostring(new)) end
 end
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   redis.call('ZREM', KEYS[1], ARGV[i])
   if ARGV[i + 1] == '1' then
     redis.call('ZADD', KEYS[2], now, ARGV[i])
@@ -155,11 +172,11 @@ for i = 7, #ARGV, 2 do
     redis.call('ZREM', KEYS[2], ARGV[i])
   end
 end
-if ARGV[6] == '1' then
+if ARGV[7] == '1' then
   retire(proc, now)  -- leaving for good: whatever is still in flight completed now
 end
 touch()
-return tostring(now)
+return {tostring(now), epoch}
 """
 )
 
@@ -167,12 +184,13 @@ REPLAY = (
     _PRELUDE
     + """
 -- After Redis was away: put back what this process knows of its own requests, in case the
--- server lost them. ARGV: 1 process, 2 ttl ms, 3 offset from the process's clock to Redis's,
+-- server lost them. ARGV: 1 process, 2 ttl ms, 3 hold, 4 offset from the process's clock to
+-- Redis's,
 -- then triples of permit name, state ('f' in flight, 'd' done) and local completion time.
 -- NX: whatever the server still holds is kept as it is.
-local offset = tonumber(ARGV[3])
+local offset = tonumber(ARGV[4])
 redis.call('ZADD', KEYS[3], now, proc)
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   if ARGV[i + 1] == 'f' then
     redis.call('ZADD', KEYS[1], 'NX', now, ARGV[i])
   else
@@ -182,6 +200,6 @@ for i = 4, #ARGV, 3 do
   end
 end
 touch()
-return tostring(now)
+return {tostring(now), epoch}
 """
 )
