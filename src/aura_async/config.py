@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -147,9 +148,15 @@ def backend_from_env(
         fraction = fallback.partition(":")[2]
         if fraction:
             try:
-                options["local_share"] = float(fraction)
+                portion = float(fraction)
             except ValueError:
-                options["local_share"] = fraction
+                portion = math.nan
+            if not 0 < portion <= 1:
+                raise ConfigurationError(
+                    f"{FALLBACK_VARIABLE}: the local share must be a fraction in (0, 1] such "
+                    f"as 'local:0.25', got {fraction!r}"
+                )
+            options["local_share"] = portion
     else:
         raise ConfigurationError(
             f"{FALLBACK_VARIABLE}: expected 'fail', 'local' or 'local:<fraction>' "

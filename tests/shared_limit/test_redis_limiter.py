@@ -370,7 +370,14 @@ def test_the_shared_budget_is_configured_from_the_environment() -> None:
         ({"AURA_RATE_LIMIT_REDIS_URL": "redis://c", "AURA_RATE_LIMIT_REDIS_FALLBACK": "x"}, "fail"),
         (
             {"AURA_RATE_LIMIT_REDIS_URL": "redis://c", "AURA_RATE_LIMIT_REDIS_FALLBACK": "local:2"},
-            "local_share",
+            "AURA_RATE_LIMIT_REDIS_FALLBACK: the local share",
+        ),
+        (
+            {
+                "AURA_RATE_LIMIT_REDIS_URL": "redis://c",
+                "AURA_RATE_LIMIT_REDIS_FALLBACK": "local:abc",
+            },
+            "AURA_RATE_LIMIT_REDIS_FALLBACK: the local share",
         ),
         ({"AURA_RATE_LIMIT_REDIS_URL": "redis://c", "AURA_RATE_LIMIT": "none"}, "rate limit"),
     ],
