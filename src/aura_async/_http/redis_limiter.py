@@ -255,7 +255,6 @@ class RedisRateLimiter(RateLimiter):
                         repr(self.rate.period),
                         repr(self.backend.dead_after),
                         key,
-                        repr(2 * self.backend.heartbeat + _STALE_MARGIN),
                     )
                     break
                 except BaseException as error:
@@ -376,9 +375,11 @@ class RedisRateLimiter(RateLimiter):
         return answer
 
     async def _run(self, script: str, *args: str) -> Any:
-        hold = repr(2 * self.backend.heartbeat + _STALE_MARGIN)
+        # Every script takes the time within which each live process is heard from: a new
+        # budget's hold, and how long a waiting head may go unseen before others pass it.
+        heard = repr(2 * self.backend.heartbeat + _STALE_MARGIN)
         return await self._scripts[script](
-            keys=self._keys, args=[self._proc, str(self._ttl()), hold, *args]
+            keys=self._keys, args=[self._proc, str(self._ttl()), heard, *args]
         )
 
     def _note_epoch(self, epoch: str) -> None:

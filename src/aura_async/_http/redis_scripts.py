@@ -42,18 +42,20 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local proc = ARGV[1]
 local ttl = tonumber(ARGV[2])
+-- Within this many seconds every live process is heard from (two heartbeats and a margin).
+local heard = tonumber(ARGV[3])
 local function touch()
   -- All but the epoch, which lives until Redis loses it: a budget idle for long is not new.
   for i = 1, #KEYS - 1 do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 -- A budget without an epoch is new, or Redis lost its data (a restart, a failover): hold
--- every grant for ARGV[3] seconds, time enough for each live process to see the new epoch
--- and put its own record back.
+-- every grant until each live process has been heard from, seen the new epoch and put its
+-- own record back.
 local epoch = redis.call('GET', KEYS[8])
 if not epoch then
   epoch = tostring(now)
   redis.call('SET', KEYS[8], epoch)
-  local hold = now + tonumber(ARGV[3])
+  local hold = now + heard
   local cooling = tonumber(redis.call('GET', KEYS[6]) or '0')
   if hold > cooling then redis.call('SET', KEYS[6], tostring(hold)) end
 end
@@ -75,8 +77,8 @@ end
 ACQUIRE = (
     _PRELUDE
     + """
--- ARGV: 1 process, 2 ttl ms, 3 hold, 4 priority, 5 limit, 6 period, 7 dead_after,
---       8 permit name, 9 how long a waiting process may go unseen before others pass it over
+-- ARGV: 1 process, 2 ttl ms, 3 heard, 4 priority, 5 limit, 6 period, 7 dead_after,
+--       8 permit name
 local priority = tonumber(ARGV[4])
 local limit = tonumber(ARGV[5])
 local period = tonumber(ARGV[6])
@@ -92,7 +94,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
 
 -- Drop queue entries whose process stopped asking (a waiter lost without leaving, a process
 -- dead or cut off): a live waiting head asks at least every heartbeat.
-local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[9]))
+local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - heard)
 for _, p in ipairs(stale) do
   redis.call('ZREM', KEYS[4], p)
   redis.call('ZREM', KEYS[5], p)
@@ -147,7 +149,7 @@ return {tostring(granted), tostring(delay), tostring(limit), tostring(cool_left)
 FLUSH = (
     _PRELUDE
     + """
--- ARGV: 1 process, 2 ttl ms, 3 hold, 4 leave the queue (0/1), 5 cool-down seconds or '',
+-- ARGV: 1 process, 2 ttl ms, 3 heard, 4 leave the queue (0/1), 5 cool-down seconds or '',
 --       6 lowered limit or '', 7 exit (0/1), then pairs of permit name and sent (0/1).
 redis.call('ZADD', KEYS[3], now, proc)
 if ARGV[4] == '1' then
@@ -184,7 +186,7 @@ REPLAY = (
     _PRELUDE
     + """
 -- After Redis was away: put back what this process knows of its own requests, in case the
--- server lost them. ARGV: 1 process, 2 ttl ms, 3 hold, 4 offset from the process's clock to
+-- server lost them. ARGV: 1 process, 2 ttl ms, 3 heard, 4 offset from the process's clock to
 -- Redis's,
 -- then triples of permit name, state ('f' in flight, 'd' done) and local completion time.
 -- NX: whatever the server still holds is kept as it is.
