@@ -59,15 +59,18 @@ def _is_stale_connection(error: BaseException) -> bool:
     return isinstance(error, RedisConnectionError)
 
 
-def budget_keys(backend: RedisBackend, client_id: str, api_url: str) -> tuple[str, ...]:
-    """The Redis keys of one credential's budget, in the scripts' KEYS order.
-
-    Named by a hash of the client id and the API host (never the secret); the hash sits in
-    braces so a Redis Cluster keeps all of them on one node.
-    """
+def _namespace(backend: RedisBackend, client_id: str, api_url: str) -> str:
+    """Where one credential's keys live: a hash of the client id and the API host (never the
+    secret), in braces so a Redis Cluster keeps all of them on one node."""
     host = f"{api_url}".split("://", 1)[-1].split("/", 1)[0].lower()
     digest = hashlib.sha256(f"{client_id}\0{host}".encode()).hexdigest()[:24]
-    return tuple(f"{backend.key_prefix}:{{{digest}}}:{name}" for name in KEY_NAMES)
+    return f"{backend.key_prefix}:{{{digest}}}"
+
+
+def budget_keys(backend: RedisBackend, client_id: str, api_url: str) -> tuple[str, ...]:
+    """The Redis keys of one credential's budget, in the scripts' KEYS order."""
+    namespace = _namespace(backend, client_id, api_url)
+    return tuple(f"{namespace}:{name}" for name in KEY_NAMES)
 
 
 def connect(backend: RedisBackend) -> redis.asyncio.Redis:
@@ -130,7 +133,7 @@ class RedisRateLimiter(RateLimiter):
         self.backend = backend
         self._emit = emit
         self._keys = budget_keys(backend, client_id, api_url)
-        self.token_key = self._keys[0].rpartition(":")[0] + ":token"
+        self.token_key = f"{_namespace(backend, client_id, api_url)}:token"
         self._owns_redis = redis_client is None
         self.redis = redis_client if redis_client is not None else connect(backend)
         self._scripts: dict[str, Any] = {}
