@@ -374,6 +374,38 @@ async def test_not_found_after_create(make_api: ApiFactory) -> None:
     assert (await _counters(api))["faults_injected"] == {"not_found_after_create": 2}
 
 
+async def test_not_found_after_create_covers_delete_and_every_route_by_id(
+    make_api: ApiFactory,
+) -> None:
+    """Live Aura looks an instance up the same way on every route: a DELETE in the window
+    answers 404 and deletes nothing, while the listing still shows the instance."""
+    api: Api = await make_api(_config(not_found_after_create=30.0))
+    created = await api.create()
+    path = f"/instances/{created['id']}"
+    for method, suffix in (("DELETE", ""), ("POST", "/pause"), ("POST", "/resume")):
+        missing = await api.call(method, path + suffix)
+        assert missing.status_code == 404, (method, suffix)
+        assert missing.json()["errors"][0]["reason"] == "db-not-found"
+    listed = await api.data("GET", "/instances")
+    assert [i["id"] for i in listed] == [created["id"]]
+    api.clock.advance(SETTLE + 30.0)
+    assert (await api.call("GET", path)).json()["data"]["status"] == "running"
+    assert (await api.call("DELETE", path)).status_code == 202
+    assert (await _counters(api))["faults_injected"] == {"not_found_after_create": 3}
+
+
+async def test_not_found_after_create_unlisted_hides_it_from_listings(
+    make_api: ApiFactory,
+) -> None:
+    api: Api = await make_api(
+        _config(not_found_after_create=30.0, not_found_after_create_unlisted=True)
+    )
+    created = await api.create()
+    assert await api.data("GET", "/instances") == []
+    api.clock.advance(30.0)
+    assert [i["id"] for i in await api.data("GET", "/instances")] == [created["id"]]
+
+
 async def test_not_found_after_create_probability_zero(make_api: ApiFactory) -> None:
     api: Api = await make_api(
         _config(not_found_after_create=30.0, not_found_after_create_probability=0.0)
@@ -835,6 +867,14 @@ async def test_put_faults_rejects_methods_given_as_a_string(api: Api) -> None:
     assert response.status_code == 400
     assert "methods" in response.json()["errors"][0]["message"]
     assert api.state.backend.faults == FaultPlan()
+
+
+def test_parse_not_found_after_create_takes_unlisted() -> None:
+    plan = parse_fault("not-found-after-create=5,unlisted=1", FaultPlan())
+    assert plan.not_found_after_create_unlisted is True
+    assert not parse_fault("not-found-after-create=5", FaultPlan()).not_found_after_create_unlisted
+    with pytest.raises(ValueError, match="unlisted must be 0 or 1"):
+        parse_fault("not-found-after-create=5,unlisted=yes", FaultPlan())
 
 
 def test_parse_not_found_after_create_takes_a_probability() -> None:

@@ -355,8 +355,19 @@ class AuraBackend:
         return drawn
 
     def _live_instance(self, instance_id: str) -> InstanceRecord:
+        """The instance an id names, as every by-id route looks it up.
+
+        Raises:
+            ApiError: 404 ``db-not-found`` when unknown or gone, and also, for a while, when
+                just created with the ``not_found_after_create`` fault on: GET, DELETE and
+                every other route by id look the instance up the same way.
+        """
         instance = self.instances.get(instance_id)
-        if instance is None or not self._settle(instance, self.now()):
+        now = self.now()
+        if instance is None or not self._settle(instance, now):
+            raise _instance_not_found(instance_id)
+        if now < instance.hidden_until:
+            self.counters.faults["not_found_after_create"] += 1
             raise _instance_not_found(instance_id)
         return instance
 
@@ -416,7 +427,14 @@ class AuraBackend:
         if tenant_id is not None:
             self._project(tenant_id)
         self.settle_all()
-        return [i for i in self.instances.values() if tenant_id is None or i.tenant_id == tenant_id]
+        now = self.now()
+        unlisted = self.faults.not_found_after_create_unlisted
+        return [
+            i
+            for i in self.instances.values()
+            if (tenant_id is None or i.tenant_id == tenant_id)
+            and not (unlisted and now < i.hidden_until)
+        ]
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
         """Return one instance (the first answer that shows a new instance running is noted).
@@ -427,9 +445,6 @@ class AuraBackend:
         """
         instance = self._live_instance(instance_id)
         now = self.now()
-        if now < instance.hidden_until:
-            self.counters.faults["not_found_after_create"] += 1
-            raise _instance_not_found(instance_id)
         if instance.status == "running":
             self.counters.record_seen_running(instance_id, now)
         return instance

@@ -98,9 +98,12 @@ class FaultPlan:
         errors: 5xx answers sent before any work.
         latency: added real-time delays.
         drop: connections dropped after the work was done.
-        not_found_after_create: for this many emulated seconds after a create, GETs of the
-            new instance answer 404 (decided per instance with
+        not_found_after_create: for this many emulated seconds after a create, the new
+            instance answers 404 on every route by id (GET, DELETE, pause, ...), as the live
+            service does for a while (decided per instance with
             ``not_found_after_create_probability``).
+        not_found_after_create_unlisted: during that window the instance is missing from
+            listings too (the worst case: nothing shows it exists but its create's answer).
         null_connection_url: probability that an instance reports ``connection_url: null``.
         deleting_status: probability that a deleted instance shows ``deleting`` instead of
             ``destroying``.
@@ -117,6 +120,9 @@ class FaultPlan:
     drop: DropFault = DropFault()
     not_found_after_create: float = attrs.field(default=0.0, validator=_seconds)
     not_found_after_create_probability: float = attrs.field(default=1.0, validator=_probability)
+    not_found_after_create_unlisted: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
     null_connection_url: float = attrs.field(default=0.0, validator=_probability)
     deleting_status: float = attrs.field(default=0.0, validator=_probability)
     memory_missing_while_deleting: float = attrs.field(default=0.0, validator=_probability)
@@ -209,7 +215,8 @@ def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
     """Add one command-line fault such as ``error=0.05,status=503,retry_after=2`` to ``plan``.
 
     Forms: ``error=P[,status=S][,retry_after=SECONDS]``, ``latency=P[,seconds=S]``,
-    ``drop=P``, ``not-found-after-create=SECONDS[,probability=P]``, and ``KIND=P`` for the
+    ``drop=P``, ``not-found-after-create=SECONDS[,probability=P][,unlisted=1]``, and
+    ``KIND=P`` for the
     probabilities
     ``null-connection-url``, ``deleting-status``, ``pause-resume-200``, ``create-failure``,
     ``snapshot-failure`` and ``session-failure``. ``methods=POST+PATCH`` and ``route=/pause``
@@ -258,8 +265,14 @@ def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
             result = attrs.evolve(plan, drop=DropFault(probability=number, only=narrowed))
         elif kind == "not-found-after-create":
             chance = float(options.pop("probability", "1"))
+            unlisted = options.pop("unlisted", "0")
+            if unlisted not in ("0", "1"):
+                raise ValueError(f"unlisted must be 0 or 1, got {unlisted!r}")
             result = attrs.evolve(
-                plan, not_found_after_create=number, not_found_after_create_probability=chance
+                plan,
+                not_found_after_create=number,
+                not_found_after_create_probability=chance,
+                not_found_after_create_unlisted=unlisted == "1",
             )
         elif kind in _SCALAR_FAULTS:
             result = attrs.evolve(plan, **cast(dict[str, Any], {_SCALAR_FAULTS[kind]: number}))
