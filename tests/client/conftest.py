@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import anyio
@@ -18,6 +18,7 @@ from aura_async.emulator import (
     EmulatorConfig,
     EmulatorServer,
     ProjectSpec,
+    ScaledClock,
 )
 
 T = TypeVar("T")
@@ -45,6 +46,53 @@ def emulator_config(**overrides: Any) -> EmulatorConfig:
     }
     settings.update(overrides)
     return EmulatorConfig(**settings)
+
+
+class HoldableClock(ScaledClock):
+    """A compressed clock a test can stop, to see a state that compressed time would end.
+
+    While :meth:`held`, emulated time stands still except for :meth:`advance`: an operation
+    in progress stays in progress, a session's TTL does not run out, however slow the host.
+    Released, it runs on at its scale (never backwards).
+    """
+
+    def __init__(self, time_scale: float) -> None:
+        super().__init__(time_scale)
+        self._held: float | None = None
+
+    def now(self) -> float:
+        held = self._held
+        return super().now() if held is None else held
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        if self._held is not None:
+            self._held += seconds
+
+    def hold(self) -> None:
+        """Stop emulated time where it is now (only :meth:`advance` moves it)."""
+        if self._held is None:
+            self._held = super().now()
+
+    def release(self) -> None:
+        """Let emulated time run again."""
+        self._held = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Emulated time stands still within the block."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def clock_of(server: EmulatorServer) -> HoldableClock:
+    """The clock of a server the ``emulator`` fixture made."""
+    clock = server.state.clock
+    assert isinstance(clock, HoldableClock)
+    return clock
 
 
 def make_client(server: EmulatorServer, *, tenant: bool = True) -> AuraClient:
@@ -106,8 +154,9 @@ class Witness:
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[EmulatorServer]:
-    """A fresh emulator server on loopback (compressed time), one per test."""
-    async with EmulatorServer(emulator_config()) as server:
+    """A fresh emulator server on loopback (compressed time, :class:`HoldableClock`), one per
+    test."""
+    async with EmulatorServer(emulator_config(), clock=HoldableClock(TIME_SCALE)) as server:
         yield server
 
 

@@ -45,7 +45,16 @@ from aura_async import (
 )
 from aura_async.emulator import Durations, EmulatorServer
 from aura_async.emulator.backend import ORGANIZATION_ID
-from tests.client.conftest import PROJECTS, Witness, emulator_config, make_client, poll_until
+from tests.client.conftest import (
+    PROJECTS,
+    TIME_SCALE,
+    HoldableClock,
+    Witness,
+    clock_of,
+    emulator_config,
+    make_client,
+    poll_until,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -249,10 +258,6 @@ async def test_professional_instance_lifecycle(
 
     # A resize answers 202 and shows the OLD memory, under the live "resizing" status, until
     # it is done; only then the new memory, running again.
-    async with witness.sends(f"{PATCH} 202"):
-        resizing = await aura.instances.update(created.id, memory="4GB")
-    assert_instance(resizing, status=InstanceStatus.RESIZING)
-    assert resizing.memory == "2GB"
     seen: list[tuple[InstanceStatus, str | None]] = []
 
     async def observe() -> Instance:
@@ -260,6 +265,14 @@ async def test_professional_instance_lifecycle(
         seen.append((instance.status, instance.memory))
         return instance
 
+    # The emulated clock stands still until the resize has been seen under way once (a
+    # 0.2 s resize may end before the first poll on a busy host).
+    with clock_of(emulator).held():
+        async with witness.sends(f"{PATCH} 202"):
+            resizing = await aura.instances.update(created.id, memory="4GB")
+        await observe()
+    assert_instance(resizing, status=InstanceStatus.RESIZING)
+    assert resizing.memory == "2GB"
     done = await poll_until(observe, lambda i: i.memory == "4GB")
     assert_instance(done, status=InstanceStatus.RUNNING)
     assert (done.name, done.storage) == ("renamed", "8GB")
@@ -310,10 +323,13 @@ async def test_free_instance_needs_no_region_memory_or_cloud(
 
 async def test_unknown_status_still_parses() -> None:
     config = emulator_config(resize_status="updating", durations=Durations(resize=3600))
-    async with EmulatorServer(config) as server, make_client(server) as aura:
+    clock = HoldableClock(TIME_SCALE)
+    async with EmulatorServer(config, clock=clock) as server, make_client(server) as aura:
         witness = Witness(server)
         try:
             created = await create_running(aura, witness, "statuses", TOKEN)
+            # The resize must not end (and set the status back) before the odd status is read.
+            clock.hold()
             # The spec's word for a resize, instead of the live "resizing".
             async with witness.sends(f"{PATCH} 202"):
                 resizing = await aura.instances.update(created.id, memory="4GB")
