@@ -58,6 +58,7 @@ from aura_async.lifecycle import (
     WaitFailed,
     WaitTimedOut,
 )
+from tests.client.conftest import HoldableClock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -112,7 +113,26 @@ def emulator_config(**overrides: Any) -> EmulatorConfig:
 
 
 class Events(list[object]):
-    """Every event a client published, with the questions the tests ask of them."""
+    """Every event a client published, with the questions the tests ask of them.
+
+    It may release a held clock (:meth:`release_after`) once polls have seen enough resources.
+    """
+
+    _holding: HoldableClock | None = None
+    _count = 0
+    _seen: frozenset[str] = frozenset()
+
+    def append(self, event: object) -> None:
+        super().append(event)
+        if self._holding is not None and isinstance(event, StatusObserved):
+            self._seen |= {event.resource_id}
+            if len(self._seen) >= self._count:
+                self._holding.release()
+                self._holding = None
+
+    def release_after(self, clock: HoldableClock, count: int) -> None:
+        """Release ``clock`` once polls have seen ``count`` resources (each at least once)."""
+        self._holding, self._count, self._seen = clock, count, frozenset()
 
     def of(self, kind: type[E], resource_id: str | None = None) -> list[E]:
         """The events of one kind, optionally about one resource."""
@@ -151,6 +171,7 @@ class Emu:
     http: httpx.AsyncClient
     transport: Callable[[], httpx.AsyncBaseTransport | None]
     clock: ManualClock | None = None
+    holdable: HoldableClock | None = None
     clients: list[AuraClient] = attrs.Factory(list)
     token: str = ""
 
@@ -209,6 +230,16 @@ class Emu:
                 for status, n in statuses.items()
             }
         )
+
+    def hold_until_polled(self, events: Events, count: int = 1) -> None:
+        """Stop the loopback clock until the client's polls have seen ``count`` resources.
+
+        Call it before starting an operation: its first poll then meets the operation under
+        way however slow the host (at 600x an update lasts 50 ms), and time runs on after.
+        """
+        assert self.holdable is not None, "only the loopback emulator has a holdable clock"
+        self.holdable.hold()
+        events.release_after(self.holdable, count)
 
     def advance(self, seconds: float) -> None:
         """Move the manual clock forward (emulated seconds)."""
@@ -269,12 +300,14 @@ async def close(emu: Emu) -> None:
 
 @pytest.fixture
 async def loopback() -> AsyncIterator[Emu]:
-    """An emulator on a loopback port, its clock 600 times faster than real time."""
+    """An emulator on a loopback port, its clock 600 times faster than real time (and held
+    when a test says so)."""
+    clock = HoldableClock(SCALE)
     async with (
-        EmulatorServer(emulator_config()) as server,
+        EmulatorServer(emulator_config(), clock=clock) as server,
         httpx.AsyncClient(base_url=server.base_url) as http,
     ):
-        emu = Emu(server.state, server.base_url, http, lambda: None)
+        emu = Emu(server.state, server.base_url, http, lambda: None, holdable=clock)
         yield emu
         await close(emu)
 
@@ -339,6 +372,7 @@ async def test_every_instance_operation_waits_with_wait_true(loopback: Emu) -> N
     async def create(name: str) -> None:
         created[name] = await aura.instances.create(name=name, **PRO, wait=True)
 
+    loopback.hold_until_polled(events, 2)
     async with anyio.create_task_group() as tg:
         tg.start_soon(create, "source")
         tg.start_soon(create, "target")
@@ -354,16 +388,19 @@ async def test_every_instance_operation_waits_with_wait_true(loopback: Emu) -> N
     assert paused.status is InstanceStatus.PAUSED
     assert events.observed(target, Operation.PAUSE)[-1] == "paused"
 
+    loopback.hold_until_polled(events)
     resumed = await aura.instances.resume(target, wait=True)
     assert resumed.status is InstanceStatus.RUNNING
     assert events.observed(target, Operation.RESUME)[0] == "resuming"
 
     # A resize: the instance shows its old memory while resizing; done with the new one.
+    loopback.hold_until_polled(events)
     resized = await aura.instances.update(target, memory="4GB", wait=True)
     assert resized.status is InstanceStatus.RUNNING
     assert resized.memory == "4GB"
     assert events.observed(target, Operation.RESIZE)[0] == "resizing"
 
+    loopback.hold_until_polled(events)
     updated = await aura.instances.update(target, vector_optimized=True, wait=True)
     assert updated.status is InstanceStatus.RUNNING
     assert updated.vector_optimized is True
@@ -371,12 +408,14 @@ async def test_every_instance_operation_waits_with_wait_true(loopback: Emu) -> N
     assert seen[0] == "updating"
     assert seen[-1] == "running"
 
+    loopback.hold_until_polled(events)
     overwritten = await aura.instances.overwrite(target, source_instance_id=source, wait=True)
     assert overwritten.status is InstanceStatus.RUNNING
     seen = events.observed(target, Operation.OVERWRITE)
     assert seen[0] == "overwriting"
     assert seen[-1] == "running"
 
+    loopback.hold_until_polled(events)
     snapshot = await aura.snapshots.create(target, wait=True)
     assert [e.status for e in events.reached(snapshot.snapshot_id, Operation.SNAPSHOT)] == [
         "Completed"
@@ -385,6 +424,7 @@ async def test_every_instance_operation_waits_with_wait_true(loopback: Emu) -> N
     stored = await aura.snapshots.get(target, snapshot.snapshot_id)
     assert stored.status is SnapshotStatus.COMPLETED
 
+    loopback.hold_until_polled(events)
     restored = await aura.snapshots.restore(target, snapshot.snapshot_id, wait=True)
     assert restored.status is InstanceStatus.RUNNING
     seen = events.observed(target, Operation.RESTORE)
@@ -425,6 +465,7 @@ async def test_key_and_session_wait_with_wait_true(loopback: Emu) -> None:
     key = await aura.customer_managed_keys.create(name="key", **KEY, wait=True)
     assert key.status is KeyStatus.READY
     assert events.observed(key.id, Operation.KEY)[-1] == "ready"
+    loopback.hold_until_polled(events)
     session = await aura.graph_analytics.create(name="session", **SESSION, wait=True)
     assert session.status is SessionStatus.READY
     assert events.observed(session.id, Operation.SESSION)[0] == "Creating"
@@ -435,6 +476,7 @@ async def test_explicit_waits_for_instances_created_elsewhere(loopback: Emu) -> 
     events = Events()
     aura = loopback.client(LOOPBACK_POLICY, events, rate_limit=RateLimit(125, 1.0))
     # Created by another client (Terraform, the console): this client never saw the POST.
+    loopback.hold_until_polled(events, 2)
     target = await loopback.created_elsewhere("elsewhere")
     source = await loopback.created_elsewhere("source")
     waited: dict[str, Instance | None] = {}
@@ -462,6 +504,7 @@ async def test_explicit_waits_for_instances_created_elsewhere(loopback: Emu) -> 
     assert resumed is not None
     assert resumed.status is InstanceStatus.RUNNING
 
+    loopback.hold_until_polled(events)
     accepted = await aura.instances.update(target, memory="4GB")
     assert accepted.status is InstanceStatus.RESIZING
     # The emulator, like the service, shows the old memory while resizing.
@@ -480,6 +523,7 @@ async def test_explicit_waits_for_instances_created_elsewhere(loopback: Emu) -> 
     assert updated.status is InstanceStatus.RUNNING
     assert updated.vector_optimized is True
 
+    loopback.hold_until_polled(events)
     overwriting = await aura.instances.overwrite(target, source_instance_id=source)
     assert overwriting.status is InstanceStatus.OVERWRITING
     overwritten = await aura.instances.wait(target, "overwrite")
@@ -492,6 +536,7 @@ async def test_explicit_waits_for_instances_created_elsewhere(loopback: Emu) -> 
     assert snapshot.snapshot_id == taken.snapshot_id
     assert snapshot.status is SnapshotStatus.COMPLETED
 
+    loopback.hold_until_polled(events)
     restoring = await aura.snapshots.restore(target, taken.snapshot_id)
     assert restoring.status is InstanceStatus.RESTORING
     restored = await aura.instances.wait(target, "restore")
