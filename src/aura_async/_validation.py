@@ -1,8 +1,10 @@
 """Checks made before anything is sent: what the API would refuse, refused locally.
 
 Each check raises :class:`~aura_async.errors.ValidationError` naming the argument, and no
-request leaves. The rules are the API's documented ones; what only the project's
-configurations can tell (which regions and sizes a tier offers) is left to the server.
+request leaves. The rules are the API's documented ones, plus no control characters in names
+(a newline in a name forges lines in every log that prints it). What only the project's
+configurations can tell (which regions and sizes a tier offers) is checked against them in
+:mod:`aura_async.resources.catalogue`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+import unicodedata
 from typing import TypeVar
 
 from aura_async.errors import ValidationError
@@ -22,9 +25,13 @@ __all__ = [
     "check_id",
     "check_instance_id",
     "check_name",
+    "check_no_controls",
     "check_size",
     "check_strings",
+    "check_tenant_id",
     "check_text",
+    "control_characters",
+    "escape_controls",
 ]
 
 E = TypeVar("E", bound=enum.Enum)
@@ -33,6 +40,12 @@ _INSTANCE_ID = re.compile(r"[0-9a-f]{8}")
 # Ids travel in URL paths: letters, digits and a few separators, nothing that changes the path.
 _PATH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _SIZE = re.compile(r"[1-9][0-9]{0,4}GB")
+# Aura project (tenant) ids are UUIDs (8-4-4-4-12 hex digits).
+_TENANT_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# Characters that must never reach a name or a terminal as they are: controls (Cc, the
+# newline and BEL among them), format characters (Cf: bidi overrides, zero-width ones) and
+# the line and paragraph separators (Zl, Zp), which some viewers break lines at.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Go's time.ParseDuration without a sign: one or more <number><unit> ("30m", "1h30m", "1.5s").
 _DURATION_PART = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
@@ -50,11 +63,63 @@ _UNIT_SECONDS = {
 }
 
 
-def check_name(value: object, field: str = "name") -> str:
-    """Return ``value`` if it is a valid instance, key or session name (1-30 characters).
+def control_characters(text: str) -> list[tuple[int, str]]:
+    """Return the control, format and line/paragraph-separator characters in ``text``.
+
+    Each as ``(position, character)``; empty when there is none.
+    """
+    return [
+        (index, char)
+        for index, char in enumerate(text)
+        if unicodedata.category(char) in _CONTROL_CATEGORIES
+    ]
+
+
+def escape_controls(text: str) -> str:
+    """Return ``text`` with every control, format or line-separator character escaped.
+
+    ``"a\\nb"`` becomes ``a\\nb`` (a backslash and an ``n``), BEL ``\\x07``, U+2028
+    ``\\u2028``: whatever comes from a user or a server prints on one line and sends no
+    control sequence to a terminal. Everything else is left as it is.
+    """
+    if not any(unicodedata.category(char) in _CONTROL_CATEGORIES for char in text):
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in _CONTROL_CATEGORIES
+        else char
+        for char in text
+    )
+
+
+def check_no_controls(value: str, field: str) -> str:
+    """Return ``value`` if it holds no control characters (see :func:`control_characters`).
 
     Raises:
-        ValidationError: when not a string, empty, over 30 characters, or padded with spaces.
+        ValidationError: naming the first such character, escaped, and its position.
+    """
+    found = control_characters(value)
+    if found:
+        index, char = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ValidationError(
+            f"{field} must not contain control characters; found "
+            f"{escape_controls(char)} (U+{ord(char):04X}) at position {index + 1} of "
+            f"{escape_controls(repr(value))}{more}",
+            field=field,
+        )
+    return value
+
+
+def check_name(value: object, field: str = "name") -> str:
+    """Return ``value`` if it is a valid instance, key or session name.
+
+    The API's rule (1-30 characters, no leading or trailing white space), and no control
+    characters: no newline, tab, BEL, escape, bidi override or line separator.
+
+    Raises:
+        ValidationError: when not a string, empty, over 30 characters, padded with white
+            space, or holding a control character (named, escaped, with its position).
     """
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string, got {type(value).__name__}", field=field)
@@ -64,6 +129,25 @@ def check_name(value: object, field: str = "name") -> str:
         )
     if value != value.strip():
         raise ValidationError(f"{field} must not start or end with white space", field=field)
+    check_no_controls(value, field)
+    return value
+
+
+def check_tenant_id(value: object, field: str = "tenant_id") -> str:
+    """Return ``value`` if it is a project (tenant) id: a UUID such as
+    ``6c0b0a3e-7f3c-4b7e-9a55-0e3f1c2d4a5b``.
+
+    Raises:
+        ValidationError: otherwise.
+    """
+    if not isinstance(value, str) or not _TENANT_ID.fullmatch(value):
+        shown = escape_controls(repr(value)) if isinstance(value, str) else type(value).__name__
+        raise ValidationError(
+            f"{field} must be a project id (a UUID such as "
+            f"6c0b0a3e-7f3c-4b7e-9a55-0e3f1c2d4a5b); got {shown}",
+            field=field,
+            hint="List your projects with aura.tenants.list() (aura-async tenant list)",
+        )
     return value
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from aura_async._validation import check_no_controls
 from aura_async.errors import ValidationError
 from aura_async.models import CloudProvider, InstanceType
 
@@ -98,9 +99,14 @@ def expand(spec: InstanceSpec, count: int, pattern: str = DEFAULT_PATTERN) -> li
     ``pattern`` is a :meth:`str.format` template with ``{name}`` (the spec's name) and ``{n}``
     (1 to ``count``; ``{n:03d}`` pads it), e.g. ``"ci-{n:02d}"``.
 
+    The names it makes are checked as every name is (1-30 characters, no control
+    characters) when they are created; a control character in the pattern itself (a newline
+    would forge lines in every log that prints the names) is refused here, at once.
+
     Raises:
         ValidationError: ``count`` is not a positive integer (10,000 at most), or the
-            pattern is malformed or does not make ``count`` distinct names.
+            pattern is malformed, holds a control character, or does not make ``count``
+            distinct names.
     """
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= _MAX_COUNT:
         raise ValidationError(
@@ -111,6 +117,7 @@ def expand(spec: InstanceSpec, count: int, pattern: str = DEFAULT_PATTERN) -> li
             "the name pattern must contain {n} (the instance's number), e.g. '{name}-{n}'",
             field="pattern",
         )
+    check_no_controls(pattern, "pattern")
     names: list[str] = []
     for n in range(1, count + 1):
         try:
