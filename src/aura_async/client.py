@@ -20,6 +20,7 @@ from aura_async.lifecycle.bus import EventBus, Subscription
 from aura_async.lifecycle.operations import PollPolicy
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.resources import CustomerManagedKeys, GraphAnalytics, Instances, Snapshots, Tenants
+from aura_async.resources.catalogue import Catalogue
 
 __all__ = ["AuraClient"]
 
@@ -97,7 +98,11 @@ class AuraClient:
         self._pipeline = Pipeline(settings, transport=transport, on_event=self._bus.publish)
         self.watcher = Watcher(poll or PollPolicy(), self._bus.publish)
         self.tenants = Tenants(self._pipeline, self.watcher)
+        # What each project may create: read once per project, for the client's life, and
+        # shared by everything on it (a fleet of creates costs one GET).
+        self.catalogue = Catalogue(self.tenants.get)
         self.instances = Instances(self._pipeline, self.watcher)
+        self.instances.catalogue = self.catalogue
         self.snapshots = Snapshots(self._pipeline, self.watcher)
         self.customer_managed_keys = CustomerManagedKeys(self._pipeline, self.watcher)
         self.graph_analytics = GraphAnalytics(self._pipeline, self.watcher)

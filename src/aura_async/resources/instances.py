@@ -15,8 +15,10 @@ from aura_async._validation import (
     check_id,
     check_instance_id,
     check_name,
+    check_no_controls,
     check_size,
     check_strings,
+    check_tenant_id,
     check_text,
 )
 from aura_async.errors import (
@@ -40,6 +42,14 @@ from aura_async.models import (
     InstanceType,
 )
 from aura_async.resources._base import ACTION, CREATE, READ, Resource, body, check_timeout
+from aura_async.resources.catalogue import (
+    Catalogue,
+    check_offered,
+    check_offline,
+    check_sizes_offered,
+    check_sizes_offline,
+)
+from aura_async.resources.tenants import Tenants
 
 __all__ = ["Instances"]
 
@@ -114,8 +124,13 @@ class Instances(Resource):
         async callable, the place to persist the password) is awaited with that answer under
         the same shield, before anything else happens. The cancellation is delivered after.
 
+        Before anything is sent the configuration is checked against the project's own
+        (:meth:`validate_create`: one GET of the project per client, or offline rules when it
+        cannot be read).
+
         Raises:
-            ValidationError: invalid input; nothing was sent.
+            ValidationError: invalid input, or a configuration the project does not offer
+                (the message names the field and what is offered); nothing was sent.
             WaitError: waiting failed (the instance broke), timed out or was cancelled by
                 closing the client; its ``created`` holds the answer with the password.
                 (A cancel from outside the call loses it: wait separately to be safe.)
@@ -126,7 +141,7 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_timeout(timeout)
-        payload = self.check_create(
+        payload = await self.validate_create(
             name=name,
             type=type,
             region=region,
@@ -197,13 +212,15 @@ class Instances(Resource):
     ) -> dict[str, Any]:
         """Check :meth:`create`'s arguments without sending anything; return the request body.
 
-        Fleets check every spec this way before the first request goes out.
+        The offline checks only: what the project offers is checked by
+        :meth:`validate_create`, which :meth:`create` calls.
 
         Raises:
             ValidationError: the arguments are invalid (the message names the field).
         """
         check_name(name)
         kind = check_enum(type, InstanceType, "type")
+        tenant = check_tenant_id(self._tenant(tenant_id))
         if kind is InstanceType.FREE_DB:
             # Only what was left out is defaulted: an empty string is an error to report.
             region = _FREE_DEFAULTS["region"] if region is None else region
@@ -221,9 +238,9 @@ class Instances(Resource):
                     f"{field} is required for {kind.value} instances", field=field
                 )
         cloud = check_enum(cloud_provider, CloudProvider, "cloud_provider")
-        check_text(region, "region")
+        check_no_controls(check_text(region, "region"), "region")
         check_size(memory, "memory")
-        check_text(version, "version")
+        check_no_controls(check_text(version, "version"), "version")
         if storage is not None:
             check_size(storage, "storage")
         if source_instance_id is not None:
@@ -243,7 +260,7 @@ class Instances(Resource):
             memory=memory,
             name=name,
             type=kind.value,
-            tenant_id=self._tenant(tenant_id),
+            tenant_id=tenant,
             cloud_provider=cloud.value,
             storage=storage,
             source_instance_id=source_instance_id,
@@ -253,6 +270,93 @@ class Instances(Resource):
             graph_analytics_plugin=_flag(graph_analytics_plugin, "graph_analytics_plugin"),
         )
         return payload
+
+    # What the client's projects offer; the client shares its own (one GET per project).
+    _catalogue: Catalogue | None = None
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """What the projects offer, as the create and resize checks read it (one GET per
+        project; the client sets its own, shared by everything on it)."""
+        if self._catalogue is None:
+            self._catalogue = Catalogue(Tenants(self._pipeline, self._watcher).get)
+        return self._catalogue
+
+    @catalogue.setter
+    def catalogue(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
+
+    async def validate_create(self, **create_arguments: Any) -> dict[str, Any]:
+        """Check :meth:`create`'s arguments, against the project's offer too; nothing is created.
+
+        First :meth:`check_create` (offline), then the type, cloud, region, memory, version
+        and storage against the project's instance configurations (``GET /tenants/{id}``,
+        read once per project and kept for the client's life, so a fleet pays one GET).
+        Where the configurations cannot be read, offline rules apply instead (Aura's memory
+        and storage sizes, versions 4 and 5, each cloud's region names) and the server has
+        the last word: the catalogue being unreadable never fails a create by itself.
+
+        Args:
+            create_arguments: the keyword arguments of :meth:`create` that make its body
+                (name, type, region, memory, cloud_provider, version, tenant_id, storage,
+                source_instance_id, source_snapshot_id, customer_managed_key_id,
+                vector_optimized, graph_analytics_plugin).
+
+        Returns:
+            The request body :meth:`create` would send.
+
+        Raises:
+            ValidationError: invalid arguments, or a configuration the project does not
+                offer; the message names the field and what is offered. Nothing was sent
+                but (at most once per project) the read of the project.
+        """
+        payload = self.check_create(**create_arguments)
+        tenant = payload["tenant_id"]
+        wanted = {
+            "cloud_provider": payload["cloud_provider"],
+            "region": payload["region"],
+            "memory": payload["memory"],
+            "version": payload["version"],
+            "storage": payload.get("storage"),
+        }
+        configurations = await self.catalogue.configurations(tenant)
+        if configurations is None:
+            check_offline(**wanted)
+        else:
+            check_offered(configurations, tenant_id=tenant, type=payload["type"], **wanted)
+        return payload
+
+    async def validate_resize(
+        self, *, memory: str | None, storage: str | None, tenant_id: str | None = None
+    ) -> None:
+        """Check resize sizes against the sizes the project offers at all (any tier).
+
+        The project is ``tenant_id``, else the client's; the sizes are checked against its
+        instance configurations (read once per client, see :meth:`validate_create`), or by
+        Aura's known sizes when they cannot be read or no project is known. Whether the
+        instance's own tier offers the size is for the server to say (summaries carry no
+        type).
+
+        Raises:
+            ValidationError: a malformed size or project id, or a size the project does not
+                offer (the message lists those it does); nothing was sent but (at most once
+                per project) the read of the project.
+        """
+        if memory is not None:
+            check_size(memory, "memory")
+        if storage is not None:
+            check_size(storage, "storage")
+        if memory is None and storage is None:
+            return
+        tenant = self._default_tenant(tenant_id)
+        if tenant is not None:
+            configurations = await self.catalogue.configurations(check_tenant_id(tenant))
+            if configurations is not None:
+                check_sizes_offered(
+                    configurations, memory=memory, storage=storage, tenant_id=tenant
+                )
+                return
+        check_sizes_offline(memory=memory, storage=storage)
 
     async def wait(
         self,
@@ -336,8 +440,12 @@ class Instances(Resource):
         its OLD memory until it is done. With ``wait=True`` it returns once the new values
         show and the instance runs again.
 
+        A new memory or storage is first checked against the sizes the project offers
+        (:meth:`validate_resize`).
+
         Raises:
-            ValidationError: invalid input, or nothing to change; nothing was sent.
+            ValidationError: invalid input, a size the project does not offer, or nothing
+                to change; nothing was sent.
             OngoingOperationError: another operation is in flight.
             AuraError: on any other failure.
         """
@@ -373,6 +481,7 @@ class Instances(Resource):
         )
         if not payload:
             raise ValidationError("update needs at least one thing to change")
+        await self.validate_resize(memory=memory, storage=storage)
         resizing = (InstanceStatus.RESIZING, InstanceStatus.UPDATING)
         result = await self._send(
             instance_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 
+from aura_async._validation import check_tenant_id
 from aura_async.models import MetricsIntegration, Project, ProjectSummary
 from aura_async.resources._base import READ, Resource
 
@@ -28,21 +29,24 @@ class Tenants(Resource):
             tenant_id: the project; defaults to the client's.
 
         Raises:
-            ValidationError: no project id given or configured; nothing was sent.
+            ValidationError: no project id given or configured, or not a UUID; nothing was
+                sent.
             NotFoundError: no such project.
             AuraError: on any other failure.
         """
-        tenant = self._tenant(tenant_id)
+        tenant = check_tenant_id(self._tenant(tenant_id))
         return await self._call("GET", f"/tenants/{tenant}", Project, kind=READ)
 
     async def metrics_integration(self, tenant_id: str | None = None) -> MetricsIntegration:
         """Return the project's metrics endpoint (for Business Critical and VDC instances).
 
         Raises:
+            ValidationError: no project id given or configured, or not a UUID; nothing was
+                sent.
             BadRequestError: the project has no instance eligible for metrics.
             AuraError: on any other failure.
         """
-        tenant = self._tenant(tenant_id)
+        tenant = check_tenant_id(self._tenant(tenant_id))
         return await self._call(
             "GET", f"/tenants/{tenant}/metrics-integration", MetricsIntegration, kind=READ
         )
