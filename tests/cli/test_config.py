@@ -12,11 +12,13 @@ from aura_async.errors import ConfigurationError
 
 from .conftest import CliRun, sent
 
+PROFILE_TENANT = "00000000-0000-4000-8000-00000000000a"
+DOTENV_TENANT = "00000000-0000-4000-8000-00000000000b"
 PROFILE = """
 [profiles.default]
 client_id = "profile-id"
 client_secret = "profile-secret"
-tenant_id = "profile-tenant"
+tenant_id = "{tenant}"
 rate_limit = "25/60"
 
 [profiles.ci]
@@ -30,7 +32,7 @@ def write_config(tmp_path: Path) -> Path:
     secret = tmp_path / "secret.txt"
     secret.write_text("file-secret\n")
     path = tmp_path / "config.toml"
-    path.write_text(PROFILE.format(secret=secret))
+    path.write_text(PROFILE.format(secret=secret, tenant=PROFILE_TENANT))
     return path
 
 
@@ -38,17 +40,17 @@ def test_each_layer_wins_over_the_one_below(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     options = CliOptions(config=str(config))
     settings, _ = resolve_settings(options, environ={}, dotenv=None)
-    assert (settings.client_id, settings.tenant_id) == ("profile-id", "profile-tenant")
+    assert (settings.client_id, settings.tenant_id) == ("profile-id", PROFILE_TENANT)
     assert str(settings.rate_limit) == "25/60s"
 
     dotenv = tmp_path / ".env"
-    dotenv.write_text("AURA_TENANT_ID=dotenv-tenant\nAURA_CLIENT_ID=dotenv-id\n")
+    dotenv.write_text(f"AURA_TENANT_ID={DOTENV_TENANT}\nAURA_CLIENT_ID=dotenv-id\n")
     settings, _ = resolve_settings(options, environ={}, dotenv=dotenv)
-    assert (settings.client_id, settings.tenant_id) == ("dotenv-id", "dotenv-tenant")
+    assert (settings.client_id, settings.tenant_id) == ("dotenv-id", DOTENV_TENANT)
 
     environ = {"AURA_CLIENT_ID": "env-id"}
     settings, _ = resolve_settings(options, environ=environ, dotenv=dotenv)
-    assert (settings.client_id, settings.tenant_id) == ("env-id", "dotenv-tenant")
+    assert (settings.client_id, settings.tenant_id) == ("env-id", DOTENV_TENANT)
 
     flags = CliOptions(config=str(config), client_id="flag-id", rate_limit="125")
     settings, _ = resolve_settings(flags, environ=environ, dotenv=dotenv)

@@ -9,16 +9,18 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
 from aura_async import __version__
 from aura_async._http.limiter import RateLimit
-from aura_async.cli.config import CliOptions
+from aura_async._validation import escape_controls
+from aura_async.cli.config import CliOptions, check_tenant_option
 from aura_async.cli.output import Output
 from aura_async.cli.runtime import EXIT, Runtime, in_ci
 
-__all__ = ["cli", "main"]
+__all__ = ["AuraCommand", "cli", "main", "usage_line"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -38,7 +40,57 @@ def _check_finite(ctx: click.Context, param: click.Parameter, value: float | Non
     return value
 
 
-@click.group(context_settings=CONTEXT)
+def usage_line(error: click.ClickException) -> str:
+    """One line for a usage error: ``error: <what> (see aura-async fleet up --help)``.
+
+    Click's own form takes three lines (Usage, Try, Error); the values quoted in the message
+    (the user's) have their control characters escaped, so they cannot forge a line.
+    """
+    message = " ".join(escape_controls(error.format_message()).split())
+    ctx = getattr(error, "ctx", None)
+    if isinstance(error, click.UsageError) and ctx is not None:
+        message = message.rstrip(".")
+        return f"error: {message} (see {escape_controls(ctx.command_path)} --help)"
+    return f"error: {message}"
+
+
+class AuraCommand(click.Group):
+    """The root group: usage errors print as one line (exit 2), never click's three."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command; in standalone mode exit with its code, errors on one line.
+
+        Raises:
+            SystemExit: always in standalone mode (2 for a usage error).
+        """
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:
+            error.show()  # a group called bare shows its help
+            _exit(error.exit_code)
+        except click.ClickException as error:
+            click.echo(usage_line(error), err=True)
+            _exit(error.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            _exit(1)
+        _exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    sys.exit(code)
+
+
+@click.group("aura-async", cls=AuraCommand, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="aura-async")
 @click.option("--profile", help="Named profile in the config file (default: [profiles.default]).")
 @click.option(
@@ -55,7 +107,11 @@ def _check_finite(ctx: click.Context, param: click.Parameter, value: float | Non
     help="Read the client secret from FILE ('-' for standard input), not a flag: it stays "
     "out of process listings (default $AURA_CLIENT_SECRET).",
 )
-@click.option("--tenant-id", help="Default project (tenant) id (default $AURA_TENANT_ID).")
+@click.option(
+    "--tenant-id",
+    callback=check_tenant_option,
+    help="Default project (tenant) id, a UUID (default $AURA_TENANT_ID).",
+)
 @click.option("--base-url", help="API host; /v1 is appended (default https://api.neo4j.io).")
 @click.option("--auth-url", help="Token endpoint (default <base-url>/oauth/token).")
 @click.option(

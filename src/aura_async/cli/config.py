@@ -22,14 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import click
 from dotenv import dotenv_values
 
 from aura_async._http.limiter import RateLimit
+from aura_async._validation import check_tenant_id
 from aura_async.config import ENV_VARIABLES, ClientSettings, backend_from_env
-from aura_async.errors import ConfigurationError
+from aura_async.errors import ConfigurationError, ValidationError
 
 __all__ = [
     "CliOptions",
+    "check_tenant_option",
     "default_config_path",
     "load_profile",
     "profile_value",
@@ -146,6 +149,22 @@ def read_secret(source: str) -> str:
     return secret
 
 
+def check_tenant_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A click callback for ``--tenant-id``: a project id is a UUID.
+
+    Raises:
+        click.BadParameter: it is not one (nothing is sent).
+    """
+    if value is not None:
+        try:
+            check_tenant_id(value, "project id")
+        except ValidationError as error:
+            raise click.BadParameter(error.message) from None
+    return value
+
+
 def resolve_settings(
     options: CliOptions,
     *,
@@ -195,5 +214,11 @@ def resolve_settings(
         layered["AURA_CLIENT_SECRET"] = read_secret(profile["client_secret_file"])
     flags.update(overrides or {})
     settings = ClientSettings.from_env(layered, dotenv=None, **flags)
+    if settings.tenant_id is not None and "tenant_id" not in flags:
+        # From the environment, .env or the profile (the flag is checked as it is parsed).
+        try:
+            check_tenant_id(settings.tenant_id, "AURA_TENANT_ID")
+        except ValidationError as error:
+            raise ConfigurationError(error.message, hint=error.hint) from None
     extra = {k: v for k, v in profile.items() if k in _PROFILE_ONLY}
     return settings, extra

@@ -5,6 +5,11 @@ names (snake_case) for it, a fleet call prints its report (``FleetReport.to_json
 ``--output jsonl`` prints each event as it happens (``to_json(event)``, with its ``kind``) and
 the result last as ``{"kind": "Result", "data": ...}``. Passwords appear only with
 ``--show-password``.
+
+Whatever a user or the server wrote (names, messages, table cells, event lines) is printed
+with its control characters escaped (:func:`safe`): a name holding a newline shows as
+``a\\nb`` on one line and cannot forge a line of the event log, and no BEL or escape sequence
+reaches the terminal. JSON output is escaped by ``json.dumps`` already.
 """
 
 from __future__ import annotations
@@ -21,14 +26,20 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from aura_async._validation import escape_controls
 from aura_async.lifecycle.events import to_json
 
-__all__ = ["Output", "OutputMode", "plain"]
+__all__ = ["Output", "OutputMode", "plain", "safe"]
 
 OutputMode = Literal["table", "json", "jsonl"]
 _SECRET_FIELDS = frozenset({"password"})
 _HIDDEN = "(hidden: --show-password)"
 _PIPE_WIDTH = 400
+
+
+def safe(text: object) -> str:
+    """``str(text)`` on one line: control, format and line-separator characters escaped."""
+    return escape_controls(str(text))
 
 
 def plain(value: Any, *, show_password: bool = False) -> Any:
@@ -98,9 +109,12 @@ class Output:
         *,
         columns: Sequence[str] | None = None,
         title: str | None = None,
-        message: str | None = None,
+        message: str | Sequence[str] | None = None,
     ) -> None:
-        """Print a command's result: a table of ``columns`` (or a message), or JSON."""
+        """Print a command's result: a table of ``columns`` (or a message), or JSON.
+
+        ``message`` is one line, or a sequence of lines; each is escaped (:func:`safe`).
+        """
         data = self.data(value)
         if self.mode == "json":
             self._write(json.dumps(data, indent=2, sort_keys=True))
@@ -110,7 +124,9 @@ class Output:
             return
         # Quiet drops the talk, never the result itself.
         if message is not None and not self.quiet:
-            self.console.print(message, highlight=False, markup=False)
+            lines = [message] if isinstance(message, str) else list(message)
+            for line in lines:
+                self.console.print(safe(line), highlight=False, markup=False)
         if columns is None:
             return
         rows = data if isinstance(data, list) else [data]
@@ -120,7 +136,9 @@ class Output:
         self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, title: str | None = None
     ) -> None:
         """Print rows as a table with the given columns (missing values blank)."""
-        table = Table(title=title, show_lines=False, header_style="bold")
+        table = Table(
+            title=safe(title) if title is not None else None, show_lines=False, header_style="bold"
+        )
         for column in columns:
             table.add_column(column.replace("_", " ").upper(), overflow="fold")
         count = 0
@@ -141,16 +159,22 @@ class Output:
             line = describe(event)
             if line:
                 stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
-                self.errors.print(f"{stamp} {line}", highlight=False, markup=False)
+                # One event, one line: a name or message with a newline cannot forge another.
+                self.errors.print(f"{stamp} {safe(line)}", highlight=False, markup=False)
 
     def note(self, text: str) -> None:
-        """A message for people (stderr), left out when quiet or in a machine mode."""
+        """A one-line message for people (stderr, escaped), left out when quiet or in a
+        machine mode."""
         if not self.quiet and self.mode == "table":
-            self.errors.print(text, highlight=False, markup=False)
+            self.errors.print(safe(text), highlight=False, markup=False)
 
     def warn(self, text: str) -> None:
-        """A warning (stderr), always shown."""
-        self.errors.print(f"warning: {text}", highlight=False, style="yellow", markup=False)
+        """A one-line warning (stderr, escaped), always shown."""
+        self.errors.print(f"warning: {safe(text)}", highlight=False, style="yellow", markup=False)
+
+    def error(self, text: str) -> None:
+        """A one-line error (stderr, escaped): ``error: <text>``."""
+        self.errors.print(f"error: {safe(text)}", highlight=False, style="red", markup=False)
 
     def _write(self, text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -164,7 +188,7 @@ def _cell(value: Any, column: str) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | dict):
         return json.dumps(value)
-    return str(value)
+    return safe(value)
 
 
 def describe(event: object) -> str:

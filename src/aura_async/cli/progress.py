@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aura_async._http.limiter import RateLimit
-from aura_async.cli.output import Output
+from aura_async.cli.output import Output, safe
 from aura_async.events import CredentialsSaved, RequestSent
 from aura_async.fleet.events import FleetFinished, FleetItemFinished, FleetStarted
 from aura_async.lifecycle.events import (
@@ -249,7 +249,7 @@ class FleetProgress:
         left = self._remaining(now)
         eta = "estimating time left" if left is None else f"~{_duration(left)} left"
         header = Text.assemble(
-            (f"fleet {self.operation}", "bold"),
+            (f"fleet {safe(self.operation)}", "bold"),
             f" · {self.finished}/{total} done · {_duration(end - self._started)} elapsed · {eta}",
             f"\nrequests: {self.requests} sent",
         )
@@ -266,7 +266,7 @@ class FleetProgress:
         statuses, outcomes = self._counts()
         line = Text()
         for status, count in sorted(statuses.items()):
-            line.append(f"{status} {count}  ", style="cyan")
+            line.append(f"{safe(status)} {count}  ", style="cyan")
         for outcome, count in sorted(outcomes.items()):
             line.append(f"{outcome} {count}  ", style=_OUTCOME_STYLE.get(outcome, ""))
         return line
@@ -284,11 +284,12 @@ class FleetProgress:
         for item in ordered[: self.max_rows]:
             outcome = item.outcome or ""
             # Text, not str: every cell is data (an instance named "[/b]x"), never markup.
+            # Escaped too: a name holding a newline or a control character stays one cell.
             table.add_row(
-                Text(item.name),
-                Text(item.resource_id or ""),
-                Text(item.status),
-                Text(outcome, style=_OUTCOME_STYLE.get(outcome, "")),
+                Text(safe(item.name)),
+                Text(safe(item.resource_id or "")),
+                Text(safe(item.status)),
+                Text(safe(outcome), style=_OUTCOME_STYLE.get(outcome, "")),
                 Text("" if item.elapsed is None else _duration(item.elapsed)),
             )
         hidden = len(ordered) - self.max_rows

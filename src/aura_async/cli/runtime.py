@@ -231,7 +231,7 @@ async def interruptible(call: Callable[[], Awaitable[T]], notice: Callable[[], N
 
 
 def _fail(output: Output, message: str) -> None:
-    output.errors.print(f"error: {message}", highlight=False, style="red", markup=False)
+    output.error(message)
 
 
 def _embedded(options: CliOptions, scale: float) -> tuple[ClientSettings, httpx.AsyncBaseTransport]:

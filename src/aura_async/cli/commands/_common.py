@@ -22,6 +22,7 @@ import anyio
 import attrs
 import click
 
+from aura_async.cli.config import check_tenant_option
 from aura_async.cli.runtime import Runtime
 from aura_async.client import AuraClient
 from aura_async.errors import AuraError, CredentialStoreError, ValidationError
@@ -145,9 +146,15 @@ yes_option = click.option(
 # --------------------------------------------------------------------------- other options
 
 only_tenant = click.option(
-    "--tenant-id", help="Only this project's (default: the configured project)."
+    "--tenant-id",
+    callback=check_tenant_option,
+    help="Only this project's (default: the configured project).",
 )
-in_tenant = click.option("--tenant-id", help="The project (default: the configured project).")
+in_tenant = click.option(
+    "--tenant-id",
+    callback=check_tenant_option,
+    help="The project (default: the configured project).",
+)
 
 
 def sizing_options(command: F) -> F:

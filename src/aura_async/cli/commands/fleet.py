@@ -36,6 +36,7 @@ from aura_async.cli.commands._common import (
     unsaved_message,
     yes_option,
 )
+from aura_async.cli.output import safe
 from aura_async.cli.progress import live_progress
 from aura_async.cli.runtime import PartialFailure, Runtime, in_ci
 from aura_async.client import AuraClient
@@ -44,7 +45,7 @@ from aura_async.fleet.events import FleetItemFinished
 from aura_async.fleet.fleet import RecoveryReport
 from aura_async.fleet.report import FleetItem, FleetReport, Outcome
 from aura_async.fleet.selectors import Selector, parse_age
-from aura_async.fleet.specs import DEFAULT_PATTERN, InstanceSpec, check_distinct
+from aura_async.fleet.specs import DEFAULT_PATTERN, InstanceSpec, check_distinct, expand
 from aura_async.fleet.store import write_env_file
 from aura_async.models import Instance
 
@@ -266,21 +267,30 @@ def _named(entry: dict[str, Any]) -> str:
     return f" ({name!r})" if isinstance(name, str) else ""
 
 
-def _check_specs(aura: AuraClient, specs: list[InstanceSpec], where: str | None) -> None:
-    """Check every spec as the API would, naming the file, the instance and the key."""
-    for number, spec in enumerate(specs, start=1):
-        try:
-            aura.instances.check_create(**spec.create_arguments())
-        except ValidationError as error:
-            place = f"{where}: [[instance]] #{number} ({spec.name!r})" if where else spec.name
-            key = (
-                f" (key {error.field!r})"
-                if error.field and error.field not in error.message
-                else ""
-            )
-            raise ValidationError(
-                f"{place}: {error.message}{key}", field=error.field, hint=error.hint
-            ) from None
+async def _check_specs(aura: AuraClient, specs: list[InstanceSpec], where: str | None) -> None:
+    """Check every spec as the API would, and against what the project offers, naming the
+    file, the instance and the key; nothing billable is sent.
+
+    Every spec is checked offline first (nothing at all is sent for a malformed one), then
+    against the project's catalogue (one read of the project, kept by the client).
+    """
+    for offline in (True, False):
+        for number, spec in enumerate(specs, start=1):
+            try:
+                if offline:
+                    aura.instances.check_create(**spec.create_arguments())
+                else:
+                    await aura.instances.validate_create(**spec.create_arguments())
+            except ValidationError as error:
+                place = f"{where}: [[instance]] #{number} ({spec.name!r})" if where else spec.name
+                key = (
+                    f" (key {error.field!r})"
+                    if error.field and error.field not in error.message
+                    else ""
+                )
+                raise ValidationError(
+                    f"{place}: {error.message}{key}", field=error.field, hint=error.hint
+                ) from None
 
 
 # ---------------------------------------------------------------------- running
@@ -400,9 +410,11 @@ def _show_unsaved(rt: Runtime, report: FleetReport) -> None:
         credentials = item.credentials
         assert credentials is not None
         rt.output.errors.print(
-            f"  name={credentials.name} id={credentials.instance_id} "
-            f"uri={credentials.connection_url or ''} username={credentials.username} "
-            f"password={credentials.password}",
+            safe(
+                f"  name={credentials.name} id={credentials.instance_id} "
+                f"uri={credentials.connection_url or ''} username={credentials.username} "
+                f"password={credentials.password}"
+            ),
             highlight=False,
             markup=False,
         )
@@ -532,9 +544,12 @@ def up(
     async def body() -> None:
         specs, where = build()
         store = rt.store()
+        chosen = DEFAULT_PATTERN if pattern is None else pattern
+        # Every name the fleet would create is checked first (a pattern may make one too
+        # long, or carry a control character): a refusal is one line, exit 2, nothing sent.
+        checked = specs if count is None else expand(specs[0], count, chosen)
         async with rt.client() as aura:
-            if count is None:
-                _check_specs(aura, specs, where)
+            await _check_specs(aura, checked, where)
             report = await _run_fleet(
                 rt,
                 aura,
@@ -662,6 +677,10 @@ def _change_command(operation: str, doc: str, *, resize: bool = False) -> click.
                     "on_error": _policy(on_error, "continue"),
                 }
                 if resize:
+                    # The sizes are checked against the project's before anything is chosen.
+                    await aura.instances.validate_resize(
+                        memory=memory, storage=storage, tenant_id=selector.tenant_id
+                    )
                     options.update(memory=memory, storage=storage)
                 verb = getattr(aura.fleet, operation)
                 report = await _run_fleet(rt, aura, operation, lambda: verb(selector, **options))

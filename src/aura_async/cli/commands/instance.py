@@ -194,7 +194,8 @@ def instance_create(
 
     async def body() -> None:
         async with rt.client() as aura:
-            payload = aura.instances.check_create(**spec.create_arguments())
+            # Checked against the project's offer too: a refusal sends nothing billable.
+            payload = await aura.instances.validate_create(**spec.create_arguments())
             store = rt.store()
             report = await aura.fleet.create(
                 spec, wait=wait, timeout=timeout, store=store, adopt=False

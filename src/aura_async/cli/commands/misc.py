@@ -19,6 +19,7 @@ from rich.text import Text
 from aura_async._http.limiter import RateLimit
 from aura_async.cli.commands._common import pass_runtime, run
 from aura_async.cli.config import CliOptions, default_config_path, load_profile
+from aura_async.cli.output import safe
 from aura_async.cli.progress import live_progress
 from aura_async.cli.runtime import DEFAULT_CREDENTIALS_DIR, PartialFailure, Runtime
 from aura_async.client import AuraClient
@@ -186,7 +187,7 @@ def doctor(rt: Runtime) -> None:
                 style = {"ok": "green", "FAIL": "bold red"}.get(check.status, "dim")
                 # Text, not markup: a detail quotes paths and messages ("[/b]" is data).
                 line = Text.assemble(
-                    (f"{check.status:<4}", style), f" {check.name}: {check.detail}"
+                    (f"{check.status:<4}", style), f" {safe(check.name)}: {safe(check.detail)}"
                 )
                 rt.output.console.print(line, highlight=False)
         else:
@@ -390,7 +391,11 @@ def _demo_store(directory: str | None) -> Iterator[FileStore]:
 
 
 async def _story(rt: Runtime, count: int, store: FileStore) -> list[FleetReport]:
-    say = rt.output.note
+    def say(text: str) -> None:
+        # Notes print one line each (escaped); the story's blank lines are its own.
+        for line in text.split("\n"):
+            rt.output.note(line)
+
     few = min(3, count)
     say(
         f"aura-async demo: {count} Aura instances on an emulator inside this command (no "

@@ -113,7 +113,7 @@ def tenant_get(rt: Runtime, tenant_id: str | None) -> None:
         view = ProjectView(project.id, project.name, metrics, project.instance_configurations)
         rt.output.result(
             view,
-            message=f"{project.name} ({project.id})\nmetrics integration: {metrics or '-'}",
+            message=[f"{project.name} ({project.id})", f"metrics integration: {metrics or '-'}"],
         )
         if rt.output.mode == "table" and not rt.output.quiet:
             rows = rt.output.data(project.instance_configurations)
