@@ -583,6 +583,36 @@ SLOTS: list[Slot] = [
         **{k: v for k, v in PRO.items() if k != "memory"},
     ),
     slot("instances.check_create", "type", "type", name="x", optional=False),
+    # validate_create: check_create, then the project's catalogue (never read for these).
+    slot(
+        "instances.validate_create",
+        "name",
+        "name",
+        **{k: v for k, v in PRO.items() if k != "name"},
+        optional=False,
+    ),
+    slot(
+        "instances.validate_create",
+        "memory",
+        "size",
+        **{k: v for k, v in PRO.items() if k != "memory"},
+    ),
+    fixed(
+        "instances.validate_create",
+        "project-not-a-uuid",
+        lambda a: a.instances.validate_create(**PRO, tenant_id="not-a-uuid"),
+        field="tenant_id",
+        words=["UUID"],
+    ),
+    slot("instances.validate_resize", "memory", "size", storage=None),
+    slot("instances.validate_resize", "storage", "size", memory=None),
+    fixed(
+        "instances.validate_resize",
+        "project-not-a-uuid",
+        lambda a: a.instances.validate_resize(memory="4GB", storage=None, tenant_id="not-a-uuid"),
+        field="tenant_id",
+        words=["UUID"],
+    ),
     slot("instances.update", 0, "instance_id", name="x", field="instance_id"),
     slot("instances.update", "name", "name", ID),
     slot("instances.update", "memory", "size", ID),
@@ -1849,6 +1879,8 @@ class Cli:
         assert result.stdout == "", shown
         errors = [line for line in result.stderr.splitlines() if line.lower().startswith("error")]
         assert len(errors) == 1, shown
+        # One line in all: click's Usage/Try lines are gone too (issue 12).
+        assert result.stderr.count("\n") == 1, shown
         tail = result.stderr[result.stderr.lower().index("error") :]
         assert tail.rstrip("\n").count("\n") == 0, f"the error is not the last line: {shown}"
         named = any(_plain(word) in _plain(errors[0]) for word in words)
