@@ -23,6 +23,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "CreateFailedError",
     "CreateOutcomeUnknownError",
     "CredentialStoreError",
     "ErrorDetail",
@@ -200,6 +201,48 @@ class CreateOutcomeUnknownError(AuraError):
         self.instance_id = instance_id
         self.username = username
         self.password = password
+
+
+class CreateFailedError(AuraError):
+    """A create failed, and what came of it is known: nothing, or an instance without password.
+
+    The fleet raises no such error itself: it is what a fleet item's ``error`` says once the
+    project was listed after an ambiguous failure (see :class:`CreateOutcomeUnknownError`).
+
+    Attributes:
+        name: the name the instance was requested with.
+        attempts: how many create requests were sent for it.
+        instance_id: the instance that was created without its password reaching the
+            client, or None when nothing was created.
+        cause: the last attempt's error.
+    """
+
+    def __init__(
+        self, name: str, attempts: int, cause: AuraError, *, instance_id: str | None = None
+    ) -> None:
+        why = cause.cause.message if isinstance(cause, CreateOutcomeUnknownError) else cause.message
+        tries = "once" if attempts == 1 else f"{attempts} times"
+        if instance_id is None:
+            message = (
+                f"Creating instance {name!r} failed {tries} ({why}); it was not created (no "
+                "instance of that name was listed after the window in which a new one may be "
+                "missing)"
+            )
+            hint = "Nothing to clean up: create it again, or retry later"
+        else:
+            message = (
+                f"Creating instance {name!r} failed ({why}) after the service had created it "
+                f"as {instance_id}: its one-time password never arrived"
+            )
+            hint = (
+                "Delete it and create it again (fleet.recover(store, delete_lost=True), or "
+                "aura-async fleet recover --delete-lost)"
+            )
+        super().__init__(message, hint=hint)
+        self.name = name
+        self.attempts = attempts
+        self.instance_id = instance_id
+        self.cause = cause
 
 
 class CredentialStoreError(AuraError):
@@ -456,9 +499,24 @@ class RateLimitedError(APIError):
 
 
 class ServerError(APIError):
-    """5xx: the service failed; it may or may not have done the work."""
+    """5xx: the service failed; it may or may not have done the work.
+
+    Attributes:
+        retry_after: seconds the server asked to wait before trying again, if it said.
+    """
 
     default_hint = "The service had a problem; retry later (reads and safe actions are retried)"
+
+    def __init__(
+        self,
+        status: int,
+        details: tuple[ErrorDetail, ...],
+        *,
+        retry_after: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(status, details, **kwargs)
+        self.retry_after = retry_after
 
 
 _BY_STATUS: Mapping[int, type[APIError]] = {
@@ -563,7 +621,7 @@ def error_for_response(
         request_id: the answer's ``X-Request-Id``.
         method: the request's method.
         path: the request's path.
-        retry_after: the parsed ``Retry-After``, for 429s.
+        retry_after: the parsed ``Retry-After``, for 429s and 5xx.
         token_endpoint: whether the answer came from ``/oauth/token``.
     """
     details = _details(body)
@@ -587,4 +645,6 @@ def error_for_response(
         kwargs["hint"] = hint
     if cls is RateLimitedError:
         return RateLimitedError(status, details, retry_after=retry_after, **kwargs)
+    if cls is ServerError:
+        return ServerError(status, details, retry_after=retry_after, **kwargs)
     return cls(status, details, **kwargs)

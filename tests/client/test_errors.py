@@ -205,8 +205,12 @@ def test_rate_limited_carries_retry_after() -> None:
     unsaid = error_for_response(429, None)
     assert isinstance(unsaid, RateLimitedError)
     assert unsaid.retry_after is None
-    # retry_after belongs to 429s; other answers ignore it.
-    assert not hasattr(error_for_response(503, None, retry_after=3.0), "retry_after")
+    # A 5xx carries it too (a create proven not created is resent no sooner); others not.
+    unavailable = error_for_response(503, None, retry_after=3.0)
+    assert isinstance(unavailable, ServerError)
+    assert unavailable.retry_after == 3.0
+    assert error_for_response(502, None).retry_after is None  # type: ignore[attr-defined]
+    assert not hasattr(error_for_response(400, None, retry_after=3.0), "retry_after")
 
 
 # --------------------------------------------------------------------------- hints
