@@ -55,6 +55,7 @@ __all__ = ["Fetch", "Watcher"]
 
 Fetch = Callable[[], Awaitable[object]]
 _HISTORY = 500  # observations kept per resource for error reports
+_NOT_FOUND = "not found"  # what the history and the events call a 404
 
 
 @attrs.define(eq=False)
@@ -64,7 +65,7 @@ class _Waiter:
     submitted: float
     due: float
     deadline: float
-    timed: bool  # whether ``submitted`` is when the operation really started
+    timed: bool  # whether ``submitted`` is when the operation started, and it teaches durations
     underway_seen: bool = False
     seen_version: int = 0
     # Part of a fleet: paced for the fleet's make-span by the operation's _FirstPoll.
@@ -72,6 +73,7 @@ class _Waiter:
     epoch: int = -1
     first_due: float = 0.0
     first_counted: bool = False
+    started_known: bool = False  # ``submitted`` is when the operation started (fleet waits too)
 
 
 @attrs.define(eq=False)
@@ -184,6 +186,8 @@ class Watcher:
             lambda: deque(maxlen=50)
         )
         self._first_polls: dict[Operation, _FirstPoll] = {}
+        # The longest a resource this client created went on answering 404 after its create.
+        self._not_found_seen = 0.0
         self._in_flight = anyio.CapacityLimiter(policy.max_in_flight)
         self._closed = False
         self._drained = anyio.Event()  # set once closed and the last wait has left
@@ -205,6 +209,20 @@ class Watcher:
         if seen:
             return statistics.median(seen)
         return self.policy.expected.get(operation, 60.0)
+
+    def not_found_window(self) -> float:
+        """Seconds a just-created resource may answer 404: the policy's, or longer if seen.
+
+        Once this client has seen a new resource answer 404 for a while before it showed up,
+        half as long again as the longest such span: what the service does outweighs the
+        policy's guess.
+        """
+        return max(self.policy.not_found_grace, 1.5 * self._not_found_seen)
+
+    def saw_not_found(self, seconds: float) -> None:
+        """Note that a resource answered 404 for ``seconds`` after its create, then showed."""
+        if math.isfinite(seconds) and seconds > self._not_found_seen:
+            self._not_found_seen = seconds
 
     def first_delay(self, operation: Operation) -> float:
         """Seconds from submission to the first poll of an operation.
@@ -329,6 +347,7 @@ class Watcher:
             cohort=cohort,
             epoch=epoch if timed else -1,
             first_due=submitted + delay,
+            started_known=timed,
         )
         watch = self._watches.get(resource_id)
         if watch is None:
@@ -451,11 +470,19 @@ class Watcher:
         if target.shows_underway(seen):
             waiter.underway_seen = True
         elapsed = seen.at - waiter.submitted
+        if seen.value is not None and waiter.started_known and target.not_found_grace > 0:
+            # Found after 404s since its create: the service's 404 window is at least so long.
+            for at, shown in reversed(watch.history):
+                if at < waiter.submitted:
+                    break
+                if shown == _NOT_FOUND and at < seen.at:
+                    self.saw_not_found(at - waiter.submitted)
+                    break
         verdict, why = target.judge(seen, elapsed=elapsed, underway_seen=waiter.underway_seen)
         if verdict is Verdict.PENDING:
             return False
         fields = self._event_fields(waiter, watch)
-        status = seen.status or "not found"
+        status = seen.status or _NOT_FOUND
         if verdict is Verdict.DONE:
             # One observation is one measurement, however many waiters shared it.
             if waiter.timed:
@@ -512,7 +539,7 @@ class Watcher:
         raw = getattr(value, "status", "") if value is not None else ""
         status = str(raw)
         previous = self._last_status(watch)
-        shown = status or "not found"
+        shown = status or _NOT_FOUND
         watch.latest = Observation(value, status, now)
         watch.failure = None
         watch.version += 1

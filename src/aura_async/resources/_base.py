@@ -50,7 +50,9 @@ class Resource:
         if operation in _CREATES:
             # Counted from the first poll, which itself comes part of the expected duration
             # after the create: a grace counted from the create could be over before any poll.
-            grace = policy.not_found_grace + policy.first_delay(self._watcher.expected(operation))
+            grace = self._watcher.not_found_window() + policy.first_delay(
+                self._watcher.expected(operation)
+            )
             # (the policy's delay, not the watcher's learnt one: the grace may only be longer)
         return Target(operation, not_found_grace=grace, **conditions)
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import math
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
 
+from aura_async._http.pipeline import Pipeline
 from aura_async._validation import (
     check_count,
     check_enum,
@@ -26,11 +29,15 @@ from aura_async.errors import (
     ConflictError,
     CreateOutcomeUnknownError,
     CredentialStoreError,
+    NotFoundError,
+    OngoingOperationError,
     ResponseValidationError,
     ValidationError,
     WaitError,
+    WaitTimeoutError,
 )
 from aura_async.lifecycle.operations import Operation
+from aura_async.lifecycle.watcher import Watcher
 from aura_async.models import (
     CdcEnrichmentMode,
     CloudProvider,
@@ -42,6 +49,7 @@ from aura_async.models import (
     InstanceType,
 )
 from aura_async.resources._base import ACTION, CREATE, READ, Resource, body, check_timeout
+from aura_async.resources._sightings import Listings, Sightings
 from aura_async.resources.catalogue import (
     Catalogue,
     check_offered,
@@ -60,21 +68,40 @@ _FREE_DEFAULTS = {"region": "europe-west1", "memory": "1GB", "cloud_provider": "
 class Instances(Resource):
     """Database instances. Every change is asynchronous: the answer comes when it starts."""
 
-    async def list(self, tenant_id: str | None = None) -> builtins.list[InstanceSummary]:
+    def __init__(self, pipeline: Pipeline, watcher: Watcher) -> None:
+        super().__init__(pipeline, watcher)
+        self._sightings = Sightings()
+        self._listings = Listings(self._fetch_list)
+
+    async def list(
+        self, tenant_id: str | None = None, *, sent_after: float | None = None
+    ) -> builtins.list[InstanceSummary]:
         """List instance summaries (no status: get each instance for that).
 
         Args:
             tenant_id: only this project's; defaults to the client's project, or all
                 projects when the client has none.
+            sent_after: a monotonic time (``anyio.current_time()``): any listing of the
+                project started since then will do, one in flight included, so concurrent
+                callers that only need the project's state after some moment (a fleet's
+                items, each confirming a 404) share one request.
 
         Raises:
             AuraError: on any failure.
         """
         tenant = self._default_tenant(tenant_id)
+        if sent_after is None:
+            return await self._fetch_list(tenant)
+        return await self._listings.sent_after(tenant, sent_after)
+
+    async def _fetch_list(self, tenant: str | None) -> builtins.list[InstanceSummary]:
+        """One listing request: of ``tenant``'s instances, or of every project's when None."""
         params = {"tenantId": tenant} if tenant else None
-        return await self._call(
+        listed = await self._call(
             "GET", "/instances", list[InstanceSummary], kind=READ, params=params
         )
+        self._sightings.saw_listed(listed)
+        return listed
 
     async def get(self, instance_id: str) -> Instance:
         """Return an instance with its current status.
@@ -84,7 +111,9 @@ class Instances(Resource):
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
-        return await self._call("GET", f"/instances/{instance_id}", Instance, kind=READ)
+        found = await self._call("GET", f"/instances/{instance_id}", Instance, kind=READ)
+        self._sightings.saw(found.id, created_at=found.created_at, tenant_id=found.tenant_id)
+        return found
 
     async def create(
         self,
@@ -174,6 +203,9 @@ class Instances(Resource):
                     username=text.get("username"),
                     password=text.get("password"),
                 ) from None
+            self._sightings.saw(
+                created.id, created_at=created.created_at, tenant_id=created.tenant_id
+            )
             if on_created is not None:
                 await _run_hook(on_created, created)
             return created
@@ -408,6 +440,17 @@ class Instances(Resource):
             check_size(memory, "memory")
         if storage is not None:
             check_size(storage, "storage")
+        if op is Operation.DELETE:
+            check_timeout(timeout)
+            await self._until_gone(
+                instance_id,
+                send=False,
+                name=name,
+                submitted=submitted,
+                timeout=timeout,
+                cohort=cohort,
+            )
+            return None
         target = self._target(op, memory=memory, storage=storage)
         result = await self._await(
             instance_id,
@@ -507,39 +550,243 @@ class Instances(Resource):
         return waited or result
 
     async def delete(
-        self, instance_id: str, *, wait: bool = False, timeout: float | None = None
+        self,
+        instance_id: str,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        cohort: bool = False,
     ) -> Instance | None:
-        """Start deleting an instance (there is no way back).
+        """Delete an instance (there is no way back).
 
-        Returns the instance as it starts ``destroying``, or None when a resend after an
-        ambiguous failure found it already gone (the first attempt did the work), or when
-        ``wait=True`` waited until it was gone.
+        Without ``wait``, one request: returns the instance as it starts ``destroying``, or
+        None when a resend after an ambiguous failure found it already gone (the first
+        attempt did the work).
+
+        With ``wait=True``, returns None once the instance is proven gone: a 404 (on the
+        DELETE, or on a GET after it) counts only when the instance is also missing from a
+        listing sent after that 404 and its creation lies further back than the window in
+        which the live service answers 404 for a just-created instance. Until then it keeps
+        at it: it waits out that window and deletes again, and waits out another operation
+        in flight (409), so a delete sent right after a create still deletes it.
+
+        Args:
+            instance_id: the instance.
+            wait: wait until the instance is proven gone.
+            timeout: seconds to wait at the most (the policy's default when None; 0: send
+                one request and do not wait).
+            cohort: this delete is one of many like it (a fleet's): poll for the time the
+                slowest of them is seen gone.
 
         Raises:
-            NotFoundError: no such instance (or it is already being deleted).
-            OngoingOperationError: another operation is in flight.
+            ValidationError: a malformed id or timeout; nothing was sent.
+            NotFoundError: (without wait) no such instance, or one created too recently to
+                be found yet (live Aura answers 404 for a while after a create).
+            OngoingOperationError: (without wait) another operation is in flight.
+            WaitTimeoutError: (with wait) it was not proven gone within ``timeout``: it may
+                still exist (the message says what was last seen).
             AuraError: on any other failure.
         """
         check_instance_id(instance_id)
         check_timeout(timeout)
+        if wait and timeout != 0:
+            await self.ensure_deleted(instance_id, wait=True, timeout=timeout, cohort=cohort)
+            return None
         data = await self._pipeline.request("DELETE", f"/instances/{instance_id}", kind=ACTION)
-        # Waits count from acceptance, not from a queue behind the rate limit.
-        submitted = anyio.current_time()
-        deleting = (
-            None
-            if data is None
-            else self._parse(data, Instance, "DELETE", f"/instances/{instance_id}")
+        if data is None:
+            return None
+        deleting = self._parse(data, Instance, "DELETE", f"/instances/{instance_id}")
+        self._sightings.saw(
+            deleting.id, created_at=deleting.created_at, tenant_id=deleting.tenant_id
         )
-        if not wait or timeout == 0 or deleting is None:
-            return deleting
-        await self.wait(
-            instance_id,
-            Operation.DELETE,
-            name=deleting.name,
-            submitted=submitted,
-            timeout=timeout,
+        return deleting
+
+    async def ensure_deleted(
+        self,
+        instance_id: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        cohort: bool = False,
+    ) -> None:
+        """Delete an instance and make sure of it, whatever the service first answers.
+
+        Returns once the service accepted the delete (202) and, with ``wait``, once the
+        instance is gone; or once it is proven absent. A 404 is never taken at its word:
+        live Aura answers 404 for a just-created instance for a while, so a 404 counts only
+        when the instance is also missing from a listing sent after it and its creation lies
+        further back than that window; until then the delete is sent again after the
+        window, and another operation in flight (409) is waited out. This is what fleets
+        and ``delete(wait=True)`` use.
+
+        Args:
+            instance_id: the instance.
+            wait: wait until the instance is gone, not only until its delete was accepted.
+            timeout: seconds at the most (the policy's delete timeout when None).
+            cohort: one of many like it (a fleet's): poll for the slowest of them.
+
+        Raises:
+            ValidationError: a malformed id or timeout; nothing was sent.
+            WaitTimeoutError: not proven gone (or, with ``wait``, not gone) within
+                ``timeout``: it may still exist (the message says what was last seen).
+            WaitFailedError: (with ``wait``) the instance reached a state a delete cannot
+                come back from.
+            AuraError: a request failed for good.
+        """
+        check_instance_id(instance_id)
+        check_timeout(timeout)
+        await self._until_gone(
+            instance_id, send=True, timeout=timeout, cohort=cohort, accepted_is_enough=not wait
         )
-        return None
+
+    async def _until_gone(
+        self,
+        instance_id: str,
+        *,
+        send: bool,
+        timeout: float | None,
+        name: str | None = None,
+        submitted: float | None = None,
+        cohort: bool = False,
+        accepted_is_enough: bool = False,
+    ) -> None:
+        """Return once the instance is proven gone; delete it too when ``send``.
+
+        The proof: a 404 seen once the instance's creation is older than the not-found
+        window (:meth:`Watcher.not_found_window`), then a listing sent after that 404 that
+        does not show it. A DELETE answered 404 inside the window is sent again after it; a
+        409 (a create or another operation still in flight) is waited out. With
+        ``accepted_is_enough``, a DELETE answered 202 ends it too.
+
+        Raises:
+            WaitTimeoutError: not proven gone within the timeout.
+            WaitCancelledError: the client was closed.
+            AuraError: a request failed for good.
+        """
+        policy = self._watcher.policy
+        began = anyio.current_time()
+        limit = policy.timeout(Operation.DELETE) if timeout is None else timeout
+        # Waits count from the moment the server accepted the operation (the request may
+        # have queued behind the rate limit before).
+        deadline = (began if submitted is None else submitted) + limit
+        pause = policy.min_interval
+        accepted = not send  # without sending, the deletion is someone else's, under way
+        refused_at: float | None = None  # when a DELETE last answered 404
+        last = ""
+        while True:
+            now = anyio.current_time()
+            if send and not accepted:
+                try:
+                    going = await self.delete(instance_id)
+                except NotFoundError:
+                    refused_at = now = anyio.current_time()
+                    last = "not found"
+                except OngoingOperationError:
+                    last = "busy with another operation"
+                    pause = await self._pause(pause, deadline, instance_id, last, began)
+                    continue
+                else:
+                    accepted, submitted = True, anyio.current_time()
+                    deadline = max(deadline, submitted + limit)
+                    name = name or (going.name if going is not None else None)
+                    sighting = self._sightings.get(instance_id)
+                    if refused_at is not None and sighting is not None:
+                        # It answered 404 then took the delete: the 404s were the window's.
+                        self._watcher.saw_not_found(refused_at - sighting.first_seen)
+                    if accepted_is_enough and going is not None:
+                        return
+            if accepted:
+                await self._await(
+                    instance_id,
+                    lambda: self.get(instance_id),
+                    self._target(Operation.DELETE),
+                    name=name,
+                    submitted=submitted,
+                    timeout=max(0.0, deadline - anyio.current_time()),
+                    cohort=cohort,
+                )
+                now = anyio.current_time()
+                last = "not found"
+            window = self._watcher.not_found_window()
+            trusted = self._sightings.trusted_from(instance_id, window=window, otherwise=began)
+            if now < trusted:
+                # Too young for a 404 to mean anything: look again once it is not.
+                last = "not found, too soon after its creation to count"
+                await self._sleep_until(min(trusted, deadline), deadline, instance_id, last, began)
+                if send and not accepted:
+                    continue
+                submitted = None
+                continue
+            sighting = self._sightings.get(instance_id)
+            # (An instance never seen may belong to any project: None lists them all.)
+            tenant = sighting.tenant_id if sighting is not None else None
+            listed = await self._listings.sent_after(tenant, now)
+            if not any(s.id == instance_id for s in listed):
+                return
+            last = "not found, but still listed"
+            if send and not accepted:
+                # Refused with a 404, yet listed: someone else is deleting it, or it is still
+                # inside its creation's 404 window, which is then longer than allowed for.
+                try:
+                    current = await self.get(instance_id)
+                except NotFoundError:
+                    sighting = self._sightings.get(instance_id)
+                    if sighting is not None and trusted > -math.inf:
+                        # It existed before it was first seen: the window is at least so long.
+                        self._watcher.saw_not_found(anyio.current_time() - sighting.first_seen)
+                        window = self._watcher.not_found_window()
+                        later = self._sightings.trusted_from(
+                            instance_id, window=window, otherwise=began
+                        )
+                        last = "not found, but listed (inside its creation's 404 window)"
+                        await self._sleep_until(
+                            min(later, deadline), deadline, instance_id, last, began
+                        )
+                        continue
+                else:
+                    if current.status in (InstanceStatus.DESTROYING, InstanceStatus.DELETING):
+                        # Someone else's delete is under way: wait for it to end.
+                        accepted, submitted = True, None
+                        continue
+                    last = f"{current.status}, and a delete answered 404"
+            pause = await self._pause(pause, deadline, instance_id, last, began)
+            if send and not accepted:
+                continue
+            submitted = None
+
+    async def _pause(
+        self, pause: float, deadline: float, instance_id: str, last: str, began: float
+    ) -> float:
+        """Sleep ``pause`` (jittered) before looking again; return the next, longer pause.
+
+        Raises:
+            WaitTimeoutError: the deadline comes first.
+        """
+        wake = anyio.current_time() + pause * random.uniform(1.0, 1.25)
+        await self._sleep_until(min(wake, deadline), deadline, instance_id, last, began)
+        return min(pause * 2, self._watcher.policy.max_interval)
+
+    async def _sleep_until(
+        self, when: float, deadline: float, instance_id: str, last: str, began: float
+    ) -> None:
+        """Sleep until ``when``; past the deadline, give up.
+
+        Raises:
+            WaitTimeoutError: the deadline has passed (or ``when`` is the deadline).
+        """
+        now = anyio.current_time()
+        if now >= deadline or when >= deadline:
+            await anyio.sleep(max(0.0, deadline - now))
+            elapsed = anyio.current_time() - began
+            raise WaitTimeoutError(
+                f"Deleting {instance_id}: not proven gone after {elapsed:.1f}s (last seen: "
+                f"{last}); it may still exist",
+                resource_id=instance_id,
+                operation=Operation.DELETE.value,
+                last_status=last,
+                elapsed=elapsed,
+            )
+        await anyio.sleep(when - now)
 
     async def pause(
         self, instance_id: str, *, wait: bool = False, timeout: float | None = None
