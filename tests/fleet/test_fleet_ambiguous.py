@@ -1,9 +1,9 @@
-"""Ambiguous creates are reconciled by listing, never resent: no name is created twice.
+"""Ambiguous creates are reconciled by listing, and resent only once proven not created.
 
 The emulator drops the connection after doing the work (over real loopback HTTP, where uvicorn
 really closes the socket), answers 503 before doing any (the gateway's 5xx fault), or its
 answer is mangled on the way so that it cannot be parsed. ``creates_per_name`` and the POST
-count prove that nothing was resent.
+count prove that nothing that was created was sent again.
 """
 
 from __future__ import annotations
@@ -16,11 +16,18 @@ import httpx
 import pytest
 
 from aura_async import InstanceStatus
-from aura_async.emulator import DropFault, ErrorFault, FaultPlan, LatencyFault, RequestFilter
-from aura_async.errors import CreateOutcomeUnknownError
+from aura_async.emulator import (
+    DropFault,
+    ErrorFault,
+    FaultPlan,
+    LatencyFault,
+    ProjectSpec,
+    RequestFilter,
+)
+from aura_async.errors import CreateFailedError
 from aura_async.fleet import EntryState, FileStore, MemoryStore, Outcome
 
-from .conftest import POST_INSTANCES, Rig, config, loopback, spec
+from .conftest import POST_INSTANCES, PROJECT, Rig, config, loopback, spec
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -61,11 +68,14 @@ async def test_dropped_answers_are_reconciled_without_duplicates(tmp_path: Path)
         assert report.totals == {Outcome.FAILED: 3}
         assert not report.ok
         for item in report.items:
-            # Found by listing: the instance is known, its password is not.
+            # Found by listing: the instance is known, its password is not, and the error
+            # says so (not "may or may not exist").
             assert item.instance_id == on_server[item.name]
             assert item.credentials_known is False
             assert item.credentials is None
-            assert isinstance(item.error, CreateOutcomeUnknownError)
+            assert isinstance(item.error, CreateFailedError)
+            assert item.error.instance_id == item.instance_id
+            assert "password never arrived" in str(item.error)
         entries = {e.name: e for e in await store.entries()}
         for name in NAMES:
             assert entries[name].state is EntryState.LOST
@@ -80,20 +90,21 @@ async def test_a_stop_during_reconciliation_still_accounts_for_every_instance(
 ) -> None:
     """A failure stops the call while the dropped creates are still being looked up.
 
-    The last spec names a region the project does not offer: the emulator refuses it at
-    once (400, no work), while the listings of the reconciliations take 0.15 s. The stop cuts
-    them short; the call must still find what they created: under ``stop`` the ledger and
-    the report name every instance, under ``rollback`` every one of them is deleted.
+    The project's quota is three instances: the last spec's create is refused at once (405,
+    no work), while the listings of the reconciliations take 0.15 s. The stop cuts them
+    short; the call must still find what they created: under ``stop`` the ledger and the
+    report name every instance, under ``rollback`` every one of them is deleted.
     """
-    async with loopback(config(faults=DROP_CREATES)) as rig:
+    quota = (ProjectSpec(PROJECT, "Quota of three", max_instances=3),)
+    async with loopback(config(faults=DROP_CREATES, projects=quota)) as rig:
         # A memory store records intents without yielding: the POSTs leave in list order.
         store = MemoryStore()
         aura = rig.client()
-        specs = [spec(name) for name in NAMES] + [spec("refused", region="mars-north1")]
+        specs = [spec(name) for name in NAMES] + [spec("refused")]
         report = await aura.fleet.create(specs, store=store, on_error=policy)
 
         assert await rig.creates_per_name() == dict.fromkeys(NAMES, 1)
-        assert (await rig.requests())[f"{POST_INSTANCES} 400"] == 1
+        assert (await rig.requests())[f"{POST_INSTANCES} 405"] == 1
         *dropped, refused = report.items
         assert refused.outcome is Outcome.FAILED
         assert refused.instance_id is None
@@ -103,7 +114,8 @@ async def test_a_stop_during_reconciliation_still_accounts_for_every_instance(
             assert item.instance_id is not None
             assert item.credentials_known is False
             assert entries[item.name].instance_id == item.instance_id
-            assert isinstance(item.error, CreateOutcomeUnknownError)
+            assert isinstance(item.error, CreateFailedError)
+            assert item.error.instance_id == item.instance_id
         assert len({item.instance_id for item in dropped}) == 3
         if policy == "stop":
             # Under way when the call stopped: cancelled, not "skipped" (they were sent).
@@ -120,26 +132,33 @@ async def test_a_stop_during_reconciliation_still_accounts_for_every_instance(
             assert rig.statuses() == {}
 
 
-async def test_a_5xx_before_any_work_is_reconciled_as_not_created(rig: Rig) -> None:
+async def test_a_5xx_every_time_is_resent_then_fails_as_not_created(rig: Rig) -> None:
+    """A create answered 503 is proven not created (listed after the window), sent again
+    under a fresh intent, and after the last attempt the item says it was not created."""
     rig.backend.faults = FaultPlan(errors=(ErrorFault(503, 1.0, only=ONLY_CREATES),))
     store = MemoryStore()
     aura = rig.client()
 
     report = await aura.fleet.create(
-        [spec("five-1"), spec("five-2")], store=store, on_error="continue"
+        [spec("five-1"), spec("five-2")], store=store, on_error="continue", attempts=3
     )
 
     assert report.totals == {Outcome.FAILED: 2}
     for item in report.items:
-        assert isinstance(item.error, CreateOutcomeUnknownError)
+        assert isinstance(item.error, CreateFailedError)
+        assert item.error.attempts == 3
+        assert item.error.instance_id is None
+        assert "it was not created" in str(item.error)
+        assert "may or may not" not in str(item.error)
         assert item.instance_id is None
     counters = await rig.counters()
-    # A create answered 5xx is never resent (its outcome is unknown to the client).
-    assert counters["requests"][POST_INSTANCES] == {"503": 2}
+    assert counters["requests"][POST_INSTANCES] == {"503": 6}
     assert counters["creates_per_name"] == {}
     assert rig.statuses() == {}
     entries = await store.entries()
-    assert [e.state for e in entries] == [EntryState.NOT_CREATED] * 2
+    # A fresh intent for every attempt, each reconciled as not created.
+    assert [e.state for e in entries] == [EntryState.NOT_CREATED] * 6
+    assert sorted(e.name for e in entries) == ["five-1"] * 3 + ["five-2"] * 3
     assert all(e.instance_id is None for e in entries)
 
 

@@ -30,6 +30,7 @@ from aura_async._validation import check_instance_id, check_size
 from aura_async.errors import (
     APIError,
     AuraError,
+    CreateFailedError,
     CreateOutcomeUnknownError,
     CredentialStoreError,
     NotFoundError,
@@ -57,6 +58,7 @@ from aura_async.lifecycle.watcher import Watcher
 from aura_async.models import CreatedInstance, InstanceStatus, InstanceSummary
 from aura_async.resources import Instances, Snapshots
 from aura_async.resources._base import check_timeout
+from aura_async.resources._sightings import CLOCK_SKEW
 
 __all__ = ["Fleet", "RecoveredEntry", "RecoveryReport"]
 
@@ -66,8 +68,7 @@ T = TypeVar("T")
 Targets = Sequence[str] | Selector
 
 # A server's clock may run behind ours: an instance created "before" a create was started,
-# by less than this, may still be that create's.
-_CLOCK_SKEW = dt.timedelta(minutes=5)
+# by less than CLOCK_SKEW, may still be that create's.
 _INVALID_STATUS = "invalid-instance-status"
 _GOING = (InstanceStatus.DESTROYING, InstanceStatus.DELETING)
 
@@ -106,6 +107,8 @@ class _Ambiguous:
     intent: Intent
     error: CreateOutcomeUnknownError
     known_before: set[str]
+    answered: float  # when the ambiguous answer came (a new instance was made before it)
+    attempt: int = 1  # which create request of the item this was
 
 
 @attrs.frozen
@@ -215,6 +218,7 @@ class Fleet:
         on_error: ErrorPolicy | str = ErrorPolicy.STOP,
         store: CredentialStore | None = None,
         adopt: bool = True,
+        attempts: int = 10,
     ) -> FleetReport:
         """Create many instances: a list of specs, or ``count`` copies of one named by ``pattern``.
 
@@ -222,9 +226,12 @@ class Fleet:
         (with its credentials when the store has them), never created twice. Before each
         create request an intent is recorded in ``store``; the credentials are saved the
         moment the answer is parsed, before anything else happens. A create that fails
-        ambiguously is reconciled by listing the project (matching name and creation time),
-        never by sending it again: an instance found that way has no known password and is
-        reported failed with ``credentials_known=False``.
+        ambiguously (5xx, dropped connection, timeout) is reconciled by listing the project
+        (matching name and creation time): an instance found that way has no known password
+        and is reported failed with ``credentials_known=False``; when none is listed once
+        the window in which a new instance may still be missing has passed, it was not
+        created, and the create is sent again (with backoff, under a fresh intent), up to
+        ``attempts`` requests in all. The error policy applies to what fails after that.
 
         Args:
             specs: one spec, or one per instance.
@@ -240,6 +247,8 @@ class Fleet:
             adopt: list the project first and adopt names already present (one request).
                 False skips the listing, for names known to be new (a CI run id in them):
                 an instance already under such a name then gets a twin.
+            attempts: how many create requests an item may send, each after the last was
+                proven to have created nothing (1: never resend).
 
         Raises:
             ValidationError: any spec, the count, the pattern, a repeated name or the
@@ -261,6 +270,10 @@ class Fleet:
         check_timeout(timeout)
         if adopt is not True and adopt is not False:
             raise ValidationError("adopt must be True or False", field="adopt")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValidationError(
+                f"attempts must be a whole number, 1 or more; got {attempts!r}", field="attempts"
+            )
         _check_store(store)
         guarded = _guarded(store if store is not None else FileStore(default_store_directory()))
         assert guarded is not None
@@ -281,7 +294,9 @@ class Fleet:
 
         async def work(item: FleetItem, run: _Run) -> None:
             spec = by_item[id(item)]
-            await self._create_one(item, spec, run, existing, ledger, store, wait, timeout)
+            await self._create_one(
+                item, spec, run, existing, ledger, store, wait, timeout, attempts
+            )
 
         async def before(run: _Run) -> None:
             if not adopt:
@@ -315,27 +330,58 @@ class Fleet:
         store: CredentialStore,
         wait: bool,
         timeout: float | None,
+        attempts: int,
     ) -> None:
         present = [s for s in existing.get(spec.tenant_id, []) if s.name == spec.name]
         if present and await self._adopt(item, present, ledger, store, wait, timeout):
             return
-        intent = Intent(
-            intent_id=new_intent_id(),
-            name=spec.name,
-            spec=spec.to_json(),
-            tenant_id=spec.tenant_id or self._tenant_id,
-            started_at=_now(),
-        )
-        with anyio.CancelScope(shield=True):
-            try:
-                await store.record_intent(intent)
-            except CredentialStoreError as error:
-                # Without an intent on disk a crash could leave an instance nobody knows of:
-                # do not create it.
-                item.outcome, item.error = Outcome.FAILED, error
-                return
         known_before = {s.id for s in existing.get(spec.tenant_id, [])}
+        for attempt in range(1, attempts + 1):
+            intent = Intent(
+                intent_id=new_intent_id(),
+                name=spec.name,
+                spec=spec.to_json(),
+                tenant_id=spec.tenant_id or self._tenant_id,
+                started_at=_now(),
+            )
+            with anyio.CancelScope(shield=True):
+                try:
+                    await store.record_intent(intent)
+                except CredentialStoreError as error:
+                    # Without an intent on disk a crash could leave an instance nobody knows
+                    # of: do not create it.
+                    item.outcome, item.error = Outcome.FAILED, error
+                    return
+            sent = await self._create_attempt(
+                item, spec, intent, run, store, wait, timeout, known_before, attempt
+            )
+            if sent is None:
+                return
+            # Proven not created: send it again, unless this was the last try. (The error
+            # says so meanwhile, should a stop cut the backoff short.)
+            item.error = CreateFailedError(spec.name, attempt, sent)
+            if attempt == attempts or not await self._before_resend(sent, attempt, run):
+                item.outcome = Outcome.FAILED
+                return
+            item.outcome = item.error = None
 
+    async def _create_attempt(
+        self,
+        item: FleetItem,
+        spec: InstanceSpec,
+        intent: Intent,
+        run: _Run,
+        store: CredentialStore,
+        wait: bool,
+        timeout: float | None,
+        known_before: set[str],
+        attempt: int,
+    ) -> CreateOutcomeUnknownError | None:
+        """Send one create under a recorded intent and see it through.
+
+        Returns the error of an ambiguous failure proven to have created nothing (the
+        caller may send the create again), else None with the item's outcome set.
+        """
         submitted = self._clock()
 
         async def save(created: CreatedInstance) -> None:
@@ -350,12 +396,14 @@ class Fleet:
                 submitted = self._clock()  # answered (ambiguously) now
                 # Not shielded: a cancel from outside leaves the intent "intended", for
                 # recover() to match; a stop of the call (or a rollback) finishes it after.
-                pending = _Ambiguous(item, spec, intent, error, known_before)
+                pending = _Ambiguous(item, spec, intent, error, known_before, submitted, attempt)
                 run.unsettled.append(pending)
-                await self._reconcile(pending, store, run)
+                state = await self._reconcile(pending, store, run)
                 run.unsettled.remove(pending)
+                if state is EntryState.NOT_CREATED:
+                    return error
                 if item.outcome is not Outcome.SUCCEEDED or not wait or timeout == 0:
-                    return
+                    return None
                 # The answer could not be parsed but its credentials were: wait as asked.
                 item.submitted, item.outcome = submitted, None
                 item.instance = await self._instances.wait(
@@ -367,7 +415,7 @@ class Fleet:
                     cohort=True,
                 )
                 item.outcome = Outcome.SUCCEEDED
-                return
+                return None
             except anyio.get_cancelled_exc_class():
                 if tally.sent == 0:
                     # Cancelled while waiting for the rate limiter: nothing left.
@@ -383,12 +431,12 @@ class Fleet:
                     with anyio.CancelScope(shield=True):
                         await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
                 item.outcome, item.error = Outcome.FAILED, error
-                return
+                return None
         item.submitted = submitted
         run.created.append((item, intent.intent_id))
         if item.error is not None:  # the credentials could not be saved
             item.outcome = Outcome.FAILED
-            return
+            return None
         if wait and timeout != 0:
             item.instance = await self._instances.wait(
                 created.id,
@@ -399,6 +447,26 @@ class Fleet:
                 cohort=True,
             )
         item.outcome = Outcome.SUCCEEDED
+        return None
+
+    async def _before_resend(
+        self, error: CreateOutcomeUnknownError, attempt: int, run: _Run
+    ) -> bool:
+        """Back off before sending a create again; False when the item's time would run out.
+
+        Exponential with jitter from the policy's shortest interval, and never sooner than
+        a ``Retry-After`` the failed answer carried.
+        """
+        policy = self._watcher.policy
+        delay = min(policy.max_interval, policy.min_interval * 2 ** (attempt - 1))
+        delay *= random.uniform(1.0, 1.5)
+        asked = getattr(error.cause, "retry_after", None)
+        if isinstance(asked, int | float) and asked > delay:
+            delay = float(asked)
+        if self._clock() + delay > run.deadline:
+            return False
+        await anyio.sleep(delay)
+        return True
 
     async def _save(
         self,
@@ -483,8 +551,16 @@ class Fleet:
         item.outcome = Outcome.ADOPTED
         return True
 
-    async def _reconcile(self, pending: _Ambiguous, store: CredentialStore, run: _Run) -> None:
-        """Find out whether an ambiguous create made an instance; never resend it."""
+    async def _reconcile(
+        self, pending: _Ambiguous, store: CredentialStore, run: _Run
+    ) -> EntryState | None:
+        """Find out whether an ambiguous create made an instance; return the state concluded.
+
+        A listing shows a new instance only after a while (live Aura answers 404 for a
+        just-created instance, and may not list it yet): "not created" is concluded only from
+        a listing sent once the not-found window has passed since the ambiguous answer.
+        Returns None when the listing failed (the intent stays "intended" for recover()).
+        """
         item, spec, intent, error = pending.item, pending.spec, pending.intent, pending.error
         item.error = error
         if error.instance_id and error.password:
@@ -503,15 +579,16 @@ class Fleet:
             item.outcome = Outcome.FAILED if item.error is not error else Outcome.SUCCEEDED
             if item.outcome is Outcome.SUCCEEDED:
                 item.error = None
-            return
-        grace = self._watcher.policy.not_found_grace / 4
-        for attempt in range(2):
+            return EntryState.CREATED
+        trusted = pending.answered + self._watcher.not_found_window()
+        while True:
+            asked = self._clock()
             try:
-                listed = await self._instances.list(tenant_id=spec.tenant_id)
+                listed = await self._instances.list(tenant_id=spec.tenant_id, sent_after=asked)
             except AuraError:
                 # Nothing can be concluded: the intent stays "intended" for recover().
                 item.outcome = Outcome.FAILED
-                return
+                return None
             match = _match(listed, spec.name, intent.started_at, pending.known_before)
             if match is not None:
                 item.instance_id = match.id
@@ -519,11 +596,18 @@ class Fleet:
                 run.created.append((item, intent.intent_id))
                 await _mark(store, intent.intent_id, EntryState.LOST, instance_id=match.id)
                 item.outcome = Outcome.FAILED
-                return
-            if attempt == 0:
-                await anyio.sleep(grace)  # a new instance may take a moment to be listed
+                item.error = CreateFailedError(
+                    spec.name, pending.attempt, error, instance_id=match.id
+                )
+                return EntryState.LOST
+            if asked >= trusted:
+                break
+            # Too soon to tell: a new instance may not be listed yet. Look once more when
+            # it would be.
+            await anyio.sleep(trusted - asked)
         await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
         item.outcome = Outcome.FAILED
+        return EntryState.NOT_CREATED
 
     async def _settle_ambiguous(self, run: _Run, store: CredentialStore) -> None:
         """Finish the reconciliations a stop or a cancel cut short (call it shielded).
@@ -537,7 +621,9 @@ class Fleet:
             item = pending.item
             outcome = item.outcome
             if item.instance_id is None:
-                await self._reconcile(pending, store, run)
+                state = await self._reconcile(pending, store, run)
+                if state is EntryState.NOT_CREATED:
+                    item.error = CreateFailedError(item.name, pending.attempt, pending.error)
             elif item.credentials is None:  # matched, perhaps not yet marked
                 await _mark(
                     store, pending.intent.intent_id, EntryState.LOST, instance_id=item.instance_id
@@ -557,9 +643,7 @@ class Fleet:
         async def undo(item: FleetItem, intent_id: str) -> None:
             instance_id = item.instance_id or ""
             try:
-                await self._retry_conflicts(lambda: self._instances.delete(instance_id), run)
-            except NotFoundError:
-                pass
+                await self._delete(instance_id)
             except AuraError as error:
                 item.error = error
                 return
@@ -715,9 +799,13 @@ class Fleet:
         """Delete many instances; safe to run again (an instance already gone counts as deleted).
 
         A paused or still-creating instance is deleted too: while another operation is in
-        flight (409) the item waits and tries again. With ``dry_run`` nothing is sent but the
-        listing, and every chosen instance is reported ``skipped``. Deleted instances are
-        marked in ``store`` (the selector's ledger by default).
+        flight (409) the item waits and tries again. An item succeeds once the service
+        accepted its delete (and, with ``wait``, once the instance is gone), or once the
+        instance is proven absent: a 404 alone is not proof, since live Aura answers 404 for
+        a just-created instance for a while (see :meth:`Instances.delete`). With ``dry_run``
+        nothing is sent but the listing, and every chosen instance is reported ``skipped``.
+        Deleted instances are marked in ``store`` (the selector's ledger by default) only
+        then.
 
         Raises:
             ValidationError: malformed ids, selector, timeout or policy; nothing was sent.
@@ -732,7 +820,7 @@ class Fleet:
             store = targets.ledger
         store = _guarded(store)
         with counting_requests() as listing:
-            items = await self._items(targets)
+            items = await self._items(targets, unlisted=True)
             intents = await _ledger_index(store) if store is not None and not dry_run else {}
         timeout = self._wait_timeout(timeout, Operation.DELETE, len(items))
         if dry_run:
@@ -744,23 +832,7 @@ class Fleet:
 
         async def work(item: FleetItem, run: _Run) -> None:
             instance_id = item.instance_id or ""
-            try:
-                deleting = await self._retry_conflicts(
-                    lambda: self._instances.delete(instance_id), run
-                )
-            except NotFoundError:
-                deleting = None  # already gone: that is what was asked
-            submitted = self._clock()
-            item.submitted = submitted
-            if deleting is not None and wait and timeout != 0:
-                await self._instances.wait(
-                    instance_id,
-                    Operation.DELETE,
-                    name=deleting.name,
-                    submitted=submitted,
-                    timeout=timeout,
-                    cohort=True,
-                )
+            await self._delete(instance_id, item=item, wait=wait, timeout=timeout)
             item.instance = None
             item.outcome = Outcome.SUCCEEDED
             if store is not None:
@@ -787,9 +859,23 @@ class Fleet:
         now = _now()
         return [s for s in listed if selector.matches(s, now=now, in_ledger=in_ledger)]
 
-    async def _items(self, targets: Targets) -> list[FleetItem]:
+    async def _items(self, targets: Targets, *, unlisted: bool = False) -> list[FleetItem]:
+        """The items a call works on: ids as given, or what a selector chooses.
+
+        With ``unlisted`` (a teardown), a selector also chooses what it names that the
+        listing may not show yet: its ids, and its ledger's instances recorded within the
+        window in which a new instance may be missing from listings.
+        """
         if isinstance(targets, Selector):
-            return [FleetItem(name=s.name, instance_id=s.id) for s in await self.select(targets)]
+            chosen = [FleetItem(name=s.name, instance_id=s.id) for s in await self.select(targets)]
+            if unlisted:
+                listed = {item.instance_id for item in chosen}
+                chosen += [
+                    FleetItem(name=name, instance_id=instance_id)
+                    for instance_id, name in await self._unlisted(targets)
+                    if instance_id not in listed
+                ]
+            return chosen
         if isinstance(targets, str) or not isinstance(targets, Sequence):
             raise ValidationError(
                 "targets must be a list of instance ids or a Selector", field="targets"
@@ -800,6 +886,32 @@ class Fleet:
         for instance_id in targets:
             unique[check_instance_id(instance_id, "targets")] = None
         return [FleetItem(name=instance_id, instance_id=instance_id) for instance_id in unique]
+
+    async def _unlisted(self, selector: Selector) -> list[tuple[str, str]]:
+        """(id, name) of what a selector names that may be too new to be listed.
+
+        Raises:
+            CredentialStoreError: the selector's ledger cannot be read.
+        """
+        found: dict[str, str] = {}
+        if selector.older_than is not None:
+            return []  # what is too new to be listed is not old
+        if selector.ids is not None and selector.ledger is None:
+            found.update((i, i) for i in selector.ids)
+        if selector.ledger is not None:
+            recent = _now() - dt.timedelta(seconds=self._watcher.not_found_window())
+            live = (EntryState.CREATED, EntryState.ADOPTED, EntryState.LOST)
+            for entry in await selector.ledger.entries():
+                if (
+                    entry.instance_id is not None
+                    and entry.state in live
+                    and entry.updated_at >= recent
+                    and (selector.ids is None or entry.instance_id in selector.ids)
+                    and selector.matches_name(entry.name)
+                    and _in_project(entry, selector.tenant_id)
+                ):
+                    found[entry.instance_id] = entry.name
+        return sorted(found.items())
 
     async def _change(
         self,
@@ -890,6 +1002,30 @@ class Fleet:
                     raise
                 await anyio.sleep(delay)
 
+    async def _delete(
+        self,
+        instance_id: str,
+        *,
+        item: FleetItem | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Delete an instance; return once the service took the delete, or it is proven gone.
+
+        A 202 is the service's word that it is deleting the instance (with ``wait``, the
+        instance is then waited for until gone). A 404 is not: a just-created instance
+        answers 404 for a while (see :meth:`Instances.ensure_deleted`).
+
+        Raises:
+            WaitTimeoutError: not proven gone (or, with ``wait``, not gone) in time.
+            AuraError: the delete failed.
+        """
+        if item is not None:
+            item.submitted = self._clock()
+        await self._instances.ensure_deleted(
+            instance_id, wait=wait and timeout != 0, timeout=timeout or None, cohort=True
+        )
+
     # ------------------------------------------------------------------ recovery
 
     async def recover(
@@ -905,6 +1041,9 @@ class Fleet:
         and creation time: a match is marked ``credentials-lost`` (and deleted when
         ``delete_lost``), no match ``not-created``. Entries whose instance is gone are marked
         ``deleted``. Afterwards no instance the fleet created is unknown to the ledger.
+        Absence is concluded only from a listing sent once the window in which a new
+        instance may still be missing has passed (so recovery right after a crash waits
+        that long before it concludes "not created" or "deleted").
 
         Raises:
             ValidationError: ``store`` is not a credential store; nothing was sent.
@@ -934,9 +1073,16 @@ class Fleet:
             projects: list[str | None] = (
                 [tenant_id] if tenant_id is not None else [*sorted(named)] or [None]
             )
-            listed: list[InstanceSummary] = []
-            for project in projects:
-                listed.extend(await self._instances.list(tenant_id=project))
+            began = self._clock()
+            listed = await self._list_projects(projects, began)
+            if _absence_unproven(entries, listed, self._watcher.not_found_window()):
+                # What is missing from the listing may be too new to be listed: look again
+                # once the window in which a new instance may be missing has passed (any
+                # instance of these entries was made before this call began).
+                await anyio.sleep(
+                    max(0.0, began + self._watcher.not_found_window() - self._clock())
+                )
+                listed = await self._list_projects(projects, self._clock())
             by_id = {s.id: s for s in listed}
             claimed = {e.instance_id for e in entries if e.instance_id is not None}
             # Oldest intents first: of two intents with one name, the earlier gets the
@@ -950,6 +1096,14 @@ class Fleet:
             names = {e.name for e in entries}
             unknown = tuple(s for s in listed if s.name in names and s.id not in claimed)
         return RecoveryReport(tuple(results), unknown, tally.sent)
+
+    async def _list_projects(
+        self, projects: list[str | None], after: float
+    ) -> list[InstanceSummary]:
+        listed: list[InstanceSummary] = []
+        for project in projects:
+            listed.extend(await self._instances.list(tenant_id=project, sent_after=after))
+        return listed
 
     async def _recover_one(
         self,
@@ -994,16 +1148,13 @@ class Fleet:
     async def _delete_lost(
         self, results: list[RecoveredEntry], store: CredentialStore
     ) -> list[RecoveredEntry]:
-        run = _Run("recover", ErrorPolicy.CONTINUE, self._clock() + _deadline(self, None))
         out = list(results)
 
         async def drop(index: int, entry: RecoveredEntry) -> None:
             assert entry.instance_id is not None
             instance_id = entry.instance_id
             try:
-                await self._retry_conflicts(lambda: self._instances.delete(instance_id), run)
-            except NotFoundError:
-                pass
+                await self._delete(instance_id)
             except AuraError as error:
                 out[index] = attrs.evolve(entry, error=str(error))
                 return
@@ -1136,11 +1287,10 @@ class Fleet:
                 )
                 try:
                     await self._instances.delete(item.instance_id or "")
-                except NotFoundError:
-                    pass
                 except AuraError as failure:
-                    # (A cancel must not wait minutes for a create to finish: recovery
-                    # deletes it later, once the ledger says its password is lost.)
+                    # (A cancel must not wait minutes for a create to finish, nor a window
+                    # for a 404 to mean something: recovery deletes it later, once the
+                    # ledger says its password is lost.)
                     logger.error(
                         "could not delete instance %s (%s); run fleet.recover(delete_lost=True)",
                         item.instance_id,
@@ -1184,7 +1334,44 @@ def _under_way(item: FleetItem) -> bool:
         item.submitted is not None
         or (item.instance_id is not None and item.credentials is not None)
         or isinstance(item.error, CreateOutcomeUnknownError)
+        or (isinstance(item.error, CreateFailedError) and item.error.instance_id is not None)
     )
+
+
+def _absence_unproven(
+    entries: list[LedgerEntry], listed: list[InstanceSummary], window: float
+) -> bool:
+    """Whether some entry would be concluded from an instance's absence it cannot yet prove.
+
+    An intent never matched to an instance may have made one just now; an instance named
+    in the ledger and not listed may be too new to be listed, unless the ledger has known
+    it for longer than the window.
+    """
+    ids = {s.id for s in listed}
+    names = {s.name for s in listed}
+    settled = _now() - dt.timedelta(seconds=window)  # (the ledger's times are this machine's)
+    for entry in entries:
+        if entry.state is EntryState.INTENDED and entry.instance_id is None:
+            if entry.name not in names:
+                return True
+        elif (
+            entry.instance_id is not None
+            and entry.instance_id not in ids
+            and entry.state in (EntryState.CREATED, EntryState.ADOPTED, EntryState.LOST)
+            and entry.updated_at > settled
+        ):
+            return True
+    return False
+
+
+def _in_project(entry: LedgerEntry, tenant_id: str | None) -> bool:
+    """Whether a ledger entry may be of the project (any, when ``tenant_id`` is None)."""
+    if tenant_id is None:
+        return True
+    known = (entry.intent.tenant_id if entry.intent else None) or (
+        entry.credentials.tenant_id if entry.credentials else None
+    )
+    return known is None or known == tenant_id
 
 
 def _started(entry: LedgerEntry) -> dt.datetime:
@@ -1203,7 +1390,7 @@ def _match(
         for s in listed
         if s.name == name
         and s.id not in known_before
-        and (s.created_at is None or s.created_at >= started_at - _CLOCK_SKEW)
+        and (s.created_at is None or s.created_at >= started_at - CLOCK_SKEW)
     ]
     if not candidates:
         return None

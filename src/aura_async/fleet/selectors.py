@@ -151,9 +151,7 @@ class Selector:
         """Whether ``summary`` meets every criterion (``in_ledger``: the ledger's ids)."""
         if self.ids is not None and summary.id not in self.ids:
             return False
-        if self.prefix is not None and not summary.name.startswith(self.prefix):
-            return False
-        if self.glob is not None and not fnmatch.fnmatchcase(summary.name, self.glob):
+        if not self.matches_name(summary.name):
             return False
         # An instance whose creation time is unknown is never old enough to be chosen by
         # age: a teardown must not guess.
@@ -162,6 +160,12 @@ class Selector:
         ):
             return False
         return not (self.ledger is not None and summary.id not in (in_ledger or ()))
+
+    def matches_name(self, name: str) -> bool:
+        """Whether ``name`` meets the name criteria (prefix and glob)."""
+        if self.prefix is not None and not name.startswith(self.prefix):
+            return False
+        return self.glob is None or fnmatch.fnmatchcase(name, self.glob)
 
     def describe(self) -> str:
         """The criteria in words, for dry runs and messages."""
