@@ -1,8 +1,8 @@
 """Cancelling a fleet create mid-way, over real loopback HTTP.
 
-The client allows itself three requests per 300 ms: the token, the listing and the first
-create take them all, so every other create is still queued behind the rate limiter when the
-test cancels the call. Afterwards the ledger must say exactly what exists: the creates that
+The client allows itself four requests per 300 ms: the token, the read of the project's
+offer, the listing and the first create take them all, so every other create is still queued
+behind the rate limiter when the test cancels the call. Afterwards the ledger must say exactly what exists: the creates that
 were sent with their credentials, the others ``not-created``, and nothing sent any more.
 """
 
@@ -65,7 +65,7 @@ async def test_cancel_stops_new_creates_at_once(tmp_path: Path) -> None:
             if isinstance(event, CredentialsSaved):
                 scope.cancel()
 
-        aura = rig.client(on_event=on_event, rate_limit=RateLimit(3, WINDOW))
+        aura = rig.client(on_event=on_event, rate_limit=RateLimit(4, WINDOW))
         with scope:
             await aura.fleet.create(spec("cx"), count=COUNT, store=store)
         assert scope.cancelled_caught
@@ -93,7 +93,7 @@ async def test_cancel_while_a_create_is_in_flight_keeps_its_credentials(tmp_path
             ):
                 scope.cancel()
 
-        aura = rig.client(on_event=on_event, rate_limit=RateLimit(3, WINDOW))
+        aura = rig.client(on_event=on_event, rate_limit=RateLimit(4, WINDOW))
         with scope:
             await aura.fleet.create(spec("fly"), count=COUNT, store=store)
         assert scope.cancelled_caught

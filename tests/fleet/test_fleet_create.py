@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aura_async import InstanceStatus
+from aura_async.emulator import ProjectSpec
 from aura_async.events import CredentialsSaved, RequestSent
 from aura_async.fleet import (
     EntryState,
@@ -26,7 +27,16 @@ from aura_async.fleet import (
 from aura_async.fleet.store import CredentialStore
 from aura_async.lifecycle import OperationSubmitted, TargetReached
 
-from .conftest import POST_INSTANCES, Recorder, Rig, saved_now, spec
+from .conftest import (
+    POST_INSTANCES,
+    PROJECT,
+    Recorder,
+    Rig,
+    RigFactory,
+    config,
+    saved_now,
+    spec,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -151,16 +161,18 @@ async def test_create_without_waiting_returns_while_creating(rig: Rig) -> None:
     assert {e.state for e in await store.entries()} == {EntryState.CREATED}
 
 
-async def test_report_and_events_hold_no_password(rig: Rig, tmp_path: Path) -> None:
+async def test_report_and_events_hold_no_password(make_rig: RigFactory, tmp_path: Path) -> None:
     from aura_async.errors import FleetError
     from aura_async.lifecycle.events import to_json
 
     events = Recorder()
     store = FileStore(tmp_path / "ledger")
+    # One item fails (the project's quota is two instances), so the report raises.
+    quota = (ProjectSpec(PROJECT, "Quota of two", max_instances=2),)
+    rig = await make_rig(config(projects=quota))
     aura = rig.client(on_event=events.append)
-    # One item fails (a bad region the project does not offer), so the report raises.
     report = await aura.fleet.create(
-        [spec("sec-1"), spec("sec-2"), spec("sec-3", region="mars-north1")],
+        [spec("sec-1"), spec("sec-2"), spec("sec-3")],
         store=store,
         on_error="continue",
     )

@@ -134,9 +134,10 @@ async def test_rollback_when_cancelled_from_outside(rig: Rig, tmp_path: Path) ->
         if isinstance(event, CredentialsSaved):
             scope.cancel()  # as soon as the first instance exists, give up on the whole call
 
-    # Three requests per 200 ms: the token, the listing and the first create take them all,
-    # so the other creates are still waiting for the rate limiter when the cancel comes.
-    aura = rig.client(on_event=on_event, rate_limit=RateLimit(3, 0.2))
+    # Four requests per 200 ms: the token, the read of the project's offer, the listing and
+    # the first create take them all, so the other creates are still waiting for the rate
+    # limiter when the cancel comes.
+    aura = rig.client(on_event=on_event, rate_limit=RateLimit(4, 0.2))
     with scope:
         await aura.fleet.create(spec("gone"), count=4, store=store, on_error="rollback")
     assert scope.cancelled_caught

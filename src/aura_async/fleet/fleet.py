@@ -14,11 +14,12 @@ fails ambiguously is reconciled by listing, never by sending it again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import anyio
@@ -252,7 +253,8 @@ class Fleet:
 
         Raises:
             ValidationError: any spec, the count, the pattern, a repeated name or the
-                policy is invalid; nothing was sent.
+                policy is invalid, or a spec asks for what the project does not offer;
+                nothing was sent (but the read of the project's offer, once per client).
             CredentialStoreError: the ledger could not be read to adopt what exists;
                 nothing was created.
             AuraError: listing the project's instances failed; nothing was created.
@@ -260,12 +262,8 @@ class Fleet:
         policy = _policy(on_error)
         chosen = _specs(specs, count, pattern)
         for spec in chosen:
-            try:
+            with _naming(spec):
                 self._instances.check_create(**spec.create_arguments())
-            except ValidationError as error:
-                raise ValidationError(
-                    f"spec {spec.name!r}: {error.message}", field=error.field, hint=error.hint
-                ) from None
         check_distinct(chosen)  # (names checked above: each is text)
         check_timeout(timeout)
         if adopt is not True and adopt is not False:
@@ -275,6 +273,11 @@ class Fleet:
                 f"attempts must be a whole number, 1 or more; got {attempts!r}", field="attempts"
             )
         _check_store(store)
+        # Then against what the project offers (one read of it per client, shared).
+        with counting_requests() as checking:
+            for spec in chosen:
+                with _naming(spec):
+                    await self._instances.validate_create(**spec.create_arguments())
         guarded = _guarded(store if store is not None else FileStore(default_store_directory()))
         assert guarded is not None
         store = guarded
@@ -318,6 +321,7 @@ class Fleet:
             rollback=self._rollback if policy is ErrorPolicy.ROLLBACK else None,
             settle=self._settle_ambiguous,
             store=store,
+            spent=checking,
         )
 
     async def _create_one(
@@ -724,8 +728,9 @@ class Fleet:
         """Change the memory (and/or storage) of many instances.
 
         Raises:
-            ValidationError: no size given, malformed sizes, ids, selector, timeout or
-                policy; nothing was sent.
+            ValidationError: no size given, malformed sizes or sizes the project does not
+                offer, ids, selector, timeout or policy; nothing was sent (but the read of
+                the project's offer, once per client).
             AuraError: resolving a selector failed; nothing was changed.
         """
         if memory is None and storage is None:
@@ -734,6 +739,16 @@ class Fleet:
             check_size(memory, "memory")
         if storage is not None:
             check_size(storage, "storage")
+        if _policy(on_error) is ErrorPolicy.ROLLBACK:
+            raise ValidationError("on_error='rollback' applies to create only", field="on_error")
+        check_timeout(timeout)
+        _check_targets(targets)
+        with counting_requests() as checking:
+            await self._instances.validate_resize(
+                memory=memory,
+                storage=storage,
+                tenant_id=targets.tenant_id if isinstance(targets, Selector) else None,
+            )
         return await self._change(
             "resize",
             targets,
@@ -744,6 +759,7 @@ class Fleet:
             on_error=on_error,
             memory=memory,
             storage=storage,
+            spent=checking,
         )
 
     async def snapshot(
@@ -876,16 +892,7 @@ class Fleet:
                     if instance_id not in listed
                 ]
             return chosen
-        if isinstance(targets, str) or not isinstance(targets, Sequence):
-            raise ValidationError(
-                "targets must be a list of instance ids or a Selector", field="targets"
-            )
-        if not targets:
-            raise ValidationError("no instances given", field="targets")
-        unique: dict[str, None] = {}
-        for instance_id in targets:
-            unique[check_instance_id(instance_id, "targets")] = None
-        return [FleetItem(name=instance_id, instance_id=instance_id) for instance_id in unique]
+        return [FleetItem(name=i, instance_id=i) for i in _check_targets(targets)]
 
     async def _unlisted(self, selector: Selector) -> list[tuple[str, str]]:
         """(id, name) of what a selector names that may be too new to be listed.
@@ -927,6 +934,7 @@ class Fleet:
         underway: InstanceStatus | None = None,
         memory: str | None = None,
         storage: str | None = None,
+        spent: RequestTally | None = None,
     ) -> FleetReport:
         policy = _policy(on_error)
         check_timeout(timeout)
@@ -934,6 +942,9 @@ class Fleet:
             raise ValidationError("on_error='rollback' applies to create only", field="on_error")
         with counting_requests() as listing:
             items = await self._items(targets)
+        if spent is not None:  # (what was sent before: checking the sizes offered)
+            listing.sent += spent.sent
+            listing.rate_limited += spent.rate_limited
         timeout = self._wait_timeout(timeout, kind, len(items))
 
         async def work(item: FleetItem, run: _Run) -> None:
@@ -1323,6 +1334,17 @@ class Fleet:
 # ---------------------------------------------------------------------- helpers
 
 
+@contextlib.contextmanager
+def _naming(spec: InstanceSpec) -> Iterator[None]:
+    """Name the spec in a validation error raised inside."""
+    try:
+        yield
+    except ValidationError as error:
+        raise ValidationError(
+            f"spec {spec.name!r}: {error.message}", field=error.field, hint=error.hint
+        ) from None
+
+
 def _cut_short(item: FleetItem) -> Outcome:
     """The outcome of an item a stop or a cancel ended: cancelled if it was sent, else skipped."""
     return Outcome.CANCELLED if _under_way(item) else Outcome.SKIPPED
@@ -1487,6 +1509,26 @@ async def _ledger_index(store: CredentialStore) -> dict[str, list[str]]:
         if entry.instance_id is not None and entry.state is not EntryState.DELETED:
             index.setdefault(entry.instance_id, []).append(entry.intent_id)
     return index
+
+
+def _check_targets(targets: Targets) -> list[str]:
+    """The distinct ids of a list of targets (none for a selector), checked; nothing is sent.
+
+    Raises:
+        ValidationError: not a list of well-formed instance ids, or an empty one.
+    """
+    if isinstance(targets, Selector):
+        return []
+    if isinstance(targets, str) or not isinstance(targets, Sequence):
+        raise ValidationError(
+            "targets must be a list of instance ids or a Selector", field="targets"
+        )
+    if not targets:
+        raise ValidationError("no instances given", field="targets")
+    unique: dict[str, None] = {}
+    for instance_id in targets:
+        unique[check_instance_id(instance_id, "targets")] = None
+    return list(unique)
 
 
 def _check_store(store: object) -> None:
