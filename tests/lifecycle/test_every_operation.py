@@ -108,8 +108,13 @@ class Spy(httpx.AsyncBaseTransport):
 
     @property
     def gets(self) -> list[str]:
-        """The paths of every GET, in order."""
-        return [path for method, path in self.log if method == "GET"]
+        """The paths of every GET of a resource (the project's catalogue, read once before
+        the first create, is not one), in order."""
+        return [
+            path
+            for method, path in self.log
+            if method == "GET" and not path.startswith("/v1/tenants/")
+        ]
 
     def of(self, resource_id: str) -> int:
         """GETs sent for one resource (its id ends the path)."""
@@ -150,7 +155,9 @@ class Rig:
             return sum(
                 sum(statuses.values())
                 for name, statuses in requests.items()
-                if name.startswith("GET ") and (route is None or name == route)
+                if name.startswith("GET ")
+                and (route is None or name == route)
+                and (route is not None or name != "GET /v1/tenants/{tenantId}")
             )
 
     def ids(self, store: str) -> set[str]:

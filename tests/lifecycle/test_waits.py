@@ -957,8 +957,11 @@ async def test_timeout_zero_does_not_wait(local: LocalFactory) -> None:
     assert key.status is KeyStatus.PENDING
     assert session.status is not SessionStatus.READY
     sent = await emu.counts() - before
-    assert not [route for route in sent if route.startswith("GET")], sent
-    assert sum(sent.values()) == 11 + 1  # the eleven mutations and one token
+    # No poll: the one GET is the read of the project's offer, before the first create.
+    catalogue = "GET /v1/tenants/{tenantId} 200"
+    assert [route for route in sent if route.startswith("GET")] == [catalogue], sent
+    assert sent[catalogue] == 1
+    assert sum(sent.values()) == 11 + 1 + 1  # the eleven mutations, one token, the offer
     assert not events.of(OperationSubmitted)
     assert aura.watcher.polls == 0
 
