@@ -285,6 +285,15 @@ bad_fleet_counts = st.one_of(
     st.text(max_size=4),
     st.floats(allow_nan=False),
 )
+bad_attempts = st.one_of(
+    st.integers(max_value=0), st.booleans(), st.text(max_size=4), st.floats(), st.none()
+)
+bad_moments = st.one_of(
+    st.text(max_size=4),
+    st.booleans(),
+    st.sampled_from([math.nan, math.inf, -math.inf]),
+    st.lists(st.integers(), max_size=1),
+)
 bad_spec_lists = st.one_of(
     st.just([]),
     st.lists(
@@ -353,6 +362,8 @@ BAD: dict[str, st.SearchStrategy[Any]] = {
     "policy": bad_policies,
     "targets": bad_targets,
     "fleet_count": bad_fleet_counts,
+    "attempts": bad_attempts,
+    "moment": bad_moments,
     "specs": bad_spec_lists,
     "pattern": bad_patterns,
     "age": bad_ages,
@@ -629,6 +640,9 @@ SLOTS: list[Slot] = [
         words=["at least one thing to change"],
     ),
     slot("instances.delete", 0, "instance_id", field="instance_id"),
+    slot("instances.ensure_deleted", 0, "instance_id", field="instance_id"),
+    slot("instances.ensure_deleted", "timeout", "timeout", ID),
+    slot("instances.list", "sent_after", "moment"),
     slot("instances.pause", 0, "instance_id", field="instance_id"),
     slot("instances.resume", 0, "instance_id", field="instance_id"),
     slot("instances.overwrite", 0, "instance_id", source_instance_id=ID, field="instance_id"),
@@ -808,6 +822,14 @@ SLOTS: list[Slot] = [
     slot("fleet.create", "timeout", "fleet_timeout", InstanceSpec(**PRO), store=MemoryStore()),
     slot(
         "fleet.create", "adopt", "boolean", InstanceSpec(**PRO), store=MemoryStore(), optional=False
+    ),
+    slot(
+        "fleet.create",
+        "attempts",
+        "attempts",
+        InstanceSpec(**PRO),
+        store=MemoryStore(),
+        optional=False,
     ),
     *(
         slot(

@@ -24,11 +24,13 @@ client's rule must still keep every window of the sliding log at the limit (0 42
 
 What must hold:
 
-- every item of every call ends precisely: a create succeeded (credentials saved, running), or
-  failed with ``CreateOutcomeUnknownError`` and was reconciled, either as not created (the
-  ledger says ``not-created`` and the emulator never saw that name) or as made without a
-  known password (its id is on the item, ``credentials_known`` is False, the ledger says
-  ``credentials-lost``); the counts match the faults the emulator injected on creates;
+- every item of every call ends precisely: a create succeeded (credentials saved, running,
+  perhaps after attempts answered 503 that were proven not created, each an intent of its
+  own marked ``not-created``), or failed with ``CreateFailedError`` saying what became of
+  it: not created after its last attempt (the emulator never saw that name) or made without
+  a known password (its id is on the item, ``credentials_known`` is False, the ledger says
+  ``credentials-lost``, and it was never sent again); the counts match the faults the
+  emulator injected on creates;
 - the ledger agrees with the emulator: every instance of the fleet is in it, created with
   credentials or credentials-lost, under its own id;
 - no name is ever created twice (``creates_per_name`` is 1 for every name that exists);
@@ -56,7 +58,7 @@ import pytest
 
 from aura_async import (
     AuraClient,
-    CreateOutcomeUnknownError,
+    CreateFailedError,
     EntryState,
     FileStore,
     FleetReport,
@@ -79,7 +81,7 @@ from aura_async.emulator import (
 )
 from aura_async.emulator.app import EmulatorState
 from aura_async.emulator.faults import FaultPlan, parse_fault
-from aura_async.fleet import FleetFinished, Selector
+from aura_async.fleet import FleetFinished, LedgerEntry, Selector
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -284,9 +286,16 @@ async def check_created(
     assert [item.name for item in created.items] == names
     assert set(created.totals) <= {Outcome.SUCCEEDED, Outcome.FAILED}, created.totals
     entries = await run.store.entries()
-    # One intent per item: nothing was recorded (or sent) twice.
-    assert sorted(e.name for e in entries) == sorted(names)
-    ledger = {e.name: e for e in entries}
+    # One intent per create sent: every attempt but an item's last was proven not created
+    # (a create is sent again only then), and the last says what became of the item.
+    attempts: dict[str, list[LedgerEntry]] = {}
+    for entry in sorted(entries, key=lambda e: e.intent.started_at if e.intent else e.updated_at):
+        attempts.setdefault(entry.name, []).append(entry)
+    assert sorted(attempts) == sorted(names)
+    for tries in attempts.values():
+        assert all(e.state is EntryState.NOT_CREATED for e in tries[:-1]), tries
+    ledger = {name: tries[-1] for name, tries in attempts.items()}
+    refused = sum(1 for e in entries if e.state is EntryState.NOT_CREATED)
     on_server = run.instances(prefix)
     by_name = {name: instance_id for instance_id, (name, _) in on_server.items()}
     assert len(by_name) == len(on_server), "two instances share a name"
@@ -308,8 +317,9 @@ async def check_created(
             assert entry.credentials.password, where
             assert entry.instance_id == item.instance_id == by_name[item.name], where
             continue
-        # A failed create says precisely what became of it.
-        assert isinstance(item.error, CreateOutcomeUnknownError), where
+        # A failed create says precisely what became of it (not "may or may not exist").
+        assert isinstance(item.error, CreateFailedError), where
+        assert item.error.instance_id == item.instance_id, where
         assert item.credentials is None, where
         assert item.saved_to is None, where
         if item.instance_id is not None:  # made, but its password never arrived
@@ -317,17 +327,17 @@ async def check_created(
             assert item.credentials_known is False, where
             assert entry.state is EntryState.LOST, where
             assert entry.instance_id == item.instance_id == by_name[item.name], where
-        else:  # reconciled: nothing was made
+        else:  # reconciled after every attempt: nothing was made
             not_created.append(item)
             assert entry.state is EntryState.NOT_CREATED, where
             assert item.name not in by_name, where
 
     # The emulator agrees, fault by fault: in this call the only mutations are the creates,
-    # so every dropped connection was a create that made an instance (credentials lost), and
-    # every create answered 503 made nothing (a create that may have done work is never
-    # resent, and a 503 comes before any work).
+    # so every dropped connection was a create that made an instance (credentials lost, and
+    # never sent again), and every create answered 503 made nothing (a 503 comes before any
+    # work) and was proven so before it was sent again.
     assert len(lost) == seen["faults"]["drop"]
-    assert len(not_created) == seen["requests"][f"{POST_INSTANCES} 503"]
+    assert refused == seen["requests"].get(f"{POST_INSTANCES} 503", 0)
     assert seen["requests"][f"{POST_INSTANCES} 202"] == len(on_server)
     assert len(on_server) == COUNT - len(not_created)
     # 0 duplicates: each name that exists was created exactly once.

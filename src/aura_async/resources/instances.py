@@ -87,11 +87,21 @@ class Instances(Resource):
                 items, each confirming a 404) share one request.
 
         Raises:
-            AuraError: on any failure.
+            ValidationError: a malformed project id or ``sent_after``; nothing was sent.
+            AuraError: on any other failure.
         """
         tenant = self._default_tenant(tenant_id)
         if sent_after is None:
             return await self._fetch_list(tenant)
+        if (
+            isinstance(sent_after, bool)
+            or not isinstance(sent_after, int | float)
+            or not math.isfinite(sent_after)
+        ):
+            raise ValidationError(
+                f"sent_after must be a moment of anyio.current_time(); got {sent_after!r}",
+                field="sent_after",
+            )
         return await self._listings.sent_after(tenant, sent_after)
 
     async def _fetch_list(self, tenant: str | None) -> builtins.list[InstanceSummary]:
