@@ -318,6 +318,29 @@ def test_down_ledger_deletes_exactly_the_ledgers_instances(
     assert "nothing to do" in again.stdout
 
 
+def test_down_right_after_up_leaves_nothing_running(
+    cli_run: CliRun, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """The issue's command lines: ``fleet up --no-wait`` then ``fleet down --prefix`` at once,
+    while every new instance still answers 404 (for 150 emulated seconds, longer than the
+    60 the client allows for by default): the teardown deletes them all, and says so only
+    when it is true."""
+    httpx.put(f"{emulator.base_url}/_emulator/faults", json={"not_found_after_create": 150})
+    args = ("fleet", "up", "--count", "5", "--name-pattern", "leak-{n}", "--no-wait", *PRO)
+    assert cli_run(*args).exit_code == 0
+
+    report = json_of(cli_run("--yes", "-o", "json", "fleet", "down", "--prefix", "leak-"))
+
+    assert report["totals"] == {"succeeded": 5}
+    assert counters(emulator)["faults_injected"]["not_found_after_create"] >= 1
+    assert not [s for _, s in held(emulator).values() if s not in ("destroying", "deleting")]
+    with emulator.backend.lock:
+        emulator.state.clock.advance(3600)
+    assert held(emulator) == {}
+    states = {e.state for e in ledger(tmp_path / "aura-credentials")}
+    assert states == {EntryState.DELETED}
+
+
 # ---------------------------------------------------------------------- changes, status
 
 

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import Result
 
@@ -213,6 +214,23 @@ def test_delete_asks_first(cli_run: CliRun, emulator: EmulatorServer) -> None:
     assert missing.exit_code == 1
     assert missing.stderr.startswith("error:")
     assert "Traceback" not in missing.output
+
+
+def test_delete_await_right_after_create_deletes_it(
+    cli_run: CliRun, emulator: EmulatorServer
+) -> None:
+    """Live Aura answers 404 for a just-created instance for a while: ``--await`` keeps at it
+    (deleting again after the window, waiting out the create) until the instance is gone."""
+    httpx.put(f"{emulator.base_url}/_emulator/faults", json={"not_found_after_create": 150})
+    key = create(cli_run, "short-lived")["id"]
+
+    gone = run_json(cli_run, "--yes", "instance", "delete", key, "--await")
+
+    assert gone == {"id": key, "status": "deleted"}
+    assert counters(emulator)["faults_injected"]["not_found_after_create"] >= 1
+    with emulator.backend.lock:
+        emulator.backend.settle_all()
+        assert key not in emulator.backend.instances
 
 
 def test_delete_without_await_shows_it_destroying(cli_run: CliRun) -> None:
