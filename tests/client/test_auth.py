@@ -42,6 +42,8 @@ from aura_async.emulator import (
 )
 from aura_async.emulator.app import EmulatorState
 from aura_async.events import ClientEvent
+from aura_async.models import Project
+from aura_async.resources.catalogue import Catalogue
 
 BASE_URL = "http://emulator.test"
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.05)
@@ -376,9 +378,20 @@ async def test_a_create_whose_token_request_broke_off_is_sent_normally(
     # The token request failed after sending, but the create itself never left: it is not
     # an ambiguous create, and is sent once the token arrives.
     emu = inproc()
+    # The project's offer is read beforehand (by another client), so that the first request
+    # of this client needing a token is the create itself, not the catalogue's GET.
+    async with emu.client() as reader:
+        project = await reader.tenants.get(DEFAULT_PROJECT_ID)
+
+    async def offered(tenant_id: str) -> Project:
+        assert tenant_id == DEFAULT_PROJECT_ID
+        return project
+
     transport = _BreakFirstTokenRequest(httpx.ASGITransport(app=emu.app))
     async with emu.client(transport=transport) as aura:
+        aura.instances.catalogue = Catalogue(offered)
         created = await aura.instances.create(name="after-token", type="free-db")
+        assert aura.instances.catalogue.cached(DEFAULT_PROJECT_ID) is not None
     assert created.name == "after-token"
     assert transport.sent == [
         ("POST", "/oauth/token"),

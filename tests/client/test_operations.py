@@ -134,7 +134,8 @@ async def wait_gone(aura: AuraClient, instance_id: str) -> None:
 async def create_running(
     aura: AuraClient, witness: Witness, name: str, *also: str, **settings: Any
 ) -> CreatedInstance:
-    """Create an instance (sending ``also`` too, e.g. the token request) and wait until it runs."""
+    """Create an instance (sending ``also`` too, e.g. the token request, or the read of the
+    project's offer before a client's first create) and wait until it runs."""
     async with witness.sends(f"{CREATE} 202", *also):
         created = await aura.instances.create(name=name, **(PRO | settings))
     await wait_status(aura, created.id, InstanceStatus.RUNNING)
@@ -187,7 +188,9 @@ async def test_tenants_list_get_and_metrics_integration(
     assert "Business Critical" in str(refused.value)
 
     # A Professional instance does not make the project eligible; Business Critical does.
-    await create_running(aura, witness, "pro")
+    # The first create reads the project's offer once more (the catalogue keeps its own copy,
+    # not what tenants.get() returned); the second create reads nothing.
+    await create_running(aura, witness, "pro", f"{TENANT} 200")
     async with witness.sends(f"{METRICS} 400"):
         with pytest.raises(BadRequestError):
             await aura.tenants.metrics_integration()
@@ -205,7 +208,8 @@ async def test_tenants_list_get_and_metrics_integration(
 async def test_professional_instance_lifecycle(
     emulator: EmulatorServer, witness: Witness, aura: AuraClient
 ) -> None:
-    async with witness.sends(TOKEN, f"{CREATE} 202"):
+    # The first create reads the project's offer (its instance configurations) once.
+    async with witness.sends(TOKEN, f"{TENANT} 200", f"{CREATE} 202"):
         created = await aura.instances.create(name="lifecycle", **PRO)
     assert type(created) is CreatedInstance
     assert created.name == "lifecycle"
@@ -228,7 +232,8 @@ async def test_professional_instance_lifecycle(
     assert running.connection_url == f"neo4j+s://{created.id}.databases.neo4j.io"
 
     # Listing: the client's project by default, another one when named, all without one.
-    async with witness.sends(f"{CREATE} 202"):
+    # Another project: its offer is read once too.
+    async with witness.sends(f"{TENANT} 200", f"{CREATE} 202"):
         elsewhere = await aura.instances.create(name="elsewhere", tenant_id=OTHER_PROJECT, **PRO)
     assert elsewhere.tenant_id == OTHER_PROJECT
     async with witness.sends(f"{LIST} 200"):
@@ -309,7 +314,7 @@ async def test_free_instance_needs_no_region_memory_or_cloud(
 ) -> None:
     # The emulator answers 400 when region, memory or cloud_provider is missing: a 202
     # proves the client filled in AuraDB Free's one configuration.
-    async with witness.sends(TOKEN, f"{CREATE} 202"):
+    async with witness.sends(TOKEN, f"{TENANT} 200", f"{CREATE} 202"):
         created = await aura.instances.create(name="free", type="free-db")
     assert type(created) is CreatedInstance
     assert created.type is InstanceType.FREE_DB
@@ -327,7 +332,7 @@ async def test_unknown_status_still_parses() -> None:
     async with EmulatorServer(config, clock=clock) as server, make_client(server) as aura:
         witness = Witness(server)
         try:
-            created = await create_running(aura, witness, "statuses", TOKEN)
+            created = await create_running(aura, witness, "statuses", TOKEN, f"{TENANT} 200")
             # The resize must not end (and set the status back) before the odd status is read.
             clock.hold()
             # The spec's word for a resize, instead of the live "resizing".
@@ -380,7 +385,7 @@ async def test_instance_sizing(witness: Witness, aura: AuraClient) -> None:
 
 
 async def test_snapshots_clones_and_restore(witness: Witness, aura: AuraClient) -> None:
-    async with witness.sends(TOKEN, f"{CREATE} 202"):
+    async with witness.sends(TOKEN, f"{TENANT} 200", f"{CREATE} 202"):
         source = await aura.instances.create(name="source", **PRO)
     await wait_status(aura, source.id, InstanceStatus.RUNNING)
 
@@ -439,7 +444,7 @@ async def test_snapshots_clones_and_restore(witness: Witness, aura: AuraClient) 
 async def test_overwrite_and_upgrade(
     emulator: EmulatorServer, witness: Witness, aura: AuraClient
 ) -> None:
-    target = await create_running(aura, witness, "target", TOKEN)
+    target = await create_running(aura, witness, "target", TOKEN, f"{TENANT} 200")
     source = await create_running(aura, witness, "source")
 
     async with witness.sends(f"{OVERWRITE} 202"):
@@ -521,7 +526,8 @@ async def test_customer_managed_keys(
     async with witness.sends(f"{KEYS} 200"):
         assert await aura.customer_managed_keys.list(OTHER_PROJECT) == []
 
-    async with witness.sends(f"{CREATE} 202"):
+    # The client's first create: the project's offer is read once.
+    async with witness.sends(f"{TENANT} 200", f"{CREATE} 202"):
         encrypted = await aura.instances.create(
             name="encrypted",
             type="enterprise-db",
@@ -558,7 +564,7 @@ async def test_customer_managed_keys(
 async def test_graph_analytics_sessions(
     emulator: EmulatorServer, witness: Witness, aura: AuraClient
 ) -> None:
-    database = await create_running(aura, witness, "analytics", TOKEN)
+    database = await create_running(aura, witness, "analytics", TOKEN, f"{TENANT} 200")
     # From here emulated time moves only when the test says: a 45m or 30m TTL lasts under a
     # real second at this scale, and an expired session is neither got-or-created by name
     # nor ever seen Ready.

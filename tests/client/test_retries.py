@@ -63,13 +63,15 @@ from aura_async.emulator import (
 from aura_async.emulator.app import EmulatorState
 from aura_async.errors import APIError, ErrorDetail
 from aura_async.events import ClientEvent
-from aura_async.models import Instance
+from aura_async.models import Instance, Project
+from aura_async.resources.catalogue import Catalogue
 
 IN_PROCESS_URL = "http://emulator.test"
 INSTANCE = "/v1/instances/{instanceId}"
 CREATE = "/v1/instances"
 GET_ROUTE = "GET /v1/instances/{instanceId}"
 CREATE_ROUTE = "POST /v1/instances"
+TENANT_ROUTE = "GET /v1/tenants/{tenantId}"
 
 
 def fast(max_retries: int = 5) -> RetryPolicy:
@@ -93,6 +95,17 @@ def reads_as_one_sentence(error: AuraError) -> bool:
         and text.endswith(".")
         and text[:-1].lower().endswith(hint.lower())
     )
+
+
+def unreadable_catalogue() -> Catalogue:
+    """A catalogue that cannot be read (nothing is sent for it): creates are checked by the
+    offline rules only, so one the project does not offer reaches the server, which refuses
+    it with its own 400."""
+
+    async def fetch(tenant_id: str) -> Project:
+        raise TransportError("the test hides the catalogue", method="GET", path="/tenants")
+
+    return Catalogue(fetch)
 
 
 def successes(statuses: dict[str, int]) -> int:
@@ -385,6 +398,8 @@ async def test_404_409_and_400_are_never_retried(inproc: EmulatorFactory) -> Non
         creating = await aura.instances.create(name="busy", type="free-db")
         with pytest.raises(OngoingOperationError):
             await aura.instances.pause(creating.id)
+        # With the project's offer unknown, the region goes to the server, which refuses it.
+        aura.instances.catalogue = unreadable_catalogue()
         with pytest.raises(BadRequestError):
             await aura.instances.create(
                 name="nowhere",
@@ -397,6 +412,7 @@ async def test_404_409_and_400_are_never_retried(inproc: EmulatorFactory) -> Non
     assert counters["requests"][GET_ROUTE] == {"404": 1}
     assert counters["requests"]["POST /v1/instances/{instanceId}/pause"] == {"409": 1}
     assert counters["requests"][CREATE_ROUTE] == {"202": 1, "400": 1}
+    assert counters["requests"][TENANT_ROUTE] == {"200": 1}  # the first create's catalogue
     assert of_type(emu.events, RetryScheduled) == []
 
 
@@ -514,8 +530,9 @@ async def test_create_whose_connection_dropped_leaves_exactly_one_instance(
 async def test_create_answered_429_is_resent_and_succeeds_once(
     inproc: EmulatorFactory,
 ) -> None:
-    # The server allows one request per emulated minute (600x compressed); a read spends it,
-    # so the create is refused with 429 before any work, and resent when the window passes.
+    # The server allows one request per emulated minute (600x compressed); a read spends it
+    # (the project's offer, which the create would read first otherwise), so the create is
+    # refused with 429 before any work, and resent when the window passes.
     rate = RateLimitSettings(limit=1, window=60)
     emu = await inproc(_config(rate_limit=rate), time_scale=600)
 
@@ -525,13 +542,14 @@ async def test_create_answered_429_is_resent_and_succeeds_once(
             emu.clock.advance(60)
 
     async with emu.client(on_event=hook) as aura:
-        await aura.tenants.list()
+        assert await aura.instances.catalogue.configurations(DEFAULT_PROJECT_ID)
         started = anyio.current_time()
         created = await aura.instances.create(name="limited", type="free-db")
         waited = anyio.current_time() - started
     assert created.name == "limited"
     counters = await emu.counters()
     assert counters["requests"][CREATE_ROUTE] == {"202": 1, "429": 1}
+    assert counters["requests"][TENANT_ROUTE] == {"200": 1}
     assert counters["creates_per_name"] == {"limited": 1}
     assert [e.reason for e in of_type(emu.events, RetryScheduled)] == ["429"]
     (limited,) = of_type(emu.events, RateLimited)
@@ -703,6 +721,8 @@ async def test_bad_request_carries_reason_and_field(inproc: EmulatorFactory) -> 
     emu = await inproc()
     recorder = Recorder(emu.transport())
     async with emu.client(transport=recorder) as aura:
+        # The project's offer unknown, the region is left to the server (its 400 is tested).
+        aura.instances.catalogue = unreadable_catalogue()
         with pytest.raises(BadRequestError) as caught:
             await aura.instances.create(
                 name="x",
@@ -867,11 +887,14 @@ async def test_a_region_refused_by_the_project_hints_where_to_look(
 ) -> None:
     emu = await inproc()
     async with emu.client() as aura:
+        # The server's refusal is tested: the project's offer unknown, a region shaped like a
+        # GCP region (so the offline rules let it through) reaches it.
+        aura.instances.catalogue = unreadable_catalogue()
         with pytest.raises(BadRequestError) as caught:
             await aura.instances.create(
                 name="x",
                 type="professional-db",
-                region="mars-1",
+                region="mars-north1",
                 memory="2GB",
                 cloud_provider="gcp",
             )

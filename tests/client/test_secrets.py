@@ -35,13 +35,23 @@ from aura_async import (
     RetryPolicy,
     TokenError,
     TokenRefreshed,
+    TransportError,
     ValidationError,
 )
 from aura_async.emulator import Credential, EmulatorConfig, EmulatorServer, RateLimitSettings
 from aura_async.emulator.tokens import IssuedToken, TokenStore
+from aura_async.models import Project
+from aura_async.resources.catalogue import Catalogue
 from tests.client.conftest import HoldableClock
 
 CLIENT_ID = "secrets-test-client"
+
+
+async def unreadable(tenant_id: str) -> Project:
+    """Reads no project: creates are then checked by the offline rules, the server decides."""
+    raise TransportError("the test hides the catalogue", method="GET", path="/tenants")
+
+
 LOGGERS = ("", "aura_async", "httpx", "httpcore")
 
 
@@ -171,19 +181,23 @@ async def test_no_secret_in_anything_a_full_scenario_produces(
                 store.revoke_all()
             shown.append(await aura.instances.get(created.id))
 
-            # Validation: locally (nothing sent) and by the server.
+            # Validation: locally (nothing sent), against the project's offer (read by the
+            # first create), and by the server (the offer hidden, so the region is sent).
+            nowhere: dict[str, Any] = {
+                "name": "nowhere",
+                "type": "professional-db",
+                "region": "mars-north1",
+                "memory": "2GB",
+                "cloud_provider": "gcp",
+            }
             await expect(ValidationError, aura.instances.get("not-an-id"))
             await expect(ValidationError, aura.instances.create(name=" padded", type="free-db"))
-            await expect(
-                BadRequestError,
-                aura.instances.create(
-                    name="nowhere",
-                    type="professional-db",
-                    region="mars-north1",
-                    memory="2GB",
-                    cloud_provider="gcp",
-                ),
-            )
+            await expect(ValidationError, aura.instances.create(**nowhere))
+            refused = errors[-1]
+            assert isinstance(refused, ValidationError)
+            assert refused.field == "region"
+            aura.instances.catalogue = Catalogue(unreadable)
+            await expect(BadRequestError, aura.instances.create(**nowhere))
             await expect(NotFoundError, aura.instances.get("0000abcd"))
 
             # 429s: the server now allows 2 per window, the client still believes 100.

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from aura_async import AuraClient, ValidationError
+from aura_async import AuraClient, InstanceSpec, MemoryStore, ValidationError
 from aura_async.emulator import EmulatorServer
 from tests.client.conftest import Witness, emulator_config, make_client
 
@@ -61,6 +61,10 @@ FLAG = "must be True or False"
 DATE = "must be a date such as 2025-01-31"
 NO_PROJECT = r"No project \(tenant\) id: pass tenant_id or set AURA_TENANT_ID"
 TTL = "ttl must be a positive duration such as 30m"
+TIMEOUT = "timeout must be seconds, 0 or more"
+SENT_AFTER = r"sent_after must be a moment of anyio\.current_time\(\)"
+ATTEMPTS = "attempts must be a whole number, 1 or more"
+CONTROL = "control character"
 
 
 @attrs.frozen
@@ -133,6 +137,7 @@ BAD_INSTANCE_IDS = ["", "0123ABCD", "0123abc", "0123abcde", "0123abcg", None, 12
 BAD_PATH_IDS = ["", "a/b", "../x", "a b", None, 42]
 BAD_SIZES = ["8 GB", "8gb", "0GB", "08GB", "8.5GB", "8", 8]
 BAD_COUNTS = [-1, True, "10", 1.5]
+BAD_TIMEOUTS = [-1, -0.5, float("nan"), "5", True]
 FREE: dict[str, Any] = {"name": "f", "type": "free-db"}
 
 CASES = [
@@ -143,6 +148,12 @@ CASES = [
     case("tenants.metrics_integration", field="tenant_id", match=NO_PROJECT, bare=True, id="none"),
     # ---------------------------------------------------------------- instances
     *each("instances.list", "tenant_id", ["bad id", "", 7], match=BAD_ID),
+    *each(
+        "instances.list",
+        "sent_after",
+        ["soon", float("nan"), float("inf"), float("-inf"), True, [1.0]],
+        match=SENT_AFTER,
+    ),
     *each("instances.get", 0, BAD_INSTANCE_IDS, field="instance_id", match=INSTANCE_ID),
     *each("instances.create", "name", BAD_NAMES, base=PRO, match=NAME),
     *each(
@@ -263,6 +274,83 @@ CASES = [
         id="nothing",
     ),
     *each("instances.delete", 0, BAD_INSTANCE_IDS, field="instance_id", match=INSTANCE_ID),
+    *each(
+        "instances.delete", "timeout", BAD_TIMEOUTS, args=(ID,), base={"wait": True}, match=TIMEOUT
+    ),
+    # Deleting and proving the instance absent: the same checks, before the first DELETE.
+    *each("instances.ensure_deleted", 0, BAD_INSTANCE_IDS, field="instance_id", match=INSTANCE_ID),
+    *each("instances.ensure_deleted", "timeout", BAD_TIMEOUTS, args=(ID,), match=TIMEOUT),
+    *each(
+        "instances.ensure_deleted",
+        "timeout",
+        BAD_TIMEOUTS[:2],
+        args=(ID,),
+        base={"wait": False},
+        tag="no-wait",
+        match=TIMEOUT,
+    ),
+    # The create and resize checks on their own: what is malformed is refused before even
+    # the project's offer is read (the refusals of what the project does not offer, which
+    # cost that one read, are in test_catalogue.py).
+    *each("instances.validate_create", "name", BAD_NAMES, base=PRO, match=NAME),
+    *each("instances.validate_create", "name", ["a\nb", "db\x07"], base=PRO, match=CONTROL),
+    *each("instances.validate_create", "type", ["free", "FREE-DB", None], base=PRO, match=CHOICE),
+    *each("instances.validate_create", "cloud_provider", ["ibm", 1], base=PRO, match=CHOICE),
+    *each("instances.validate_create", "memory", BAD_SIZES, base=PRO, match=SIZE),
+    *each("instances.validate_create", "storage", ["0GB", "16 GB"], base=PRO, match=SIZE),
+    *each("instances.validate_create", "region", ["", "  ", 1], base=PRO, match=TEXT),
+    *each("instances.validate_create", "version", ["", 5], base=PRO, match=TEXT),
+    *each("instances.validate_create", "tenant_id", ["", "bad id"], base=PRO, match=BAD_ID),
+    *each(
+        "instances.validate_create",
+        "memory",
+        ["2GB"],
+        base=FREE,
+        tag="free",
+        match="AuraDB Free has 1GB of memory only",
+    ),
+    case(
+        "instances.validate_create",
+        field="tenant_id",
+        match=NO_PROJECT,
+        bare=True,
+        id="no-project",
+        **PRO,
+    ),
+    *each("instances.validate_resize", "memory", BAD_SIZES, base={"storage": None}, match=SIZE),
+    *each(
+        "instances.validate_resize",
+        "storage",
+        ["0GB", "eight"],
+        base={"memory": None},
+        match=SIZE,
+    ),
+    *each(
+        "instances.validate_resize",
+        "tenant_id",
+        ["", "a b"],
+        base={"memory": "8GB", "storage": None},
+        match=BAD_ID,
+    ),
+    # No project to read the offer of: Aura's known sizes decide, and nothing is sent.
+    case(
+        "instances.validate_resize",
+        memory="7GB",
+        storage=None,
+        field="memory",
+        match="is not a size Aura offers",
+        bare=True,
+        id="no-project-memory=7GB",
+    ),
+    case(
+        "instances.validate_resize",
+        memory=None,
+        storage="3GB",
+        field="storage",
+        match="is not a size Aura offers",
+        bare=True,
+        id="no-project-storage=3GB",
+    ),
     *each("instances.pause", 0, BAD_INSTANCE_IDS, field="instance_id", match=INSTANCE_ID),
     *each("instances.resume", 0, BAD_INSTANCE_IDS, field="instance_id", match=INSTANCE_ID),
     *each(
@@ -544,6 +632,25 @@ async def test_invalid_input_is_refused_before_sending(refusals: Refusals, case:
     await refusals.check(case)
 
 
+FLEET_CASES = [
+    *each(
+        "fleet.create",
+        "attempts",
+        [0, -1, True, False, 1.5, "3", None],
+        args=(InstanceSpec(name="fleet-db", type="free-db"),),
+        base={"store": MemoryStore(), "adopt": False},
+        match=ATTEMPTS,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", FLEET_CASES)
+async def test_fleet_create_refuses_bad_attempts_before_sending(
+    refusals: Refusals, case: Case
+) -> None:
+    await refusals.check(case)
+
+
 def _public_operations() -> set[str]:
     client = AuraClient("id", "secret")  # never used: only its resources are inspected
     found = set()
@@ -557,9 +664,15 @@ def _public_operations() -> set[str]:
 
 def test_every_public_method_with_arguments_has_refusals() -> None:
     covered = {param.values[0].operation for param in CASES}
-    # The 26 API operations; the waits (instances.wait, ...) send only GETs of them.
+    # The 26 API operations, the create and resize checks (validate_create, validate_resize)
+    # and ensure_deleted; the waits (instances.wait, ...) send only GETs of them.
     operations = {op for op in _public_operations() if not op.endswith(".wait")}
-    assert len(operations) == 26
+    assert len(operations) == 29
+    assert {
+        "instances.validate_create",
+        "instances.validate_resize",
+        "instances.ensure_deleted",
+    } <= operations
     # tenants.list takes no arguments: there is nothing to refuse.
     assert covered == operations - {"tenants.list"}
 
@@ -580,7 +693,12 @@ async def test_edge_values_that_are_valid_are_sent(server: EmulatorServer) -> No
     try:
         async with make_client(server) as aura:
             name = "n" * 30
-            async with witness.sends("POST /oauth/token 200", "POST /v1/instances 202"):
+            # The client's first create reads the project's offer first (once).
+            async with witness.sends(
+                "POST /oauth/token 200",
+                "GET /v1/tenants/{tenantId} 200",
+                "POST /v1/instances 202",
+            ):
                 created = await aura.instances.create(**(PRO | {"name": name, "storage": "4GB"}))
             assert created.name == name
             async with witness.sends("PATCH /v1/instances/{instanceId} 200"):
