@@ -2,8 +2,9 @@
 
 The client allows itself four requests per 300 ms: the token, the read of the project's
 offer, the listing and the first create take them all, so every other create is still queued
-behind the rate limiter when the test cancels the call. Afterwards the ledger must say exactly what exists: the creates that
-were sent with their credentials, the others ``not-created``, and nothing sent any more.
+behind the rate limiter when the test cancels the call. Afterwards the ledger must say exactly
+what exists: the creates that were sent with their credentials, the others ``not-created``,
+and nothing sent any more.
 """
 
 from __future__ import annotations
