@@ -813,8 +813,11 @@ async def test_a_brief_not_found_after_create_is_tolerated(local: LocalFactory) 
     assert (await emu.counts())[f"{GET_INSTANCE} 404"] >= 1
 
 
-async def test_not_found_beyond_the_grace_fails(local: LocalFactory) -> None:
-    emu = local(faults=FaultPlan(not_found_after_create=3600.0))
+async def test_not_found_beyond_the_grace_and_unlisted_fails(local: LocalFactory) -> None:
+    """Nowhere to be seen past the grace (no GET finds it, no listing shows it): failed."""
+    emu = local(
+        faults=FaultPlan(not_found_after_create=3600.0, not_found_after_create_unlisted=True)
+    )
     events = Events()
     aura = emu.client(SCALED, events)
     with pytest.raises(WaitFailedError) as raised:
@@ -828,6 +831,34 @@ async def test_not_found_beyond_the_grace_fails(local: LocalFactory) -> None:
     # (The history is rounded to milliseconds.)
     assert error.history[-2][0] < grace(SCALED, Operation.CREATE) + 0.0005
     assert (await emu.counts())[f"{GET_INSTANCE} 404"] == len(statuses)
+
+
+async def test_not_found_beyond_the_grace_but_listed_waits_on(local: LocalFactory) -> None:
+    """Still listed past the grace: the instance exists and its 404 window is longer than
+    allowed for. The wait learns the window and goes on until the instance shows up."""
+    window = 10 * grace(SCALED, Operation.CREATE) * SCALE
+    emu = local(faults=FaultPlan(not_found_after_create=window))
+    events = Events()
+    aura = emu.client(SCALED, events)
+
+    async def let_time_pass() -> None:
+        # (The manual clock moves only when told: a little per 404, until it is found.)
+        while "running" not in events.observed():
+            await until(lambda: len(events.observed()) > moved[0])
+            moved[0] = len(events.observed())
+            emu.advance(window / 8)
+
+    moved = [0]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(let_time_pass)
+        created = await aura.instances.create(name="late", **PRO, wait=True)
+        tg.cancel_scope.cancel()
+    seen = events.observed(created.id, Operation.CREATE)
+    assert seen[0] == "not found"
+    assert seen[-1] == "running"
+    assert not events.of(WaitFailed)
+    assert aura.watcher.not_found_window() > SCALED.not_found_grace
+    assert (await emu.counts())["GET /v1/instances 200"] >= 1  # it looked again
 
 
 async def test_not_found_fails_at_once_for_an_instance_that_existed(local: LocalFactory) -> None:

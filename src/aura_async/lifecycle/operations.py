@@ -86,6 +86,9 @@ class Target:
             even if the transient status was never seen (the poll may have missed it).
         not_found_grace: seconds after submission during which a 404 is tolerated (a just
             created resource can briefly be missing); 0 where a 404 means it is gone.
+        within_window: the watcher's not-found window (how long a new resource may answer
+            404, as learnt) is added to ``not_found_grace`` when each observation is judged,
+            so a window learnt during the wait lengthens it.
     """
 
     operation: Operation
@@ -94,21 +97,23 @@ class Target:
     underway: str | None = None
     settle_after: float = 0.0
     not_found_grace: float = 0.0
+    within_window: bool = False
 
     def judge(
-        self, seen: Observation, *, elapsed: float, underway_seen: bool
+        self, seen: Observation, *, elapsed: float, underway_seen: bool, window: float = 0.0
     ) -> tuple[Verdict, str]:
         """Return the verdict on an observation and, for a failure, why.
 
         ``elapsed`` is the time since the operation was submitted; ``underway_seen`` whether
-        an earlier observation showed the operation's transient status.
+        an earlier observation showed the operation's transient status; ``window`` the
+        not-found window now (see ``within_window``).
         """
         op = self.operation
         value = seen.value
         if value is None:  # 404
             if op is Operation.DELETE:
                 return Verdict.DONE, ""
-            if elapsed < self.not_found_grace:
+            if elapsed < self.not_found_grace + (window if self.within_window else 0.0):
                 return Verdict.PENDING, ""
             return Verdict.FAILED, "it was not found"
         status = seen.status

@@ -470,7 +470,7 @@ class Watcher:
         if target.shows_underway(seen):
             waiter.underway_seen = True
         elapsed = seen.at - waiter.submitted
-        if seen.value is not None and waiter.started_known and target.not_found_grace > 0:
+        if seen.value is not None and waiter.started_known and target.within_window:
             # Found after 404s since its create: the service's 404 window is at least so long.
             for at, shown in reversed(watch.history):
                 if at < waiter.submitted:
@@ -478,7 +478,12 @@ class Watcher:
                 if shown == _NOT_FOUND and at < seen.at:
                     self.saw_not_found(at - waiter.submitted)
                     break
-        verdict, why = target.judge(seen, elapsed=elapsed, underway_seen=waiter.underway_seen)
+        verdict, why = target.judge(
+            seen,
+            elapsed=elapsed,
+            underway_seen=waiter.underway_seen,
+            window=self.not_found_window(),
+        )
         if verdict is Verdict.PENDING:
             return False
         fields = self._event_fields(waiter, watch)

@@ -46,15 +46,16 @@ class Resource:
             # has taken as long as it usually does (a poll may miss the transient status).
             conditions.setdefault("underway", _UNDERWAY[operation])
             conditions.setdefault("settle_after", self._watcher.expected(operation))
-        grace = 0.0
         if operation in _CREATES:
-            # Counted from the first poll, which itself comes part of the expected duration
-            # after the create: a grace counted from the create could be over before any poll.
-            grace = self._watcher.not_found_window() + policy.first_delay(
-                self._watcher.expected(operation)
+            # The not-found window (added as each poll is judged, as learnt by then) counted
+            # from the first poll, which itself comes part of the expected duration after
+            # the create: a grace counted from the create could be over before any poll.
+            # (The policy's delay, not the watcher's learnt one: the grace may only be longer.)
+            conditions.setdefault(
+                "not_found_grace", policy.first_delay(self._watcher.expected(operation))
             )
-            # (the policy's delay, not the watcher's learnt one: the grace may only be longer)
-        return Target(operation, not_found_grace=grace, **conditions)
+            conditions.setdefault("within_window", True)
+        return Target(operation, **conditions)
 
     def _await(
         self,

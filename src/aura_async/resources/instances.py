@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import functools
 import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,7 +37,7 @@ from aura_async.errors import (
     WaitError,
     WaitTimeoutError,
 )
-from aura_async.lifecycle.operations import Operation
+from aura_async.lifecycle.operations import Operation, Target
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.models import (
     CdcEnrichmentMode,
@@ -462,9 +463,13 @@ class Instances(Resource):
             )
             return None
         target = self._target(op, memory=memory, storage=storage)
+        fetch: Callable[[], Awaitable[Instance]] = functools.partial(self.get, instance_id)
+        if op is Operation.CREATE:
+            started = anyio.current_time() if submitted is None else submitted
+            fetch = self._found_or_listed(instance_id, target, started)
         result = await self._await(
             instance_id,
-            lambda: self.get(instance_id),
+            fetch,
             target,
             name=name,
             submitted=submitted,
@@ -472,6 +477,34 @@ class Instances(Resource):
             cohort=cohort,
         )
         return result if isinstance(result, Instance) else None
+
+    def _found_or_listed(
+        self, instance_id: str, target: Target, started: float
+    ) -> Callable[[], Awaitable[Instance]]:
+        """A create wait's poll, which looks again before a 404 can end the wait.
+
+        A 404 past the grace (the not-found window after the first poll) is checked against
+        a listing: an instance still listed exists, so it is inside its creation's 404
+        window, which is then at least as long as it has been known: the window is learnt
+        (and the wait, judged against it, goes on). The 404 is the poll's answer either way.
+        """
+
+        async def fetch() -> Instance:
+            try:
+                return await self.get(instance_id)
+            except NotFoundError:
+                now = anyio.current_time()
+                window = self._watcher.not_found_window()
+                if now - started >= target.not_found_grace + window:
+                    sighting = self._sightings.get(instance_id)
+                    tenant = sighting.tenant_id if sighting is not None else None
+                    listed = await self._listings.sent_after(tenant, now)
+                    if any(s.id == instance_id for s in listed):
+                        first = sighting.first_seen if sighting is not None else started
+                        self._watcher.saw_not_found(anyio.current_time() - first)
+                raise
+
+        return fetch
 
     async def update(
         self,
