@@ -209,3 +209,23 @@ async def test_the_client_learns_a_longer_window_from_what_it_sees(make_rig: Rig
     assert await hidden_count(rig) >= 1
     # (The last 404 came before the window's end: the span seen is a little shorter.)
     assert aura.watcher.not_found_window() >= 1.5 * 1.2 * POLICY.not_found_grace
+
+
+async def test_a_rerun_inside_the_window_adopts_rather_than_duplicates(
+    make_rig: RigFactory,
+) -> None:
+    """A job run again at once (its first run did not wait): the listing shows the names,
+    their GETs answer 404, and each is taken over, not created a second time."""
+    rig = await make_rig(config(faults=LISTED))
+    aura = rig.client(policy=POLICY)
+    store = MemoryStore()
+    first = await aura.fleet.create(spec("again"), count=6, wait=False, store=store)
+    assert first.ok
+
+    again = await aura.fleet.create(spec("again"), count=6, store=store)
+
+    assert again.totals == {Outcome.ADOPTED: 6}, [(i.name, str(i.error)) for i in again.items]
+    assert await hidden_count(rig) >= 1
+    assert await rig.creates_per_name() == {f"again-{n}": 1 for n in range(1, 7)}
+    assert all(i.credentials_known for i in again.items)  # the ledger had their passwords
+    assert all(i.instance is not None and i.instance.status == "running" for i in again.items)

@@ -56,7 +56,7 @@ from aura_async.fleet.store import (
 )
 from aura_async.lifecycle.operations import Operation
 from aura_async.lifecycle.watcher import Watcher
-from aura_async.models import CreatedInstance, InstanceStatus, InstanceSummary
+from aura_async.models import CreatedInstance, Instance, InstanceStatus, InstanceSummary
 from aura_async.resources import Instances, Snapshots
 from aura_async.resources._base import check_timeout
 from aura_async.resources._sightings import CLOCK_SKEW
@@ -513,13 +513,22 @@ class Fleet:
         wait: bool,
         timeout: float | None,
     ) -> bool:
-        """Take over an instance already under the item's name; False if all are going away."""
+        """Take over an instance already under the item's name; False if all are going away.
+
+        A listed instance that answers 404 may be inside its creation's 404 window: it is
+        taken over as it is (creating, as far as anyone can tell), not created a second time.
+        """
         latest = dt.datetime.max.replace(tzinfo=dt.UTC)
+        young = _now() - dt.timedelta(seconds=self._watcher.not_found_window()) - CLOCK_SKEW
+        instance: Instance | None
         # Prefer the instance the ledger knows (it has the password), else the oldest.
         for chosen in sorted(present, key=lambda s: (s.id not in ours, s.created_at or latest)):
             try:
                 instance = await self._instances.get(chosen.id)
             except NotFoundError:
+                if chosen.created_at is None or chosen.created_at > young:
+                    instance = None  # listed, and perhaps too new to be found yet
+                    break
                 continue
             if instance.status in _GOING:
                 continue  # being deleted: the name is free again
@@ -548,7 +557,11 @@ class Fleet:
                     await store.mark(intent.intent_id, EntryState.ADOPTED, instance_id=chosen.id)
                 except CredentialStoreError as error:
                     item.error = error
-        if wait and timeout != 0 and instance.status is InstanceStatus.CREATING:
+        if (
+            wait
+            and timeout != 0
+            and (instance is None or instance.status is InstanceStatus.CREATING)
+        ):
             item.instance = await self._instances.wait(
                 chosen.id, Operation.CREATE, name=chosen.name, timeout=timeout, cohort=True
             )
