@@ -22,6 +22,10 @@ fleet: see benchmarks/fleet.py (``--only fleet``; ``--fleet-quick`` for a subset
 
 shared: see benchmarks/shared_limit.py (``--only shared``): 4 processes x 50 instances with
 one credential, a shared Redis budget against per-process ones, and the cost of an acquire.
+
+teardown: see benchmarks/teardown.py (``--only teardown``): teardown right after create in
+live Aura's 404 window, and creates under 503s, against the ways that take 404 for deleted
+and never resend.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import httpx
 import fleet
 import lifecycle
 import shared_limit
+import teardown
 from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -231,14 +236,30 @@ async def sdk_overhead(calls: int) -> None:
     )
 
 
-BENCHMARKS = ("throughput", "overhead", "limiter", "waits", "lag", "fleet", "shared")
+BENCHMARKS = (
+    "throughput",
+    "overhead",
+    "limiter",
+    "waits",
+    "lag",
+    "fleet",
+    "shared",
+    "teardown",
+)
 
 
 def main() -> None:
     """Run the chosen benchmarks (all by default) and print their figures."""
     parser = argparse.ArgumentParser(
         description="\n".join(
-            doc or "" for doc in (__doc__, lifecycle.__doc__, fleet.__doc__, shared_limit.__doc__)
+            doc or ""
+            for doc in (
+                __doc__,
+                lifecycle.__doc__,
+                fleet.__doc__,
+                shared_limit.__doc__,
+                teardown.__doc__,
+            )
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -353,6 +374,15 @@ def main() -> None:
         default=None,
         help="shared: a running Redis to use (default: start one on loopback)",
     )
+    parser.add_argument(
+        "--teardown-trials", type=int, default=4, help="teardown: draws of the conditions"
+    )
+    parser.add_argument(
+        "--teardown-n",
+        type=int,
+        action="append",
+        help="teardown: instances per run (repeat; default 25 and 100)",
+    )
     args = parser.parse_args()
     chosen = args.only or BENCHMARKS
     if "throughput" in chosen:
@@ -391,6 +421,14 @@ def main() -> None:
                     plot=Path(args.fleet_plot) if args.fleet_plot and not quick else None,
                 )
             )
+    if "teardown" in chosen:
+        anyio.run(
+            functools.partial(
+                teardown.teardown_benchmark,
+                trials=args.teardown_trials,
+                ns=tuple(args.teardown_n or (25, 100)),
+            )
+        )
     if "shared" in chosen:
         shared_limit.shared_limit_benchmark(
             processes=args.shared_processes,

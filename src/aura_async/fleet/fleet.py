@@ -9,7 +9,9 @@ Creates are idempotent by name: the project's instances are listed once before a
 name already present is adopted, an intent is recorded in the credential store before each
 create request, and the credentials are saved from inside the create's shielded commit, so
 neither a crash nor a cancel between the answer and the write can lose them. A create that
-fails ambiguously is reconciled by listing, never by sending it again.
+fails ambiguously is reconciled by listing, and sent again only once proven not created.
+Teardowns count an instance deleted once the service took its delete, or it is proven absent
+(a 404 alone is not proof: see ``Instances.ensure_deleted``).
 """
 
 from __future__ import annotations
@@ -356,15 +358,15 @@ class Fleet:
                     # of: do not create it.
                     item.outcome, item.error = Outcome.FAILED, error
                     return
-            sent = await self._create_attempt(
+            refused = await self._create_attempt(
                 item, spec, intent, run, store, wait, timeout, known_before, attempt
             )
-            if sent is None:
+            if refused is None:
                 return
             # Proven not created: send it again, unless this was the last try. (The error
             # says so meanwhile, should a stop cut the backoff short.)
-            item.error = CreateFailedError(spec.name, attempt, sent)
-            if attempt == attempts or not await self._before_resend(sent, attempt, run):
+            item.error = CreateFailedError(spec.name, attempt, refused)
+            if attempt == attempts or not await self._before_resend(refused, attempt, run):
                 item.outcome = Outcome.FAILED
                 return
             item.outcome = item.error = None

@@ -35,6 +35,7 @@ from aura_async.errors import (
     ResponseValidationError,
     ValidationError,
     WaitError,
+    WaitFailedError,
     WaitTimeoutError,
 )
 from aura_async.lifecycle.operations import Operation, Target
@@ -726,7 +727,8 @@ class Instances(Resource):
                     last = "not found"
                 except OngoingOperationError:
                     last = "busy with another operation"
-                    pause = await self._pause(pause, deadline, instance_id, last, began)
+                    if not await self._wait_out(instance_id, deadline, began, cohort=cohort):
+                        pause = await self._pause(pause, deadline, instance_id, last, began)
                     continue
                 else:
                     accepted, submitted = True, anyio.current_time()
@@ -741,7 +743,7 @@ class Instances(Resource):
             if accepted:
                 await self._await(
                     instance_id,
-                    lambda: self.get(instance_id),
+                    functools.partial(self.get, instance_id),
                     self._target(Operation.DELETE),
                     name=name,
                     submitted=submitted,
@@ -756,9 +758,8 @@ class Instances(Resource):
                 # Too young for a 404 to mean anything: look again once it is not.
                 last = "not found, too soon after its creation to count"
                 await self._sleep_until(min(trusted, deadline), deadline, instance_id, last, began)
-                if send and not accepted:
-                    continue
-                submitted = None
+                if accepted:
+                    submitted = None  # (what follows measures no delete's duration)
                 continue
             sighting = self._sightings.get(instance_id)
             # (An instance never seen may belong to any project: None lists them all.)
@@ -793,9 +794,42 @@ class Instances(Resource):
                         continue
                     last = f"{current.status}, and a delete answered 404"
             pause = await self._pause(pause, deadline, instance_id, last, began)
-            if send and not accepted:
-                continue
-            submitted = None
+            if accepted:
+                submitted = None
+
+    async def _wait_out(
+        self, instance_id: str, deadline: float, began: float, *, cohort: bool
+    ) -> bool:
+        """Wait for the operation in flight (a 409) to end; False if it is not one to wait for.
+
+        Polls are reads, which the rate limiter sends after mutations: cheaper than sending
+        the DELETE again and again while a create runs its course.
+
+        Raises:
+            WaitTimeoutError: the deadline passed first.
+        """
+        try:
+            current = await self.get(instance_id)
+        except NotFoundError:
+            return True  # (the next DELETE says what that means)
+        status = str(current.status)
+        operation = _UNDER_WAY.get(status)
+        if operation is None:
+            return False
+        try:
+            await self.wait(
+                instance_id,
+                operation,
+                name=current.name,
+                timeout=max(0.0, deadline - anyio.current_time()),
+                cohort=cohort,
+            )
+        except WaitFailedError:
+            pass  # ended some other way (loading failed, say): the DELETE may go now
+        except WaitTimeoutError:
+            elapsed = anyio.current_time() - began
+            raise _not_proven(instance_id, f"still {status}", elapsed) from None
+        return True
 
     async def _pause(
         self, pause: float, deadline: float, instance_id: str, last: str, began: float
@@ -820,15 +854,7 @@ class Instances(Resource):
         now = anyio.current_time()
         if now >= deadline or when >= deadline:
             await anyio.sleep(max(0.0, deadline - now))
-            elapsed = anyio.current_time() - began
-            raise WaitTimeoutError(
-                f"Deleting {instance_id}: not proven gone after {elapsed:.1f}s (last seen: "
-                f"{last}); it may still exist",
-                resource_id=instance_id,
-                operation=Operation.DELETE.value,
-                last_status=last,
-                elapsed=elapsed,
-            )
+            raise _not_proven(instance_id, last, anyio.current_time() - began)
         await anyio.sleep(when - now)
 
     async def pause(
@@ -1047,6 +1073,26 @@ def _flag(value: object, field: str) -> bool | None:
         raise ValidationError(f"{field} must be True or False", field=field)
     return value
 
+
+def _not_proven(instance_id: str, last: str, elapsed: float) -> WaitTimeoutError:
+    """The error of a delete whose instance could not be proven gone in time."""
+    return WaitTimeoutError(
+        f"Deleting {instance_id}: not proven gone after {elapsed:.1f}s (last seen: {last}); "
+        "it may still exist",
+        resource_id=instance_id,
+        operation=Operation.DELETE.value,
+        last_status=last,
+        elapsed=elapsed,
+    )
+
+
+# The operation an instance's status shows in flight, which a delete waits out (a 409).
+_UNDER_WAY = {
+    InstanceStatus.CREATING.value: Operation.CREATE,
+    InstanceStatus.LOADING.value: Operation.CREATE,
+    InstanceStatus.PAUSING.value: Operation.PAUSE,
+    InstanceStatus.RESUMING.value: Operation.RESUME,
+}
 
 _INSTANCE_OPERATIONS = (
     Operation.CREATE,
