@@ -103,7 +103,7 @@ class Sightings:
 
 @attrs.define(eq=False)
 class _Flight:
-    started: float
+    started: float  # when its request starts (planned, while it gathers callers)
     done: anyio.Event = attrs.Factory(anyio.Event)
     result: list[InstanceSummary] | None = None
     error: BaseException | None = None
@@ -113,7 +113,9 @@ class Listings:
     """Listings of a project's instances that concurrent callers share.
 
     A caller asks for a listing sent at or after a moment (the moment it saw a 404, say); a
-    listing already started since then, in flight or answered, serves it too.
+    listing already started since then, in flight or answered, serves it too. With a
+    ``gather`` time, a new listing waits that long before it is sent, so that callers
+    arriving meanwhile share it (a fleet's items see their 404s a little apart).
     """
 
     def __init__(
@@ -125,7 +127,9 @@ class Listings:
         self._clock = clock
         self._latest: dict[str | None, _Flight] = {}
 
-    async def sent_after(self, tenant_id: str | None, after: float) -> list[InstanceSummary]:
+    async def sent_after(
+        self, tenant_id: str | None, after: float, *, gather: float = 0.0
+    ) -> list[InstanceSummary]:
         """A listing of ``tenant_id``'s instances sent no earlier than ``after``.
 
         Raises:
@@ -134,7 +138,7 @@ class Listings:
         while True:
             flight = self._latest.get(tenant_id)
             if flight is None or flight.started < after:
-                return await self._fly(tenant_id)
+                return await self._fly(tenant_id, gather)
             await flight.done.wait()
             if flight.result is not None:
                 return flight.result
@@ -143,9 +147,11 @@ class Listings:
                 raise copy.copy(flight.error) from flight.error
             # Its sender was cancelled before an answer: ask again.
 
-    async def _fly(self, tenant_id: str | None) -> list[InstanceSummary]:
-        flight = self._latest[tenant_id] = _Flight(self._clock())
+    async def _fly(self, tenant_id: str | None, gather: float) -> list[InstanceSummary]:
+        flight = self._latest[tenant_id] = _Flight(self._clock() + gather)
         try:
+            if gather > 0:
+                await anyio.sleep(gather)
             flight.result = await self._fetch(tenant_id)
         except Exception as error:
             flight.error = error

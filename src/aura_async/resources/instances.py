@@ -764,7 +764,10 @@ class Instances(Resource):
             sighting = self._sightings.get(instance_id)
             # (An instance never seen may belong to any project: None lists them all.)
             tenant = sighting.tenant_id if sighting is not None else None
-            listed = await self._listings.sent_after(tenant, now)
+            # A fleet's items see their 404s a little apart: a listing that waits a tenth of
+            # a delete's time for the others serves most of them.
+            gather = 0.1 * self._watcher.expected(Operation.DELETE) if cohort else 0.0
+            listed = await self._listings.sent_after(tenant, now, gather=gather)
             if not any(s.id == instance_id for s in listed):
                 return
             last = "not found, but still listed"
