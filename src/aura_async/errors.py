@@ -160,8 +160,9 @@ class ResponseValidationError(AuraError):
 class CreateOutcomeUnknownError(AuraError):
     """A create failed in a way that may have left something behind.
 
-    The API has no idempotency key, so the create is NOT resent: look it up by ``name``
-    (created at or after ``started_at``) instead. The fleet layer reconciles these.
+    The API has no idempotency key, so the client does not resend the create: look it up
+    by ``name`` (created at or after ``started_at``) instead. The fleet layer reconciles
+    these, and sends a create again only once a listing proves it made nothing.
 
     Attributes:
         name: the name the resource was requested with.

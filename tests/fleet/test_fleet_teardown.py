@@ -11,16 +11,22 @@ after an emulated hour) and mark the ledger ``deleted`` only for what is gone.
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import attrs
+import httpx
 import pytest
 
 from aura_async.emulator import EmulatorConfig, FaultPlan, ProjectSpec, RequestFilter
+from aura_async.emulator.clock import ScaledClock
 from aura_async.emulator.faults import DropFault
 from aura_async.errors import WaitTimeoutError
 from aura_async.fleet import EntryState, MemoryStore, Outcome, Selector
+from aura_async.fleet.store import Intent, new_intent_id
 from aura_async.lifecycle import PollPolicy
 
 from .conftest import PRO, PROJECT, Rig, RigFactory, spec, until
@@ -229,3 +235,127 @@ async def test_a_rerun_inside_the_window_adopts_rather_than_duplicates(
     assert await rig.creates_per_name() == {f"again-{n}": 1 for n in range(1, 7)}
     assert all(i.credentials_known for i in again.items)  # the ledger had their passwords
     assert all(i.instance is not None and i.instance.status == "running" for i in again.items)
+
+
+# ------------------------------------------------------------------ edges found in review
+
+
+class Tamper(httpx.AsyncBaseTransport):
+    """Passes requests to the emulator, but answers some itself (``rule``); logs them all."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        rule: Callable[[httpx.Request], httpx.Response | None],
+    ) -> None:
+        self.inner, self.rule = inner, rule
+        self.log: list[tuple[str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.log.append((request.method, request.url.path))
+        answer = self.rule(request)
+        if answer is not None:
+            return answer
+        return await self.inner.handle_async_request(request)
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _ in self.log if m == method)
+
+
+def _error(status: int, reason: str) -> httpx.Response:
+    return httpx.Response(status, json={"errors": [{"message": reason, "reason": reason}]})
+
+
+async def test_a_409_while_the_instance_answers_404_does_not_spin(make_rig: RigFactory) -> None:
+    """DELETE says busy, GET says missing: the delete pauses between tries and gives up at
+    its deadline, rather than sending both back to back until the rate limit stops it."""
+    rig = await make_rig(config())
+
+    def rule(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.startswith("/v1/instances/") and request.method == "DELETE":
+            return _error(409, "ongoing-database-operation")
+        if request.url.path.startswith("/v1/instances/") and request.method == "GET":
+            return _error(404, "db-not-found")
+        return None
+
+    tamper = Tamper(rig.transport(), rule)
+    aura = rig.client(policy=POLICY, transport=tamper)
+    created = await aura.instances.create(name="busy", **PRO)
+    tamper.log.clear()
+
+    with anyio.fail_after(5), pytest.raises(WaitTimeoutError, match="not proven gone"):
+        await aura.instances.ensure_deleted(created.id, timeout=0.5)
+    assert tamper.count("DELETE") < 20, tamper.count("DELETE")
+
+
+async def test_a_delete_answered_503_then_404_is_sent_again(make_rig: RigFactory) -> None:
+    """The pipeline resends a DELETE answered 503; inside the window the resend meets a 404,
+    which proves nothing: the delete is sent again after the window and the instance goes."""
+    rig = await make_rig(config(faults=FaultPlan(not_found_after_create=10 * PRIOR)))
+    first: set[str] = set()
+
+    def rule(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "DELETE" and request.url.path not in first:
+            first.add(request.url.path)
+            return _error(503, "unavailable")
+        return None
+
+    tamper = Tamper(rig.transport(), rule)
+    aura = rig.client(policy=POLICY, transport=tamper)
+    created = await aura.instances.create(name="flaky", **PRO)
+
+    assert await aura.instances.delete(created.id, wait=True, timeout=20.0) is None
+
+    assert rig.statuses() == {}
+    assert (await rig.requests())["DELETE /v1/instances/{instanceId} 202"] == 1
+
+
+async def test_an_old_instance_refused_once_teaches_no_window(make_rig: RigFactory) -> None:
+    """A stray 404 from an instance older than any window, then its delete taken: its age is
+    no 404 span to learn."""
+    # (The emulated clock starts two hours back: the instance's stated age is real.)
+    rig = await make_rig(config(), clock=ScaledClock(SCALE, start=time.time() - 7200))
+    stray = [True]
+
+    def rule(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "DELETE" and stray[0]:
+            stray[0] = False
+            return _error(404, "db-not-found")
+        return None
+
+    aura = rig.client(policy=POLICY, transport=Tamper(rig.transport(), rule))
+    old = await rig.raw_create("old")
+    rig.settle()  # running; two hours old by its stated creation time
+    await aura.instances.list()  # seen now
+    await anyio.sleep(0.2)  # two windows of the client's later
+
+    await aura.instances.ensure_deleted(old["id"], wait=False, timeout=5.0)
+
+    assert aura.watcher.not_found_window() == POLICY.not_found_grace
+
+
+async def test_recover_does_not_take_an_older_namesake_for_proof(make_rig: RigFactory) -> None:
+    """An intent whose instance is not listed yet, beside an old instance of the same name:
+    the namesake proves nothing, recovery looks again after the window and finds the new one."""
+    clock = ScaledClock(SCALE, start=time.time() - 7200)
+    unlisted = FaultPlan(not_found_after_create=3.5 * PRIOR, not_found_after_create_unlisted=True)
+    rig = await make_rig(config(faults=unlisted), clock=clock)
+    aura = rig.client(policy=PATIENT)
+    await rig.raw_create("db-1")  # someone else's, older
+    rig.advance(3600)
+    store = MemoryStore()
+    started = dt.datetime.fromtimestamp(clock.now(), dt.UTC)
+    intent = Intent(
+        intent_id=new_intent_id(),
+        name="db-1",
+        spec=spec("db-1").to_json(),
+        tenant_id=PROJECT,
+        started_at=started,
+    )
+    await store.record_intent(intent)
+    new = await rig.raw_create("db-1")  # what the crashed create made: not listed yet
+
+    report = await aura.fleet.recover(store)
+
+    (entry,) = report.entries
+    assert (entry.state, entry.instance_id) == (EntryState.LOST, new["id"])

@@ -39,6 +39,7 @@ from aura_async.errors import (
     NotFoundError,
     OngoingOperationError,
     RateLimitBackendError,
+    ResponseValidationError,
     ValidationError,
 )
 from aura_async.events import CredentialsSaved
@@ -599,8 +600,14 @@ class Fleet:
             if item.outcome is Outcome.SUCCEEDED:
                 item.error = None
             return EntryState.CREATED
-        trusted = pending.answered + self._watcher.not_found_window()
+        # A 2xx whose body could not be read, or an answer that named the instance: the
+        # service made it, whatever a listing says.
+        made = error.instance_id is not None or isinstance(error.cause, ResponseValidationError)
+        if error.instance_id is not None:
+            return await self._lost(pending, store, run, error.instance_id)
         while True:
+            # (Recomputed each time: the fleet's other items may have learnt a longer one.)
+            trusted = pending.answered + self._watcher.not_found_window()
             asked = self._clock()
             try:
                 listed = await self._instances.list(tenant_id=spec.tenant_id, sent_after=asked)
@@ -610,23 +617,34 @@ class Fleet:
                 return None
             match = _match(listed, spec.name, intent.started_at, pending.known_before)
             if match is not None:
-                item.instance_id = match.id
-                item.credentials_known = False
-                run.created.append((item, intent.intent_id))
-                await _mark(store, intent.intent_id, EntryState.LOST, instance_id=match.id)
-                item.outcome = Outcome.FAILED
-                item.error = CreateFailedError(
-                    spec.name, pending.attempt, error, instance_id=match.id
-                )
-                return EntryState.LOST
+                return await self._lost(pending, store, run, match.id)
             if asked >= trusted:
                 break
             # Too soon to tell: a new instance may not be listed yet. Look once more when
             # it would be.
             await anyio.sleep(trusted - asked)
+        if made:
+            # Made, yet not listed: nothing to conclude; the intent stays "intended".
+            item.outcome = Outcome.FAILED
+            return None
         await _mark(store, intent.intent_id, EntryState.NOT_CREATED)
         item.outcome = Outcome.FAILED
         return EntryState.NOT_CREATED
+
+    async def _lost(
+        self, pending: _Ambiguous, store: CredentialStore, run: _Run, instance_id: str
+    ) -> EntryState:
+        """The ambiguous create made ``instance_id``, whose password never arrived."""
+        item, intent = pending.item, pending.intent
+        item.instance_id = instance_id
+        item.credentials_known = False
+        run.created.append((item, intent.intent_id))
+        await _mark(store, intent.intent_id, EntryState.LOST, instance_id=instance_id)
+        item.outcome = Outcome.FAILED
+        item.error = CreateFailedError(
+            pending.spec.name, pending.attempt, pending.error, instance_id=instance_id
+        )
+        return EntryState.LOST
 
     async def _settle_ambiguous(self, run: _Run, store: CredentialStore) -> None:
         """Finish the reconciliations a stop or a cancel cut short (call it shielded).
@@ -1311,16 +1329,20 @@ class Fleet:
                     item.name,
                     error.message,
                 )
+                # (A cancel must not wait minutes for a create to finish, nor a window for
+                # a 404 to mean something: what one DELETE does not settle, recovery deletes
+                # later, once the ledger says its password is lost.)
                 try:
-                    await self._instances.delete(item.instance_id or "")
+                    going = await self._instances.delete(item.instance_id or "")
                 except AuraError as failure:
-                    # (A cancel must not wait minutes for a create to finish, nor a window
-                    # for a 404 to mean something: recovery deletes it later, once the
-                    # ledger says its password is lost.)
+                    going, why = None, str(failure)
+                else:
+                    why = "a resend met a 404, which proves nothing yet"
+                if going is None:
                     logger.error(
                         "could not delete instance %s (%s); run fleet.recover(delete_lost=True)",
                         item.instance_id,
-                        failure,
+                        why,
                     )
                     await _mark(store, intent_id, EntryState.LOST, instance_id=item.instance_id)
                     continue
@@ -1370,8 +1392,7 @@ def _under_way(item: FleetItem) -> bool:
     return (
         item.submitted is not None
         or (item.instance_id is not None and item.credentials is not None)
-        or isinstance(item.error, CreateOutcomeUnknownError)
-        or (isinstance(item.error, CreateFailedError) and item.error.instance_id is not None)
+        or isinstance(item.error, CreateOutcomeUnknownError | CreateFailedError)
     )
 
 
@@ -1385,11 +1406,13 @@ def _absence_unproven(
     it for longer than the window.
     """
     ids = {s.id for s in listed}
-    names = {s.name for s in listed}
+    claimed = {e.instance_id for e in entries if e.instance_id is not None}
+    unclaimed = [s for s in listed if s.id not in claimed]
     settled = _now() - dt.timedelta(seconds=window)  # (the ledger's times are this machine's)
     for entry in entries:
         if entry.state is EntryState.INTENDED and entry.instance_id is None:
-            if entry.name not in names:
+            # (An instance of that name made before the intent is no proof either way.)
+            if _match(unclaimed, entry.name, _started(entry), set()) is None:
                 return True
         elif (
             entry.instance_id is not None

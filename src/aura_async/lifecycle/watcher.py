@@ -220,9 +220,13 @@ class Watcher:
         return max(self.policy.not_found_grace, 1.5 * self._not_found_seen)
 
     def saw_not_found(self, seconds: float) -> None:
-        """Note that a resource answered 404 for ``seconds`` after its create, then showed."""
+        """Note that a resource answered 404 for ``seconds`` after its create, then showed.
+
+        Never more than a create's timeout is learnt: a window longer than that would only
+        say something else was wrong.
+        """
         if math.isfinite(seconds) and seconds > self._not_found_seen:
-            self._not_found_seen = seconds
+            self._not_found_seen = min(seconds, self.policy.timeout(Operation.CREATE))
 
     def first_delay(self, operation: Operation) -> float:
         """Seconds from submission to the first poll of an operation.

@@ -101,6 +101,14 @@ class Sightings:
         return first + window
 
 
+def _own(error: BaseException) -> BaseException:
+    """A copy of a shared error, so each caller's traceback stays its own (or the error)."""
+    try:
+        return copy.copy(error)
+    except Exception:  # one that cannot be copied is shared as it is
+        return error
+
+
 @attrs.define(eq=False)
 class _Flight:
     started: float  # when its request starts (planned, while it gathers callers)
@@ -141,10 +149,9 @@ class Listings:
                 return await self._fly(tenant_id, gather)
             await flight.done.wait()
             if flight.result is not None:
-                return flight.result
+                return list(flight.result)  # (each caller its own list)
             if flight.error is not None:
-                # A copy of its own keeps each caller's traceback apart.
-                raise copy.copy(flight.error) from flight.error
+                raise _own(flight.error) from flight.error
             # Its sender was cancelled before an answer: ask again.
 
     async def _fly(self, tenant_id: str | None, gather: float) -> list[InstanceSummary]:
@@ -160,4 +167,4 @@ class Listings:
             if self._latest.get(tenant_id) is flight and flight.result is None:
                 del self._latest[tenant_id]  # a failed listing is not kept for later callers
             flight.done.set()
-        return flight.result
+        return list(flight.result)

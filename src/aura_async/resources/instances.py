@@ -26,6 +26,7 @@ from aura_async._validation import (
     check_text,
 )
 from aura_async.errors import (
+    AuraError,
     BadRequestError,
     ConflictError,
     CreateOutcomeUnknownError,
@@ -493,16 +494,18 @@ class Instances(Resource):
         async def fetch() -> Instance:
             try:
                 return await self.get(instance_id)
-            except NotFoundError:
+            except NotFoundError as missing:
                 now = anyio.current_time()
                 window = self._watcher.not_found_window()
                 if now - started >= target.not_found_grace + window:
                     sighting = self._sightings.get(instance_id)
                     tenant = sighting.tenant_id if sighting is not None else None
-                    listed = await self._listings.sent_after(tenant, now)
+                    try:
+                        listed = await self._listings.sent_after(tenant, now)
+                    except AuraError:
+                        raise missing from None  # (no better knowledge: the 404 stands)
                     if any(s.id == instance_id for s in listed):
-                        first = sighting.first_seen if sighting is not None else started
-                        self._watcher.saw_not_found(anyio.current_time() - first)
+                        self._learn_window(instance_id, anyio.current_time())
                 raise
 
         return fetch
@@ -666,7 +669,9 @@ class Instances(Resource):
         Args:
             instance_id: the instance.
             wait: wait until the instance is gone, not only until its delete was accepted.
-            timeout: seconds at the most (the policy's delete timeout when None).
+            timeout: seconds (the policy's delete timeout when None); as every wait's, they
+                count again from the moment the delete was accepted, so that the time spent
+                before (a create waited out, a window) is not taken from the delete's own.
             cohort: one of many like it (a fleet's): poll for the slowest of them.
 
         Raises:
@@ -719,26 +724,31 @@ class Instances(Resource):
         last = ""
         while True:
             now = anyio.current_time()
+            if now >= deadline:
+                raise _not_proven(instance_id, last or "nothing yet", now - began)
             if send and not accepted:
                 try:
                     going = await self.delete(instance_id)
                 except NotFoundError:
-                    refused_at = now = anyio.current_time()
-                    last = "not found"
+                    going = None
                 except OngoingOperationError:
                     last = "busy with another operation"
                     if not await self._wait_out(instance_id, deadline, began, cohort=cohort):
                         pause = await self._pause(pause, deadline, instance_id, last, began)
                     continue
+                if going is None:
+                    # A 404 (or a resend after an ambiguous failure that met one): inside a
+                    # new instance's window that proves nothing, so the DELETE stays unsent.
+                    refused_at = now = anyio.current_time()
+                    last = "not found"
                 else:
                     accepted, submitted = True, anyio.current_time()
                     deadline = max(deadline, submitted + limit)
-                    name = name or (going.name if going is not None else None)
-                    sighting = self._sightings.get(instance_id)
-                    if refused_at is not None and sighting is not None:
+                    name = name or going.name
+                    if refused_at is not None:
                         # It answered 404 then took the delete: the 404s were the window's.
-                        self._watcher.saw_not_found(refused_at - sighting.first_seen)
-                    if accepted_is_enough and going is not None:
+                        self._learn_window(instance_id, refused_at)
+                    if accepted_is_enough:
                         return
             if accepted:
                 await self._await(
@@ -777,10 +787,7 @@ class Instances(Resource):
                 try:
                     current = await self.get(instance_id)
                 except NotFoundError:
-                    sighting = self._sightings.get(instance_id)
-                    if sighting is not None and trusted > -math.inf:
-                        # It existed before it was first seen: the window is at least so long.
-                        self._watcher.saw_not_found(anyio.current_time() - sighting.first_seen)
+                    if self._learn_window(instance_id, anyio.current_time()):
                         window = self._watcher.not_found_window()
                         later = self._sightings.trusted_from(
                             instance_id, window=window, otherwise=began
@@ -800,13 +807,36 @@ class Instances(Resource):
             if accepted:
                 submitted = None
 
+    def _learn_window(self, instance_id: str, missing_at: float) -> bool:
+        """Learn from a young instance that still answered 404 at ``missing_at``.
+
+        It existed before it was first seen, so the window is at least that long; but only
+        for an instance not known to be older than the window (an old one's 404 is no
+        window's), and never longer than its stated age. Returns whether it taught anything.
+        """
+        sighting = self._sightings.get(instance_id)
+        if sighting is None:
+            return False
+        window = self._watcher.not_found_window()
+        if self._sightings.trusted_from(instance_id, window=window, otherwise=0.0) == -math.inf:
+            return False
+        span = missing_at - sighting.first_seen
+        if sighting.created_at is not None:
+            age = (dt.datetime.now(dt.UTC) - sighting.created_at).total_seconds()
+            if age > 0:
+                span = min(span, age)
+        self._watcher.saw_not_found(span)
+        return True
+
     async def _wait_out(
         self, instance_id: str, deadline: float, began: float, *, cohort: bool
     ) -> bool:
-        """Wait for the operation in flight (a 409) to end; False if it is not one to wait for.
+        """Wait for the operation in flight (a 409) to end; True when the DELETE may go at once.
 
         Polls are reads, which the rate limiter sends after mutations: cheaper than sending
-        the DELETE again and again while a create runs its course.
+        the DELETE again and again while a create runs its course. False (the caller pauses
+        before it deletes again) when the status shows no operation to wait for, or the
+        instance answers 404 meanwhile.
 
         Raises:
             WaitTimeoutError: the deadline passed first.
@@ -814,7 +844,7 @@ class Instances(Resource):
         try:
             current = await self.get(instance_id)
         except NotFoundError:
-            return True  # (the next DELETE says what that means)
+            return False
         status = str(current.status)
         operation = _UNDER_WAY.get(status)
         if operation is None:
@@ -827,8 +857,10 @@ class Instances(Resource):
                 timeout=max(0.0, deadline - anyio.current_time()),
                 cohort=cohort,
             )
-        except WaitFailedError:
-            pass  # ended some other way (loading failed, say): the DELETE may go now
+        except WaitFailedError as failed:
+            # Ended some other way: loading failed, say, and the DELETE may go now; or not
+            # found (then the caller pauses first).
+            return failed.last_status != _NOT_FOUND
         except WaitTimeoutError:
             elapsed = anyio.current_time() - began
             raise _not_proven(instance_id, f"still {status}", elapsed) from None
@@ -1075,6 +1107,9 @@ def _flag(value: object, field: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ValidationError(f"{field} must be True or False", field=field)
     return value
+
+
+_NOT_FOUND = "not found"  # what the waits call a 404
 
 
 def _not_proven(instance_id: str, last: str, elapsed: float) -> WaitTimeoutError:
