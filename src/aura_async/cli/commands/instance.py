@@ -336,7 +336,12 @@ def instance_delete(rt: Runtime, instance_id: str, wait: bool, timeout: float | 
 
     async def call(aura: AuraClient) -> Gone:
         going = await aura.instances.delete(instance_id, wait=wait, timeout=timeout)
-        return Gone(instance_id) if going is None else Gone(going.id, str(going.status))
+        if going is not None:
+            return Gone(going.id, str(going.status))
+        if wait and timeout != 0:
+            return Gone(instance_id)  # proven gone
+        # A resend after a lost answer met a 404, which alone proves nothing.
+        return Gone(instance_id, "not found (--await makes sure it is gone)")
 
     show(
         rt,
