@@ -320,7 +320,7 @@ async def local() -> AsyncIterator[LocalFactory]:
     """Build in-process emulators with a manual clock (no jitter, no rate limit)."""
     built: list[Emu] = []
 
-    def factory(**overrides: Any) -> Emu:
+    def factory(*, start: float | None = None, **overrides: Any) -> Emu:
         settings: dict[str, Any] = {
             "durations": DURATIONS,
             # The manual clock stands still, so every request would share one rate window.
@@ -328,7 +328,9 @@ async def local() -> AsyncIterator[LocalFactory]:
             **overrides,
         }
         config = emulator_config(**settings)
-        clock = ManualClock(time_scale=SCALE)
+        clock = (
+            ManualClock(time_scale=SCALE) if start is None else ManualClock(start, time_scale=SCALE)
+        )
         app = create_app(config, clock=clock)
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://emulator.test"
@@ -837,7 +839,8 @@ async def test_not_found_beyond_the_grace_but_listed_waits_on(local: LocalFactor
     """Still listed past the grace: the instance exists and its 404 window is longer than
     allowed for. The wait learns the window and goes on until the instance shows up."""
     window = 10 * grace(SCALED, Operation.CREATE) * SCALE
-    emu = local(faults=FaultPlan(not_found_after_create=window))
+    # (Its clock starts now: an instance stated to be years old would teach no window.)
+    emu = local(faults=FaultPlan(not_found_after_create=window), start=time.time())
     events = Events()
     aura = emu.client(SCALED, events)
 
