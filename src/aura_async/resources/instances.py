@@ -787,16 +787,20 @@ class Instances(Resource):
                 try:
                     current = await self.get(instance_id)
                 except NotFoundError:
-                    if self._learn_window(instance_id, anyio.current_time()):
+                    missing_at = anyio.current_time()
+                    later = -math.inf
+                    if self._learn_window(instance_id, missing_at):
                         window = self._watcher.not_found_window()
                         later = self._sightings.trusted_from(
                             instance_id, window=window, otherwise=began
                         )
+                    if later > missing_at:
                         last = "not found, but listed (inside its creation's 404 window)"
                         await self._sleep_until(
                             min(later, deadline), deadline, instance_id, last, began
                         )
                         continue
+                    # (Nothing learnt moves it: pause like any other look.)
                 else:
                     if current.status in (InstanceStatus.DESTROYING, InstanceStatus.DELETING):
                         # Someone else's delete is under way: wait for it to end.
@@ -812,7 +816,9 @@ class Instances(Resource):
 
         It existed before it was first seen, so the window is at least that long; but only
         for an instance not known to be older than the window (an old one's 404 is no
-        window's), and never longer than its stated age. Returns whether it taught anything.
+        window's; and the watcher learns no more than a create's timeout). (Its stated age
+        bounds nothing here: under a compressed or skewed clock it may read as younger than
+        the time this client has known it.) Returns whether it taught anything.
         """
         sighting = self._sightings.get(instance_id)
         if sighting is None:
@@ -820,12 +826,7 @@ class Instances(Resource):
         window = self._watcher.not_found_window()
         if self._sightings.trusted_from(instance_id, window=window, otherwise=0.0) == -math.inf:
             return False
-        span = missing_at - sighting.first_seen
-        if sighting.created_at is not None:
-            age = (dt.datetime.now(dt.UTC) - sighting.created_at).total_seconds()
-            if age > 0:
-                span = min(span, age)
-        self._watcher.saw_not_found(span)
+        self._watcher.saw_not_found(missing_at - sighting.first_seen)
         return True
 
     async def _wait_out(
@@ -890,7 +891,7 @@ class Instances(Resource):
         if now >= deadline or when >= deadline:
             await anyio.sleep(max(0.0, deadline - now))
             raise _not_proven(instance_id, last, anyio.current_time() - began)
-        await anyio.sleep(when - now)
+        await anyio.sleep(max(0.0, when - now))
 
     async def pause(
         self, instance_id: str, *, wait: bool = False, timeout: float | None = None
