@@ -478,7 +478,26 @@ class UnsupportedForTierError(APIError):
     default_hint = "This tier does not support it: use a Professional or higher instance"
 
 
-class RateLimitedError(APIError):
+class _AskedToWait(APIError):
+    """An error whose answer may say how long to wait before trying again.
+
+    Attributes:
+        retry_after: seconds the server asked to wait (its ``Retry-After``), if it said.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        details: tuple[ErrorDetail, ...],
+        *,
+        retry_after: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(status, details, **kwargs)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(_AskedToWait):
     """429: too many requests.
 
     Attributes:
@@ -487,19 +506,8 @@ class RateLimitedError(APIError):
 
     default_hint = "Slow down: lower the client's rate limit or wait before retrying"
 
-    def __init__(
-        self,
-        status: int,
-        details: tuple[ErrorDetail, ...],
-        *,
-        retry_after: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(status, details, **kwargs)
-        self.retry_after = retry_after
 
-
-class ServerError(APIError):
+class ServerError(_AskedToWait):
     """5xx: the service failed; it may or may not have done the work.
 
     Attributes:
@@ -507,17 +515,6 @@ class ServerError(APIError):
     """
 
     default_hint = "The service had a problem; retry later (reads and safe actions are retried)"
-
-    def __init__(
-        self,
-        status: int,
-        details: tuple[ErrorDetail, ...],
-        *,
-        retry_after: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(status, details, **kwargs)
-        self.retry_after = retry_after
 
 
 _BY_STATUS: Mapping[int, type[APIError]] = {
@@ -644,8 +641,6 @@ def error_for_response(
     kwargs: dict[str, Any] = {"request_id": request_id, "method": method, "path": path}
     if hint is not None:
         kwargs["hint"] = hint
-    if cls is RateLimitedError:
-        return RateLimitedError(status, details, retry_after=retry_after, **kwargs)
-    if cls is ServerError:
-        return ServerError(status, details, retry_after=retry_after, **kwargs)
+    if issubclass(cls, _AskedToWait):
+        return cls(status, details, retry_after=retry_after, **kwargs)
     return cls(status, details, **kwargs)
