@@ -32,7 +32,8 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,16 +198,29 @@ async def teardown_naive(aura: AuraClient, prefix: str) -> str:
     return f"{len(listed)} deleted ({refused} of them on a 404)"
 
 
-async def _teardown_trial(conditions: Conditions, n: int, way: str, body: Teardown) -> Result:
+@asynccontextmanager
+async def _trial(
+    conditions: Conditions, *errors: ErrorFault
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient, AuraClient]]:
+    """A fresh emulator under the trial's conditions, its control client and a client."""
     faults = FaultPlan(
+        errors=errors,
         not_found_after_create=conditions.window,
         not_found_after_create_probability=conditions.hidden_share,
     )
-    result = Result(way, n)
     app = _service(conditions, faults)
     control = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e")
     aura = _client(app)
     try:
+        yield app, control, aura
+    finally:
+        await aura.aclose()
+        await control.aclose()
+
+
+async def _teardown_trial(conditions: Conditions, n: int, way: str, body: Teardown) -> Result:
+    result = Result(way, n)
+    async with _trial(conditions) as (app, control, aura):
         made = await aura.fleet.create(
             InstanceSpec(name="td", **SPEC), count=n, wait=False, store=MemoryStore()
         )
@@ -219,9 +233,6 @@ async def _teardown_trial(conditions: Conditions, n: int, way: str, body: Teardo
         result.per_route = {k: v - before.get(k, 0) for k, v in after.items()}
         result.requests = sum(result.per_route.values())
         result.left = _left(app)
-    finally:
-        await aura.aclose()
-        await control.aclose()
     return result
 
 
@@ -236,16 +247,8 @@ async def _create_trial(
         if unavailable
         else ()
     )
-    faults = FaultPlan(
-        errors=errors,
-        not_found_after_create=conditions.window,
-        not_found_after_create_probability=conditions.hidden_share,
-    )
     result = Result(way, n)
-    app = _service(conditions, faults)
-    control = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e")
-    aura = _client(app)
-    try:
+    async with _trial(conditions, *errors) as (_, control, aura):
         report = await aura.fleet.create(
             InstanceSpec(name="cr", **SPEC),
             count=n,
@@ -254,9 +257,6 @@ async def _create_trial(
             attempts=attempts,
         )
         counters = await _counters(control)
-    finally:
-        await aura.aclose()
-        await control.aclose()
     result.created = sum(1 for i in report.items if i.outcome.value == "succeeded")
     result.failed = sum(1 for i in report.items if i.outcome.value == "failed")
     per_name = counters["creates_per_name"]
