@@ -1123,9 +1123,13 @@ class Fleet:
                 # What is missing from the listing may be too new to be listed: look again
                 # once the window in which a new instance may be missing has passed (any
                 # instance of these entries was made before this call began).
-                await anyio.sleep(
-                    max(0.0, began + self._watcher.not_found_window() - self._clock())
+                pause = max(0.0, began + self._watcher.not_found_window() - self._clock())
+                logger.info(
+                    "recover: some ledger entries are missing from the listing; looking "
+                    "again in %.0f s, since a new instance may not be listed yet",
+                    pause,
                 )
+                await anyio.sleep(pause)
                 listed = await self._list_projects(projects, self._clock())
             by_id = {s.id: s for s in listed}
             claimed = {e.instance_id for e in entries if e.instance_id is not None}
