@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import attrs
 
-from aura_async.models import InstanceSummary
+from aura_async.models import CreatedInstance, Instance, InstanceSummary
 
 __all__ = ["Listings", "Sighting", "Sightings"]
 
@@ -76,10 +76,14 @@ class Sightings:
             sighting.tenant_id = tenant_id
         return sighting
 
+    def saw_one(self, seen: Instance | InstanceSummary | CreatedInstance) -> Sighting:
+        """Note an instance an answer showed (a GET, a create's or a delete's answer)."""
+        return self.saw(seen.id, created_at=seen.created_at, tenant_id=seen.tenant_id)
+
     def saw_listed(self, listed: list[InstanceSummary]) -> None:
         """Note every instance a listing showed."""
         for summary in listed:
-            self.saw(summary.id, created_at=summary.created_at, tenant_id=summary.tenant_id)
+            self.saw_one(summary)
 
     def get(self, instance_id: str) -> Sighting | None:
         """What is known of the instance, if anything."""

@@ -125,7 +125,7 @@ class Instances(Resource):
         """
         check_instance_id(instance_id)
         found = await self._call("GET", f"/instances/{instance_id}", Instance, kind=READ)
-        self._sightings.saw(found.id, created_at=found.created_at, tenant_id=found.tenant_id)
+        self._sightings.saw_one(found)
         return found
 
     async def create(
@@ -216,9 +216,7 @@ class Instances(Resource):
                     username=text.get("username"),
                     password=text.get("password"),
                 ) from None
-            self._sightings.saw(
-                created.id, created_at=created.created_at, tenant_id=created.tenant_id
-            )
+            self._sightings.saw_one(created)
             if on_created is not None:
                 await _run_hook(on_created, created)
             return created
@@ -498,13 +496,11 @@ class Instances(Resource):
                 now = anyio.current_time()
                 window = self._watcher.not_found_window()
                 if now - started >= target.not_found_grace + window:
-                    sighting = self._sightings.get(instance_id)
-                    tenant = sighting.tenant_id if sighting is not None else None
                     try:
-                        listed = await self._listings.sent_after(tenant, now)
+                        listed = await self._still_listed(instance_id, now)
                     except AuraError:
                         raise missing from None  # (no better knowledge: the 404 stands)
-                    if any(s.id == instance_id for s in listed):
+                    if listed:
                         self._learn_window(instance_id, anyio.current_time())
                 raise
 
@@ -643,9 +639,7 @@ class Instances(Resource):
         if data is None:
             return None
         deleting = self._parse(data, Instance, "DELETE", f"/instances/{instance_id}")
-        self._sightings.saw(
-            deleting.id, created_at=deleting.created_at, tenant_id=deleting.tenant_id
-        )
+        self._sightings.saw_one(deleting)
         return deleting
 
     async def ensure_deleted(
@@ -771,14 +765,10 @@ class Instances(Resource):
                 if accepted:
                     submitted = None  # (what follows measures no delete's duration)
                 continue
-            sighting = self._sightings.get(instance_id)
-            # (An instance never seen may belong to any project: None lists them all.)
-            tenant = sighting.tenant_id if sighting is not None else None
             # A fleet's items see their 404s a little apart: a listing that waits a tenth of
             # a delete's time for the others serves most of them.
             gather = 0.1 * self._watcher.expected(Operation.DELETE) if cohort else 0.0
-            listed = await self._listings.sent_after(tenant, now, gather=gather)
-            if not any(s.id == instance_id for s in listed):
+            if not await self._still_listed(instance_id, now, gather=gather):
                 return
             last = "not found, but still listed"
             if send and not accepted:
@@ -810,6 +800,19 @@ class Instances(Resource):
             pause = await self._pause(pause, deadline, instance_id, last, began)
             if accepted:
                 submitted = None
+
+    async def _still_listed(self, instance_id: str, after: float, *, gather: float = 0.0) -> bool:
+        """Whether a listing sent no earlier than ``after`` (shared) still shows the instance.
+
+        Its project's listing, or every project's for an instance never seen.
+
+        Raises:
+            AuraError: the listing failed.
+        """
+        sighting = self._sightings.get(instance_id)
+        tenant = sighting.tenant_id if sighting is not None else None
+        listed = await self._listings.sent_after(tenant, after, gather=gather)
+        return any(s.id == instance_id for s in listed)
 
     def _learn_window(self, instance_id: str, missing_at: float) -> bool:
         """Learn from a young instance that still answered 404 at ``missing_at``.
