@@ -33,7 +33,7 @@ from aura_async.emulator.catalog import (
     gigabytes,
 )
 from aura_async.emulator.clock import Clock
-from aura_async.emulator.config import EmulatorConfig
+from aura_async.emulator.config import Durations, EmulatorConfig
 from aura_async.emulator.counters import Counters
 from aura_async.emulator.errors import ApiError
 from aura_async.emulator.faults import FaultPlan
@@ -193,6 +193,8 @@ class AuraBackend:
         self._ids = random.Random(seed)
         self._jitter = random.Random(seed + 1)
         self.fault_rng = random.Random(seed + 2)
+        # Its own source, so that stragglers change which draws are slow, not the draws.
+        self._stragglers = random.Random(seed + 3)
         self.faults: FaultPlan = config.faults
         self.counters = Counters(config.rate_limit.window)
         self.projects: dict[str, ProjectRecord] = {}
@@ -229,11 +231,18 @@ class AuraBackend:
         """Return the emulated time."""
         return self.clock.now()
 
-    def _duration(self, base: float) -> float:
-        jitter = self.config.durations.jitter
-        if jitter <= 0:
-            return base
-        return base * (1 + self._jitter.uniform(-jitter, jitter))
+    def _duration(self, operation: str) -> float:
+        return self.config.durations.draw(operation, self._jitter, self._stragglers)
+
+    def set_durations(self, durations: Durations) -> None:
+        """Draw every operation started from now on by ``durations`` (those running keep theirs).
+
+        ``config`` becomes a copy with these durations.
+
+        Raises:
+            ValueError: if the configuration with them is inconsistent.
+        """
+        self.config = attrs.evolve(self.config, durations=durations)
 
     def _hex(self, digits: int) -> str:
         return f"{self._ids.getrandbits(digits * 4):0{digits}x}"
@@ -336,14 +345,16 @@ class AuraBackend:
         instance: InstanceRecord,
         kind: str,
         status: str,
-        duration: float,
         final_status: str = "running",
         changes: dict[str, object] | None = None,
         *,
         at: float | None = None,
     ) -> float:
-        """Start an operation at ``at`` (now when None); return the duration drawn for it."""
-        drawn = self._duration(duration)
+        """Start an operation at ``at`` (now when None); return the duration drawn for it.
+
+        ``kind`` names the operation (create, pause, ...) whose durations it is drawn from.
+        """
+        drawn = self._duration(kind)
         instance.status = status
         instance.operation = Operation(
             kind=kind,
@@ -555,7 +566,6 @@ class AuraBackend:
             instance,
             "create",
             "creating",
-            self.config.durations.create,
             final_status="loading failed" if failed else "running",
             at=now,
         )
@@ -695,13 +705,10 @@ class AuraBackend:
                 instance,
                 "resize",
                 self.config.resize_status,
-                self.config.durations.resize,
                 changes=changes,
             )
         elif updating:
-            self._start(
-                instance, "update", "updating", self.config.durations.update, changes=changes
-            )
+            self._start(instance, "update", "updating", changes=changes)
         else:
             return 200, instance
         return 202, instance
@@ -722,7 +729,6 @@ class AuraBackend:
             instance,
             "delete",
             instance.deleting_word,
-            self.config.durations.delete,
             final_status="deleted",
         )
         self.deleted_once.add(instance.id)
@@ -741,9 +747,7 @@ class AuraBackend:
                 "instance can be paused",
                 reason="invalid-instance-status",
             )
-        self._start(
-            instance, "pause", "pausing", self.config.durations.pause, final_status="paused"
-        )
+        self._start(instance, "pause", "pausing", final_status="paused")
         return instance
 
     def resume_instance(self, instance_id: str) -> InstanceRecord:
@@ -760,7 +764,7 @@ class AuraBackend:
                 "instance can be resumed",
                 "invalid-instance-status",
             )
-        self._start(instance, "resume", "resuming", self.config.durations.resume)
+        self._start(instance, "resume", "resuming")
         return instance
 
     def overwrite_instance(self, instance_id: str, raw: object) -> InstanceRecord:
@@ -811,7 +815,7 @@ class AuraBackend:
                 f"Cannot clone database {source.id} into smaller database {target.id}.",
                 "db-overwrite-size-disparity",
             )
-        self._start(target, "overwrite", "overwriting", self.config.durations.overwrite)
+        self._start(target, "overwrite", "overwriting")
         return target
 
     def upgrade_instance(self, instance_id: str, raw: object) -> InstanceRecord:
@@ -940,7 +944,7 @@ class AuraBackend:
                 "invalid-instance-status",
             )
         now = self.now()
-        duration = self._duration(self.config.durations.snapshot)
+        duration = self._duration("snapshot")
         snapshot = SnapshotRecord(
             snapshot_id=self._uuid(),
             instance_id=instance.id,
@@ -988,7 +992,7 @@ class AuraBackend:
                 f"Instance {instance.id} is {instance.status}; it must be running",
                 "invalid-instance-status",
             )
-        self._start(instance, "restore", "restoring", self.config.durations.restore)
+        self._start(instance, "restore", "restoring")
         return instance
 
     # ------------------------------------------------------------------ keys
@@ -1031,7 +1035,7 @@ class AuraBackend:
             instance_type=instance_type,
             key_id=key_id,
             created=now,
-            ready_at=now + self._duration(self.config.durations.key),
+            ready_at=now + self._duration("key"),
         )
         self.keys[key.id] = key
         return key
@@ -1174,7 +1178,7 @@ class AuraBackend:
             cloud_provider=cloud,
             region=region,
             created_at=now,
-            ready_at=now + self._duration(self.config.durations.session),
+            ready_at=now + self._duration("session"),
             ttl=ttl,
             fails=self.draw(self.faults.session_failure),
             instance_id=instance_id,

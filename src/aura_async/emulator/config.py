@@ -1,6 +1,7 @@
 """Settings of an emulator run: credentials, projects, durations, rate limit, behaviour switches.
 
-All durations are in emulated seconds (see :mod:`aura_async.emulator.clock`). Every class is a
+All durations are in emulated seconds (see :mod:`aura_async.emulator.clock`); how they are
+drawn is set by :class:`Durations` (see :mod:`aura_async.emulator.durations`). Every class is a
 frozen attrs class, so a configuration can be shared, compared and changed with
 ``attrs.evolve``.
 """
@@ -14,6 +15,7 @@ from typing import Literal
 import attrs
 
 from aura_async.emulator.catalog import INSTANCE_TYPES
+from aura_async.emulator.durations import Durations, DurationShape
 from aura_async.emulator.faults import FaultPlan
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_PROJECT_ID",
     "Credential",
+    "DurationShape",
     "Durations",
     "EmulatorConfig",
     "ProjectSpec",
@@ -68,28 +71,6 @@ class ProjectSpec:
     max_instances: int = 1000
     max_free_instances: int = 1
     billing_details: bool = True
-
-
-@attrs.frozen
-class Durations:
-    """How long each asynchronous operation takes, in emulated seconds.
-
-    ``jitter`` spreads each duration uniformly by that fraction either way, drawn from the
-    emulator's seeded random source, so runs are varied but reproducible.
-    """
-
-    create: float = 120.0
-    pause: float = 60.0
-    resume: float = 90.0
-    delete: float = 30.0
-    resize: float = 180.0
-    update: float = 30.0
-    overwrite: float = 120.0
-    restore: float = 120.0
-    snapshot: float = 60.0
-    key: float = 30.0
-    session: float = 60.0
-    jitter: float = 0.2
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
@@ -173,7 +154,7 @@ class EmulatorConfig:
         seed: seeds ids, jitter and faults; ``None`` picks a random seed.
         token_lifetime: how long an access token lives, in emulated seconds.
         rate_limit: the request limit.
-        durations: how long operations take.
+        durations: how long operations take, and the shape of their spread.
         faults: faults injected on demand.
         resize_status: the status of a resizing instance: ``resizing`` (seen live) or
             ``updating`` (the spec's word).
