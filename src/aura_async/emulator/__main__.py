@@ -16,10 +16,12 @@ from aura_async.emulator.config import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     Credential,
+    Durations,
     EmulatorConfig,
     RateLimitSettings,
     parse_rate_limit,
 )
+from aura_async.emulator.durations import parse_duration_shape, parse_durations
 from aura_async.emulator.faults import FaultPlan, parse_fault
 
 
@@ -102,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable)",
     )
     parser.add_argument(
+        "--durations",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="durations for every operation: bases in emulated seconds (create=300,pause=30; "
+        "90s, 5m, 1h work too) of create, pause, resume, delete, resize, update, overwrite, "
+        "restore, snapshot, key, session; jitter=0.2 (the spread); "
+        "distribution=uniform|lognormal|heavy; stragglers=0.05 (share of draws) and "
+        "straggler_factor=4 (how many times slower) (repeatable)",
+    )
+    parser.add_argument(
+        "--duration-shape",
+        action="append",
+        default=[],
+        metavar="OPERATION:KEY=VALUE[,KEY=VALUE]",
+        help="override one operation's durations, e.g. create:median=300,spread=0.5,"
+        "distribution=heavy,stragglers=0.1,straggler_factor=6; keys: median, spread, "
+        "distribution, stragglers, straggler_factor (repeatable)",
+    )
+    parser.add_argument(
         "--resize-status",
         choices=("resizing", "updating"),
         default="resizing",
@@ -125,7 +147,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     """Turn parsed arguments into an :class:`EmulatorConfig`.
 
     Raises:
-        ValueError: for a malformed rate limit or fault, or inconsistent settings.
+        ValueError: for a malformed rate limit, fault or duration setting, or inconsistent
+            settings.
     """
     if args.rate_limit.strip().lower() == "off":
         rate = RateLimitSettings(enabled=False)
@@ -142,6 +165,17 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     plan = FaultPlan()
     for text in args.fault:
         plan = parse_fault(text, plan)
+    durations = Durations()
+    if args.durations:  # all at once: jitter=2 may need the distribution=lognormal of another
+        try:
+            durations = parse_durations(",".join(args.durations), durations)
+        except ValueError as exc:
+            raise ValueError(f"invalid --durations: {exc}") from None
+    for text in args.duration_shape:
+        try:
+            durations = parse_duration_shape(text, durations)
+        except ValueError as exc:
+            raise ValueError(f"invalid --duration-shape {text!r}: {exc}") from None
     if not 0 <= args.port <= 65535:
         raise ValueError(f"port must be between 0 and 65535; got {args.port}")
     if not args.client_id or not args.client_secret:
@@ -152,6 +186,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         seed=args.seed,
         token_lifetime=args.token_lifetime,
         rate_limit=rate,
+        durations=durations,
         faults=plan,
         resize_status=args.resize_status,
         duplicate_names=args.duplicate_names,
