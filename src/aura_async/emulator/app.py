@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 from aura_async.emulator import views
 from aura_async.emulator.backend import AuraBackend
 from aura_async.emulator.clock import Clock, ScaledClock
-from aura_async.emulator.config import RATE_MODELS, EmulatorConfig, RateLimitSettings
+from aura_async.emulator.config import RATE_MODELS, Durations, EmulatorConfig, RateLimitSettings
 from aura_async.emulator.errors import ApiError
 from aura_async.emulator.faults import FaultPlan
 from aura_async.emulator.ratelimit import Limiter, make_limiter
@@ -123,6 +123,15 @@ class EmulatorState:
         self.limiters.clear()
         self.backend.counters.window = settings.window
         self.backend.counters.accepted.clear()
+
+    def set_durations(self, durations: Durations) -> None:
+        """Draw the operations started from now on by ``durations``; ``config`` shows them.
+
+        Raises:
+            ValueError: if the configuration with them is inconsistent.
+        """
+        self.backend.set_durations(durations)
+        self.config = self.backend.config
 
     def reset(self, *, state: bool) -> None:
         """Clear counters and limiter windows, and with ``state`` every resource too."""
@@ -526,6 +535,19 @@ async def _issue_token(state: EmulatorState, request: Request) -> Response:
 # ----------------------------------------------------------- control endpoints
 
 
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """Apply a JSON merge patch (RFC 7396): objects merge, ``null`` removes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
 def _control_routes(state: EmulatorState) -> list[Route]:
     async def counters(request: Request) -> Response:
         with state.lock:
@@ -567,6 +589,21 @@ def _control_routes(state: EmulatorState) -> list[Route]:
                 state.set_rate_limit(settings)
         return _json(attrs.asdict(state.rate))
 
+    async def durations(request: Request) -> Response:
+        if request.method in ("PUT", "PATCH"):
+            try:
+                body = json.loads(await request.body() or b"{}")
+                if request.method == "PATCH":
+                    if not isinstance(body, dict):
+                        raise ValueError("the body must be a JSON object (a JSON merge patch)")
+                    body = _merge_patch(state.backend.config.durations.to_json(), body)
+                settings = Durations.from_json(body)
+                with state.lock:
+                    state.set_durations(settings)
+            except (TypeError, ValueError) as exc:
+                return _json({"errors": [{"message": str(exc), "reason": "invalid-request"}]}, 400)
+        return _json(state.backend.config.durations.to_json())
+
     async def advance(request: Request) -> Response:
         try:
             seconds = float(json.loads(await request.body() or b"{}").get("seconds", 0))
@@ -594,6 +631,7 @@ def _control_routes(state: EmulatorState) -> list[Route]:
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/faults", faults, methods=["GET", "PUT"]),
         Route("/_emulator/rate-limit", rate_limit, methods=["GET", "PATCH"]),
+        Route("/_emulator/durations", durations, methods=["GET", "PUT", "PATCH"]),
         Route("/_emulator/clock/advance", advance, methods=["POST"]),
         Route("/_emulator/info", info, methods=["GET"]),
     ]
