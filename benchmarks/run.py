@@ -17,8 +17,12 @@ the emulator itself costs, and which transport to use where speed matters.
 
 waits, lag: see benchmarks/lifecycle.py (run one with ``--only waits`` or ``--only lag``).
 
-fleet: see benchmarks/fleet.py (``--only fleet``; ``--fleet-quick`` for a subset,
+fleet: see benchmarks/fleet.py (``--only fleet``: the default matrix, then the single waits;
+``--fleet-full`` for the whole product, ``--fleet-shape``/``--fleet-median``/``--fleet-n``/
+``--fleet-limit``/``--fleet-model`` to keep only some cells, ``--fleet-quick`` for three,
 ``--fleet-calibrate`` for the harness's own error per transport and time scale).
+
+single: see benchmarks/single.py (``--only single``, also run by ``--only fleet``).
 
 shared: see benchmarks/shared_limit.py (``--only shared``): 4 processes x 50 instances with
 one credential, a shared Redis budget against per-process ones, and the cost of an acquire.
@@ -31,6 +35,7 @@ and never resend.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
 from bisect import bisect_left
@@ -43,6 +48,7 @@ import httpx
 import fleet
 import lifecycle
 import shared_limit
+import single
 import teardown
 from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
@@ -243,9 +249,35 @@ BENCHMARKS = (
     "waits",
     "lag",
     "fleet",
+    "single",
     "shared",
     "teardown",
 )
+
+
+def _fleet_cells(args: argparse.Namespace) -> list[fleet.Cell]:
+    """The fleet cells asked for: a matrix, then the axis filters."""
+    if args.fleet_quick:
+        cells = [
+            fleet.Cell("narrow", 30.0, 25, 125, "fixed", naive=True),
+            fleet.Cell("wide", 120.0, 100, 125, "fixed"),
+            fleet.Cell("stragglers", 300.0, 100, 25, "sliding"),
+        ]
+    else:
+        cells = fleet.full_matrix() if args.fleet_full else fleet.default_matrix()
+    filters = (
+        ("shape", args.fleet_shape),
+        ("median", args.fleet_median),
+        ("n", args.fleet_n),
+        ("limit", args.fleet_limit),
+        ("model", args.fleet_model),
+    )
+    for name, wanted in filters:
+        if wanted:
+            cells = [c for c in cells if getattr(c, name) in wanted]
+    if args.fleet_naive:
+        cells = [dataclasses.replace(c, naive=True) for c in cells]
+    return cells
 
 
 def main() -> None:
@@ -257,6 +289,7 @@ def main() -> None:
                 __doc__,
                 lifecycle.__doc__,
                 fleet.__doc__,
+                single.__doc__,
                 shared_limit.__doc__,
                 teardown.__doc__,
             )
@@ -292,40 +325,53 @@ def main() -> None:
         help="lag: give the shared client this many requests per emulated minute (default none)",
     )
     parser.add_argument(
+        "--fleet-full",
+        action="store_true",
+        help="fleet: the whole product of the axes (400 cells, about 2 hours) instead of the "
+        "default matrix (every value of every axis at least once, about 10-15 minutes)",
+    )
+    parser.add_argument(
+        "--fleet-shape",
+        action="append",
+        choices=tuple(fleet.SHAPES),
+        help="fleet: keep only cells of this duration shape (repeat)",
+    )
+    parser.add_argument(
+        "--fleet-median",
+        type=float,
+        action="append",
+        help="fleet: keep only cells of this median create, emulated s (repeat; 30, 120, 300, 900)",
+    )
+    parser.add_argument(
         "--fleet-n",
         type=int,
         action="append",
-        help="fleet: instances per run (repeat; default 25, 100, 500, 1000)",
-    )
-    parser.add_argument(
-        "--fleet-model",
-        action="append",
-        choices=("fixed", "sliding", "bucket"),
-        help="fleet: the server's rate-limit model (repeat; default fixed and sliding)",
+        help="fleet: keep only cells of this many instances (repeat; 25, 100, 200, 500, 1000)",
     )
     parser.add_argument(
         "--fleet-limit",
         type=int,
         action="append",
-        help="fleet: requests per 60 s window (repeat; default 125 and 25)",
+        help="fleet: keep only cells of this many requests per 60 s window (repeat; 125, 25)",
     )
     parser.add_argument(
-        "--fleet-baseline-n",
-        type=int,
+        "--fleet-model",
         action="append",
-        help="fleet: N at which the all-at-once baseline runs too (repeat; default 25, 100)",
+        choices=("fixed", "sliding", "bucket"),
+        help="fleet: keep only cells of this rate-limit model (repeat; fixed, sliding)",
     )
     parser.add_argument(
-        "--fleet-sequential-n",
-        type=int,
-        default=5,
-        help="fleet: instances the one-at-a-time baseline creates (0: skip it)",
+        "--fleet-naive",
+        action="store_true",
+        help="fleet: run the all-at-once script (10 s poll) beside ours in every chosen cell",
     )
     parser.add_argument(
-        "--fleet-time-scale",
-        type=float,
-        default=fleet.SCALE,
-        help="fleet: emulated s per real s",
+        "--fleet-quick",
+        action="store_true",
+        help="fleet: three cells for development (no plot, no markdown, no single waits)",
+    )
+    parser.add_argument(
+        "--fleet-no-single", action="store_true", help="fleet: skip the single waits"
     )
     parser.add_argument(
         "--fleet-transport", choices=("asgi", "loopback"), default="asgi", help="fleet"
@@ -336,14 +382,20 @@ def main() -> None:
         help="fleet: where to write the PNG ('' for none)",
     )
     parser.add_argument(
-        "--fleet-quick",
-        action="store_true",
-        help="fleet: a subset for development (fixed window, N = 25 and 100, no plot)",
+        "--fleet-markdown",
+        default=str(fleet.MARKDOWN),
+        help="fleet: where to write the table as Markdown ('' for none)",
     )
     parser.add_argument(
         "--fleet-calibrate",
         action="store_true",
         help="fleet: print the harness's error per transport and time scale instead",
+    )
+    parser.add_argument(
+        "--single-waits",
+        type=int,
+        default=single.WAITS,
+        help="single: sequential waits per way and setting",
     )
     parser.add_argument(
         "--shared-processes", type=int, default=shared_limit.PROCESSES, help="shared"
@@ -407,20 +459,26 @@ def main() -> None:
         if args.fleet_calibrate:
             anyio.run(fleet.harness_calibration)
         else:
-            quick = args.fleet_quick
             anyio.run(
                 functools.partial(
                     fleet.fleet_benchmark,
-                    ns=args.fleet_n or ((25, 100) if quick else (25, 100, 500, 1000)),
-                    limits=args.fleet_limit or (125, 25),
-                    models=args.fleet_model or (("fixed",) if quick else ("fixed", "sliding")),
-                    baseline_ns=args.fleet_baseline_n or ((25,) if quick else (25, 100)),
-                    sequential_n=args.fleet_sequential_n,
-                    scale=args.fleet_time_scale,
+                    cells=_fleet_cells(args),
                     transport=args.fleet_transport,
-                    plot=Path(args.fleet_plot) if args.fleet_plot and not quick else None,
+                    plot=Path(args.fleet_plot)
+                    if args.fleet_plot and not args.fleet_quick
+                    else None,
+                    markdown=(
+                        Path(args.fleet_markdown)
+                        if args.fleet_markdown and not args.fleet_quick
+                        else None
+                    ),
+                    full=args.fleet_full,
                 )
             )
+    if "single" in chosen or (
+        "fleet" in chosen and not (args.fleet_no_single or args.fleet_quick or args.fleet_calibrate)
+    ):
+        anyio.run(functools.partial(single.single_waits, waits=args.single_waits))
     if "teardown" in chosen:
         anyio.run(
             functools.partial(
