@@ -96,7 +96,7 @@ class AuraClient:
         self.settings = settings
         self._bus = EventBus(on_event)  # type: ignore[arg-type]
         self._pipeline = Pipeline(settings, transport=transport, on_event=self._bus.publish)
-        self.watcher = Watcher(poll or PollPolicy(), self._bus.publish)
+        self.watcher = Watcher(poll or PollPolicy(), self._bus.publish, rate=self._poll_budget)
         self.tenants = Tenants(self._pipeline, self.watcher)
         # What each project may create: read once per project, for the client's life, and
         # shared by everything on it (a fleet of creates costs one GET).
@@ -136,6 +136,13 @@ class AuraClient:
     def limiter(self) -> RateLimiter | None:
         """The client's rate limiter (None when disabled)."""
         return self._pipeline.limiter
+
+    def _poll_budget(self) -> tuple[int, float] | None:
+        """The request budget the watcher plans a fleet's polls in: (requests, seconds)."""
+        limiter = self._pipeline.limiter
+        if limiter is None:
+            return None
+        return limiter.rate.limit, limiter.rate.period
 
     @property
     def tenant_id(self) -> str | None:

@@ -406,25 +406,28 @@ async def test_a_failed_poll_fails_every_waiter_that_shared_it() -> None:
 # --- when polls happen -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fraction", [0.25, 0.5])
-async def test_first_poll_comes_after_part_of_the_expected_duration(fraction: float) -> None:
-    expected = 0.4
+async def test_a_first_wait_scouts_from_the_shortest_gap_up_a_geometric_ladder() -> None:
+    """Nothing known of creates: polls at min_interval, then each scout_growth x the last age."""
     policy = PollPolicy(
-        expected={Operation.CREATE: expected},
-        min_interval=0.01,
-        max_interval=0.05,
-        first_fraction=fraction,
+        expected={Operation.CREATE: 100.0},  # a hint far off: it must not delay anything
+        min_interval=0.02,
+        max_interval=10.0,
+        scout_growth=1.5,
     )
     async with make_rig(poll=policy) as rig:
         instance_id = await rig.create()
+        started = anyio.current_time()
         with anyio.CancelScope() as scope:
-            started = anyio.current_time()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(rig.aura.instances.wait, instance_id)
-                await until(lambda: bool(rig.spy.polls()))
+                await until(lambda: len(rig.spy.polls()) >= 5)
                 scope.cancel()
-        first = rig.spy.polls()[0].started - started
-        assert fraction * expected <= first < fraction * expected + 0.15
+    ages = [poll.started - started for poll in rig.spy.polls()[:5]]
+    # 0.02, then max(age + min_interval, 1.5 x age): 0.04, 0.06, 0.09, 0.135 (plus latency)
+    assert 0.02 <= ages[0] < 0.02 + 0.05
+    for before, after in itertools.pairwise(ages):
+        assert after >= max(before + 0.02, 1.5 * before) * EARLY, ages
+    assert ages[4] < 0.135 + 0.15, ages
 
 
 async def _create_and_time(rig: Rig, name: str) -> tuple[float, int]:
@@ -453,38 +456,37 @@ def _scaled(real_create_seconds: float) -> dict[str, Any]:
     }
 
 
-async def test_waits_poll_sooner_once_the_client_saw_operations_finish_quickly() -> None:
-    """The prior says 0.6 s; creates take 20 ms: the second wait sees it done sooner."""
-    policy = PollPolicy(expected={Operation.CREATE: 0.6}, min_interval=0.01, max_interval=0.1)
-    async with make_rig(poll=policy, **_scaled(0.02)) as rig:
-        first, first_gets = await _create_and_time(rig, "first")
+async def test_a_hint_far_too_long_does_not_delay_a_quick_operation() -> None:
+    """The hint says 6 s; creates take 0.2 s: even the first wait sees it done within 30 %."""
+    policy = PollPolicy(expected={Operation.CREATE: 6.0}, min_interval=0.01, max_interval=1.0)
+    async with make_rig(poll=policy, **_scaled(0.2)) as rig:
+        first, _ = await _create_and_time(rig, "first")
         learnt = rig.aura.watcher.expected(Operation.CREATE)
         second, second_gets = await _create_and_time(rig, "second")
 
-    assert first >= 0.3  # half the prior, as the policy says
-    assert learnt < 0.45  # what it measured (when it saw it done), not the prior
-    assert second < 0.75 * first
-    assert first_gets == second_gets == 1  # each done at its first poll
+    assert first < 0.2 * 1.3 + 0.1  # the ladder's step, plus a request's latency
+    assert 0.15 < learnt < 0.3  # what it measured, not the hint
+    assert second < 0.2 * 1.3 + 0.1
+    assert second_gets <= 3  # planned from what the first taught, not scouted again
 
 
 async def test_waits_poll_fewer_times_once_the_client_saw_operations_take_long() -> None:
-    """The prior says 20 ms; creates take 0.4 s: the second wait spends far fewer GETs.
+    """The hint says 20 ms; creates take 0.4 s: the second wait spends far fewer GETs.
 
-    The first polls every 5 ms (the floor) all along; the second waits for half of what it
-    learnt, then polls every fifth of it: about four GETs against dozens.
+    The first climbs the scouting ladder from 5 ms (each poll 1.3 times the last age, about
+    15 GETs); the second polls where the first one finished: a GET or two.
     """
     policy = PollPolicy(
         expected={Operation.CREATE: 0.02},
         min_interval=0.005,
         max_interval=1.0,
-        interval_fraction=0.2,
     )
     async with make_rig(poll=policy, **_scaled(0.4)) as rig:
         _, first_gets = await _create_and_time(rig, "first")
         learnt = rig.aura.watcher.expected(Operation.CREATE)
         _, second_gets = await _create_and_time(rig, "second")
 
-    assert learnt >= 0.4
+    assert learnt >= 0.3
     assert first_gets >= 10
     assert second_gets * 3 <= first_gets, (first_gets, second_gets)
 
@@ -511,9 +513,10 @@ async def test_a_duration_shared_by_many_waiters_is_learnt_once() -> None:
     (took_slow,) = (e.elapsed for e in rig.recorder.of(TargetReached, slow))
     took_quick = min(e.elapsed for e in rig.recorder.of(TargetReached, quick))
     assert took_slow - took_quick > 0.1
-    # The median of the two measurements; five copies of the quick one would make it that.
-    learnt = rig.aura.watcher.expected(Operation.CREATE)
-    assert learnt == pytest.approx((took_quick + took_slow) / 2, abs=(took_slow - took_quick) / 4)
+    # Two measurements; five copies of the quick one would make six.
+    estimate = rig.aura.watcher.planner.estimate(Operation.CREATE)
+    assert estimate.finished == 2
+    assert estimate.busy == 0
 
 
 async def test_polls_wait_behind_mutations_for_the_rate_limit() -> None:
@@ -1132,9 +1135,13 @@ async def test_waits_that_do_not_know_their_start_teach_no_durations() -> None:
 
 async def test_a_waiter_joining_for_another_operation_keeps_its_first_delay() -> None:
     policy = attrs.evolve(
-        FAST, expected={**FAST.expected, Operation.CREATE: 0.02, Operation.PAUSE: 2.0}
+        FAST,
+        expected={**FAST.expected, Operation.CREATE: 0.02, Operation.PAUSE: 2.0},
+        max_interval=5.0,
     )
     async with make_rig(poll=policy) as rig:
+        # Pauses are known to take about 2 s: the pause wait plans its first poll there.
+        rig.aura.watcher.planner.estimate(Operation.PAUSE).add(1.9, 2.0)
         instance_id = await rig.create()
         rig.advance()
         async with anyio.create_task_group() as tg:
@@ -1142,6 +1149,5 @@ async def test_a_waiter_joining_for_another_operation_keeps_its_first_delay() ->
             with anyio.move_on_after(0.6):
                 await rig.aura.instances.wait(instance_id, "pause", timeout=5)
             tg.cancel_scope.cancel()
-        # The pause wait's first poll is due after half of 2 s: in 0.6 s, only the create
-        # wait's poll may go out (it once made 12).
+        # In 0.6 s, only the create wait's poll may go out (it once made 12).
         assert rig.spy.polled()[instance_id] <= 2

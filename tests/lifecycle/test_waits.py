@@ -619,8 +619,8 @@ async def test_running_after_the_operation_was_seen_is_done(
     local: LocalFactory, operation: Operation
 ) -> None:
     """Overwrite, restore, update: running after the transient status ends the wait at once."""
-    # The operation usually takes 3 s, so "long enough" would be 3 s; polls start at 60 ms.
-    policy = policy_for(operation, 3.0, first_fraction=0.02, interval_fraction=0.01)
+    # The operation usually takes 3 s, so "long enough" would be 3 s; polls 30 ms apart at most.
+    policy = policy_for(operation, 3.0, max_interval=0.03)
     emu = local()
     events = Events()
     aura = emu.client(policy, events)
@@ -724,7 +724,7 @@ async def test_instance_deleted_elsewhere_fails_a_wait_for_running(
     emu = local(faults=FaultPlan(deleting_status=probability))
     events = Events()
     # Polls 100 ms apart: the other client's delete lands between two of them.
-    aura = emu.client(attrs.evolve(SCALED, interval_fraction=0.5, max_interval=1.0), events)
+    aura = emu.client(attrs.evolve(SCALED, min_interval=0.1, max_interval=0.1), events)
     instance_id = await emu.created_elsewhere("short-lived")
 
     async def delete_elsewhere() -> None:
@@ -842,7 +842,9 @@ async def test_not_found_beyond_the_grace_but_listed_waits_on(local: LocalFactor
     # (Its clock starts now: an instance stated to be years old would teach no window.)
     emu = local(faults=FaultPlan(not_found_after_create=window), start=time.time())
     events = Events()
-    aura = emu.client(SCALED, events)
+    # Polls at least 50 ms apart: the clock moves a step per 404, and the 404s must outlast
+    # the grace in the client's time too.
+    aura = emu.client(attrs.evolve(SCALED, min_interval=0.05), events)
 
     async def let_time_pass() -> None:
         # (The manual clock moves only when told: a little per 404, until it is found.)

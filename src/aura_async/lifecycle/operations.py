@@ -189,27 +189,40 @@ _TIMEOUTS: Mapping[Operation, float] = {
 }
 
 
+_share = [attrs.validators.gt(0.0), attrs.validators.lt(1.0)]
+
+
 @attrs.frozen
 class PollPolicy:
-    """How patiently the watcher polls.
+    """How patiently the watcher polls, and its bounds.
+
+    No duration needs to be right here: the watcher learns each operation's durations from
+    its own polls (see :mod:`aura_async.lifecycle.planner`), and ``expected`` is only a hint
+    used until it has (for the settle time of overwrites and the 404 grace after creates).
 
     Args:
-        expected: typical seconds per operation, until this client has seen its own.
+        expected: hint of the typical seconds per operation, until this client has seen some.
         timeouts: default seconds before a wait gives up, per operation.
-        min_interval: the shortest gap between two polls of one resource.
-        max_interval: the longest gap between two polls of one resource.
-        first_fraction: the first poll comes after this fraction of the expected duration.
-        interval_fraction: later polls come every this fraction of it (within the bounds).
-        not_found_grace: seconds a just-created resource may go on answering 404 after the
-            first poll (which comes ``first_fraction`` of the expected duration after the
-            create, so a grace counted from the create itself could end before any poll).
+        min_interval: the shortest gap between two polls of one resource, and the first rung
+            of the scouting ladder (the age of the first poll while nothing is known).
+        max_interval: the longest gap between two polls of a single wait.
+        first_fraction: the 404 grace after a create counts from this fraction of the
+            expected duration (a create may briefly answer 404 after it was accepted).
+        not_found_grace: seconds a just-created resource may go on answering 404 beyond that.
         max_in_flight: polls in flight at once, across all resources.
-        fleet_quantile: a fleet's waits poll first when this share of them should be done
-            (the fleet is done when its slowest item is: earlier polls would mostly find
-            items still busy and only spend requests; the slowest item of a fleet of 25
-            is already past the 95th percentile, on average).
-        fleet_interval_fraction: a fleet's later polls come every this fraction of that
-            first-poll time, so the slowest item is seen soon after it is done.
+        scout_growth: while nothing is known of an operation, each poll comes this many times
+            the age of the last (1.3: a wait is seen at most 30 % of its duration late, and
+            durations from seconds to an hour cost about 30 polls).
+        fleet_chance: a fleet's wait polls next when this share of the operations still busy
+            at its last poll should be done (fleets pay for every poll N times).
+        single_pace: once durations are known, a single wait spends about one poll per
+            this many seconds of the median duration, placed at equal chances of finding the
+            operation done (what fixed polling at this pace costs, for less lag).
+        tail_step: past every duration seen, a wait polls again after this fraction of its
+            age; a fleet's step is this times the number of its waits still busy (at most
+            half its age).
+        poll_share: the share of the rate limit a fleet's polls are planned to use (the rest
+            is left for mutations and other reads).
     """
 
     expected: Mapping[Operation, float] = attrs.field(factory=lambda: dict(_EXPECTED))
@@ -217,11 +230,15 @@ class PollPolicy:
     min_interval: float = 1.0
     max_interval: float = 30.0
     first_fraction: float = 0.5
-    interval_fraction: float = 0.07
     not_found_grace: float = 60.0
     max_in_flight: int = 16
-    fleet_quantile: float = 0.95
-    fleet_interval_fraction: float = 0.04
+    scout_growth: float = attrs.field(default=1.3, validator=attrs.validators.gt(1.0))
+    fleet_chance: float = attrs.field(default=0.7, validator=_share)
+    single_pace: float = attrs.field(default=10.0, validator=attrs.validators.gt(0.0))
+    tail_step: float = attrs.field(default=0.03, validator=attrs.validators.gt(0.0))
+    poll_share: float = attrs.field(
+        default=0.8, validator=[attrs.validators.gt(0.0), attrs.validators.le(1.0)]
+    )
 
     def scaled(self, factor: float) -> PollPolicy:
         """Return this policy with every duration multiplied by ``factor``.
@@ -239,6 +256,7 @@ class PollPolicy:
             timeouts={op: s * factor for op, s in self.timeouts.items()},
             min_interval=self.min_interval * factor,
             max_interval=self.max_interval * factor,
+            single_pace=self.single_pace * factor,
             not_found_grace=self.not_found_grace * factor,
         )
 

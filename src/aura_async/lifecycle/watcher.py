@@ -7,10 +7,10 @@ over at once; when the last waiter leaves, polling of that resource stops. So se
 share one GET, cancelling a wait stops its polling at once and leaves no task behind, and
 closing the client cancels every wait.
 
-When polls happen: the first no sooner than part of the time the operation takes (as this
-client has measured it, else a prior), then at a fraction of that duration, within bounds.
-Polls are reads, so the rate limiter lets mutations go first; a capacity limiter bounds the
-polls in flight across all resources.
+When polls happen is the :class:`~aura_async.lifecycle.planner.PollPlanner`'s call, from the
+durations this client's polls have observed (no prior needed). Polls are reads, so the rate
+limiter lets mutations go first; a poll gate bounds the polls in flight across all resources
+and, when more are due than it lets through, lets those most likely to find a change go first.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
-import random
-import statistics
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -49,6 +46,7 @@ from aura_async.lifecycle.operations import (
     Target,
     Verdict,
 )
+from aura_async.lifecycle.planner import PollPlanner
 from aura_async.models import OpenEnum
 
 __all__ = ["Fetch", "Watcher"]
@@ -65,15 +63,13 @@ class _Waiter:
     submitted: float
     due: float
     deadline: float
-    timed: bool  # whether ``submitted`` is when the operation started, and it teaches durations
+    # Whether ``submitted`` is when the operation started: only then do its polls measure
+    # durations (a wait on an operation begun elsewhere does not know its age).
+    timed: bool
     underway_seen: bool = False
     seen_version: int = 0
-    # Part of a fleet: paced for the fleet's make-span by the operation's _FirstPoll.
-    cohort: bool = False
-    epoch: int = -1
-    first_due: float = 0.0
-    first_counted: bool = False
-    started_known: bool = False  # ``submitted`` is when the operation started (fleet waits too)
+    cohort: bool = False  # one of a fleet's waits: planned for the fleet's make-span
+    busy_age: float = 0.0  # the age at which a poll last showed the operation still busy
 
 
 @attrs.define(eq=False)
@@ -113,38 +109,13 @@ class _Watch:
         await self.signal.wait()
 
 
-class _FirstPoll:
-    """When a fleet's waits first poll: the ``quantile`` of the operation's duration, learnt.
+def _in_fleet(waiter: _Waiter) -> bool:
+    """Whether a wait is planned as one of a fleet's: a cohort wait that knows its start.
 
-    A fleet is done when its slowest item is, so polling items before most of them can be
-    done only spends requests. The first poll therefore aims at the time by which a share
-    ``quantile`` of them is done, tracked by stochastic approximation: each first poll that
-    came on time finds its item done (a hit) or not; after ``batch`` of them the time moves
-    by ``exp(step * (quantile - hit rate))``. Only first polls planned with the current time
-    count (an epoch), so a fleet of 500 moves it once, not 500 times. Learnt this way, the
-    time does not creep up with the polling delay as durations seen by polls would.
+    (One that does not know when its operation began cannot scout or teach for the others,
+    so it is planned on its own, as a single wait.)
     """
-
-    __slots__ = ("_hits", "_seen", "epoch", "quantile", "value")
-
-    def __init__(self, prior: float, quantile: float) -> None:
-        self.value = prior
-        self.quantile = quantile
-        self.epoch = 0
-        self._hits = 0
-        self._seen = 0
-
-    def observe(self, epoch: int, hit: bool, *, batch: int = 8, step: float = 0.4) -> None:
-        """Count one first poll planned in ``epoch``; move the time after a batch."""
-        if epoch != self.epoch:
-            return
-        self._seen += 1
-        self._hits += hit
-        if self._seen >= batch:
-            rate = self._hits / self._seen
-            self.value *= math.exp(step * (self.quantile - rate))
-            self.epoch += 1
-            self._hits = self._seen = 0
+    return waiter.cohort and waiter.timed
 
 
 class _Stop(Exception):
@@ -162,6 +133,52 @@ def _copy_of(error: Exception) -> Exception:
         return error
 
 
+@attrs.define(eq=False)
+class _Ticket:
+    chance: Callable[[], float]
+    ready: anyio.Event = attrs.Factory(anyio.Event)
+    granted: bool = False
+
+
+class _PollGate:
+    """At most ``capacity`` polls at once; when more wait, the likeliest to find news goes first.
+
+    A poll's chance is asked when a place frees up, not when it began waiting: a poll that
+    waited grows more likely to find its resource changed.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.busy = 0
+        self._waiting: list[_Ticket] = []
+
+    async def enter(self, chance: Callable[[], float]) -> None:
+        """Wait for a place (cancellable: a place granted to a cancelled poll is passed on)."""
+        if self.busy < self.capacity and not self._waiting:
+            self.busy += 1
+            return
+        ticket = _Ticket(chance)
+        self._waiting.append(ticket)
+        try:
+            await ticket.ready.wait()
+        except BaseException:
+            if ticket.granted:
+                self.leave()
+            else:
+                self._waiting.remove(ticket)
+            raise
+
+    def leave(self) -> None:
+        """Give a place back, and hand it to the likeliest poll waiting."""
+        self.busy -= 1
+        while self.busy < self.capacity and self._waiting:
+            best = max(range(len(self._waiting)), key=lambda i: self._waiting[i].chance())
+            ticket = self._waiting.pop(best)
+            ticket.granted = True
+            self.busy += 1
+            ticket.ready.set()
+
+
 class Watcher:
     """The one poller of a client: all its waits go through here.
 
@@ -169,6 +186,8 @@ class Watcher:
         policy: when to poll and when to give up.
         publish: receives every lifecycle event.
         clock: monotonic seconds (anyio's by default).
+        rate: the request budget ``(requests, per seconds)``, or None when unlimited; a
+            fleet's polls are planned within it.
     """
 
     def __init__(
@@ -177,18 +196,16 @@ class Watcher:
         publish: Callable[[object], None],
         *,
         clock: Callable[[], float] = anyio.current_time,
+        rate: Callable[[], tuple[int, float] | None] | None = None,
     ) -> None:
         self.policy = policy
         self._publish = publish
         self._clock = clock
         self._watches: dict[str, _Watch] = {}
-        self._durations: defaultdict[Operation, deque[float]] = defaultdict(
-            lambda: deque(maxlen=50)
-        )
-        self._first_polls: dict[Operation, _FirstPoll] = {}
+        self.planner = PollPlanner(policy, rate=rate)
         # The longest a resource this client created went on answering 404 after its create.
         self._not_found_seen = 0.0
-        self._in_flight = anyio.CapacityLimiter(policy.max_in_flight)
+        self._gate = _PollGate(policy.max_in_flight)
         self._closed = False
         self._drained = anyio.Event()  # set once closed and the last wait has left
         self.polls = 0
@@ -204,11 +221,8 @@ class Watcher:
         return sum(len(w.waiters) for w in self._watches.values())
 
     def expected(self, operation: Operation) -> float:
-        """The seconds an operation takes: the median this client saw, else the prior."""
-        seen = self._durations.get(operation)
-        if seen:
-            return statistics.median(seen)
-        return self.policy.expected.get(operation, 60.0)
+        """The seconds an operation takes: the median this client saw, else the policy's hint."""
+        return self.planner.expected(operation)
 
     def not_found_window(self) -> float:
         """Seconds a just-created resource may answer 404: the policy's, or longer if seen.
@@ -228,53 +242,51 @@ class Watcher:
         if math.isfinite(seconds) and seconds > self._not_found_seen:
             self._not_found_seen = min(seconds, self.policy.timeout(Operation.CREATE))
 
-    def first_delay(self, operation: Operation) -> float:
-        """Seconds from submission to the first poll of an operation.
+    def _plan(self, waiter: _Waiter, watch: _Watch, *, spent: bool = False) -> float:
+        """The monotonic time of the waiter's next poll (``inf``: held back while others scout).
 
-        Part of its expected duration, or just under the quickest this client has seen, so
-        the first poll can already find it done; jittered a little (never earlier), so a fleet
-        submitted at once does not poll all at once.
+        ``spent``: the waiter's booked poll was just sent (it stays counted in its window).
         """
-        policy = self.policy
-        seen = self._durations.get(operation)
-        delay = policy.first_delay(self.expected(operation))
-        if seen:
-            delay = min(delay, max(policy.min_interval, 0.9 * min(seen)))
-        return delay * random.uniform(1.0, 1.1)
+        return self.planner.plan(
+            waiter.target.operation,
+            self._key(watch, waiter),
+            submitted=waiter.submitted,
+            last_busy=waiter.busy_age,
+            cohort=_in_fleet(waiter),
+            booking=waiter,
+            spent=spent,
+        )
 
-    def first_poll_time(self, operation: Operation) -> float:
-        """Seconds after submission at which a fleet's wait for ``operation`` first polls.
+    @staticmethod
+    def _key(watch: _Watch, waiter: _Waiter) -> tuple[str, Operation]:
+        # One resource's operation is one subject of the estimate, however many wait for it.
+        return (watch.resource_id, waiter.target.operation)
 
-        Learnt from the fleets this client ran (see :class:`_FirstPoll`); before any, 1.2
-        times the expected duration.
+    def _replan_fleets(self, operation: Operation) -> None:
+        """Make every fleet wait for ``operation`` plan its next poll again, and wake it.
+
+        (The planner says when: the first finish, enough finishes to plan from, a scout
+        that left, a fleet halved.)
         """
-        return self._first_poll(operation).value
+        for watch in self._watches.values():
+            stale = False
+            for w in watch.waiters:
+                if _in_fleet(w) and w.target.operation is operation:
+                    w.due = math.inf  # planned again by the leader before it sleeps
+                    stale = True
+            if stale:
+                watch.wake()
 
-    def _first_poll(self, operation: Operation) -> _FirstPoll:
-        first = self._first_polls.get(operation)
-        if first is None:
-            # Until fleets have taught it: the typical duration and the spread seen around
-            # it (Aura's operations vary by about a fifth either way).
-            prior = self.expected(operation) * 1.2
-            first = self._first_polls[operation] = _FirstPoll(prior, self.policy.fleet_quantile)
-        return first
-
-    def _interval(self, waiter: _Waiter, now: float) -> float:
-        policy = self.policy
-        operation = waiter.target.operation
-        if waiter.cohort:
-            aim = self._first_poll(operation).value
-            elapsed = now - waiter.submitted
-            # Far past what fleets usually take, the learnt time is off: back off rather
-            # than poll densely for as long again.
-            dense = elapsed <= 1.5 * aim
-            wanted = aim * policy.fleet_interval_fraction if dense else 0.15 * elapsed
-        else:
-            # Even steps after the first poll: completions spread over a range are found
-            # with the least lag for the GETs spent (measured against steps that grow with
-            # the time spent, which cost 30 % more GETs for the same lag).
-            wanted = self.expected(operation) * policy.interval_fraction
-        return min(max(wanted, policy.min_interval), policy.max_interval)
+    def _chance(self, watch: _Watch) -> float:
+        """How likely a poll of this resource now finds a change, for its likeliest waiter."""
+        now = self._clock()
+        return max(
+            (
+                self.planner.chance(w.target.operation, w.busy_age, now - w.submitted)
+                for w in watch.waiters
+            ),
+            default=0.0,
+        )
 
     def _event_fields(self, waiter: _Waiter, watch: _Watch) -> dict[str, object]:
         now = self._clock()
@@ -311,8 +323,9 @@ class Watcher:
         """Wait until ``target`` is met by what ``fetch`` returns; return that resource.
 
         ``fetch`` is a resource method (a GET) that raises ``NotFoundError`` for a 404; for a
-        delete, the return value is None. A ``cohort`` wait is one of a fleet's: it is paced
-        for the fleet's make-span (see :meth:`first_poll_time`) rather than for its own lag.
+        delete, the return value is None. A ``cohort`` wait is one of a fleet's: it is planned
+        for the fleet's make-span rather than for its own lag (see
+        :mod:`aura_async.lifecycle.planner`).
 
         Raises:
             WaitFailedError: the resource reached a state the operation cannot recover from.
@@ -336,26 +349,20 @@ class Watcher:
         timed = submitted is not None
         submitted = now if submitted is None else submitted
         limit = self.policy.timeout(operation) if timeout is None else timeout
-        if cohort:
-            first = self._first_poll(operation)
-            delay, epoch = first.value, first.epoch
-        else:
-            delay, epoch = self.first_delay(operation), -1
         waiter = _Waiter(
             target,
             name,
             submitted,
-            due=submitted + delay,
+            due=math.inf,
             deadline=submitted + max(0.0, limit),
-            timed=timed and not cohort,  # a fleet's waits teach the first poll instead
+            timed=timed,
             cohort=cohort,
-            epoch=epoch if timed else -1,
-            first_due=submitted + delay,
-            started_known=timed,
         )
         watch = self._watches.get(resource_id)
         if watch is None:
             watch = self._watches[resource_id] = _Watch(resource_id, fetch)
+        self.planner.join(operation, cohort=_in_fleet(waiter))
+        waiter.due = self._plan(waiter, watch)
         watch.waiters.add(waiter)
         watch.wake()
         self._publish(OperationSubmitted(**self._event_fields(waiter, watch)))  # type: ignore[arg-type]
@@ -403,6 +410,9 @@ class Watcher:
             raise
         finally:
             watch.waiters.discard(waiter)
+            self.planner.release(waiter)
+            if self.planner.leave(operation, self._key(watch, waiter), cohort=_in_fleet(waiter)):
+                self._replan_fleets(operation)
             if watch.leader is waiter:
                 watch.leader = None
             if watch.waiters:
@@ -429,17 +439,15 @@ class Watcher:
             if seen is not None and watch.version != waiter.seen_version:
                 waiter.seen_version = watch.version
                 if seen.at >= waiter.submitted:
-                    done = self._judge(watch, waiter, seen)
-                    if waiter.cohort and not waiter.first_counted:
-                        waiter.first_counted = True
-                        # Only a poll that came when planned says whether the plan was right
-                        # (one held back by the rate limit finds most items done anyway).
-                        late = seen.at - waiter.first_due
-                        if 0 <= late <= self._interval(waiter, seen.at):
-                            self._first_poll(target.operation).observe(waiter.epoch, done)
-                    if done:
+                    if self._judge(watch, waiter, seen):
                         return seen.value
-                    waiter.due = max(waiter.due, seen.at + self._interval(waiter, seen.at))
+                    age = seen.at - waiter.submitted
+                    waiter.busy_age = max(waiter.busy_age, age)
+                    if waiter.timed:
+                        self.planner.saw(
+                            target.operation, self._key(watch, waiter), age, done=False
+                        )
+                    waiter.due = self._plan(waiter, watch, spent=True)
             if self._closed:
                 raise _Stop(closed=True)
             now = self._clock()
@@ -448,6 +456,9 @@ class Watcher:
             if watch.leader is None:
                 watch.leader = waiter
             if watch.leader is waiter:
+                for other in watch.waiters:
+                    if other.due == math.inf:  # held back while scouts looked: plan it now
+                        other.due = self._plan(other, watch)
                 due = min(w.due for w in watch.waiters)
                 if due <= now:
                     await self._poll(watch, waiter)
@@ -474,7 +485,7 @@ class Watcher:
         if target.shows_underway(seen):
             waiter.underway_seen = True
         elapsed = seen.at - waiter.submitted
-        if seen.value is not None and waiter.started_known and target.within_window:
+        if seen.value is not None and waiter.timed and target.within_window:
             # Found after 404s since its create: the service's 404 window is at least so long.
             for at, shown in reversed(watch.history):
                 if at < waiter.submitted:
@@ -500,7 +511,9 @@ class Watcher:
                 measured = (watch.version, target.operation)
                 if measured not in watch.learnt:
                     watch.learnt.add(measured)
-                    self._durations[target.operation].append(elapsed)
+                    key = self._key(watch, waiter)
+                    if self.planner.saw(target.operation, key, elapsed, done=True):
+                        self._replan_fleets(target.operation)
             self._publish(TargetReached(status=status, **fields))  # type: ignore[arg-type]
             return True
         self._publish(WaitFailed(status=status, reason=why, **fields))  # type: ignore[arg-type]
@@ -522,7 +535,8 @@ class Watcher:
         with anyio.CancelScope(deadline=limit) as polling:
             watch.polling = polling
             try:
-                async with self._in_flight:
+                await self._gate.enter(lambda: self._chance(watch))
+                try:
                     if self._closed:  # closed while this poll waited for its slot
                         raise _Stop(closed=True)
                     try:
@@ -534,6 +548,8 @@ class Watcher:
                         watch.version += 1
                         watch.wake()
                         raise
+                finally:
+                    self._gate.leave()
             finally:
                 watch.polling = None
         if polling.cancelled_caught:
@@ -552,14 +568,14 @@ class Watcher:
         watch.latest = Observation(value, status, now)
         watch.failure = None
         watch.version += 1
-        # This poll answered every waiter submitted before it: none is due again before its
-        # interval has passed. (Set here, not when each waiter next runs, or the leader would
-        # see the others' old due times and poll again at once.)
+        # This poll answered every waiter submitted before it: none is due again before the
+        # shortest gap. (Set here, not only when each waiter next runs and plans its next
+        # poll, or the leader would see the others' old due times and poll again at once.)
         for waiter in watch.waiters:
             if waiter.submitted <= now:
                 # (Never earlier than it was: a waiter that joined for another operation
-                # keeps its own first-poll delay.)
-                waiter.due = max(waiter.due, now + self._interval(waiter, now))
+                # keeps its own first poll.)
+                waiter.due = max(waiter.due, now + self.policy.min_interval)
         watch.history.append((now, shown))
         if len(watch.history) > _HISTORY:
             del watch.history[: len(watch.history) - _HISTORY]

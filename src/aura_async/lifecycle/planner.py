@@ -1,0 +1,312 @@
+"""When to poll each wait: learnt from what polls saw, with no duration assumed in advance.
+
+Every poll is an observation for the operation's :class:`DurationEstimate` (done by age ``a``,
+or still busy at ``a``), pooled across all the client's waits of that operation, fleets and
+single waits alike, and across its history. The planner turns the estimate into the age of
+each wait's next poll:
+
+- **Scouting.** Until some operation of the kind has been seen to finish, nothing is known:
+  polls climb a geometric ladder from ``PollPolicy.min_interval`` (each age ``scout_growth``
+  times the last), so a duration 10 times shorter or longer than anyone expected is found
+  within a few polls. A fleet does not scout with every item: two of its waits climb
+  interleaved ladders (the items are alike, so one item's answer speaks for all) while the
+  others wait for the first finish.
+- **Planned polls.** Once durations are known, a wait busy at age ``l`` polls next at the age
+  by which a share ``chance`` of the operations still busy at ``l`` are done (a fleet aims
+  higher than a single wait: it pays for each poll with N). Past the last duration seen, the
+  data say nothing: the wait polls again after a small step (``tail_step``) of its age, so the
+  slowest item, which decides a fleet's make-span, is seen soon after it is done.
+- **Thinning fleets poll closer.** A fleet's step is capped at ``tail_step x sqrt(k)`` of the
+  age, ``k`` being the fleet's waits still busy: with hundreds busy, polls are spread out
+  (most items finish between them anyway); as the fleet thins, each of the last few is
+  polled more often, and the budget the others no longer need pays for it.
+
+The planner only says when a poll is wanted. The watcher's poll gate decides which of the
+polls due go first when the request budget cannot carry them all: those most likely to find
+a change (:meth:`PollPlanner.chance`), behind every mutation (the rate limiter's priorities).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Hashable
+
+from aura_async.lifecycle.durations import DurationEstimate
+from aura_async.lifecycle.operations import Operation, PollPolicy
+
+__all__ = ["PollPlanner"]
+
+_SCOUTS = 2  # a fleet's waits that climb the ladder while nothing is known
+_ENOUGH = 5  # finishes seen before a fleet's waits plan from the estimate
+_SAMPLE_GROWTH = 1.1  # after the first finish, the sample's polls climb this much a time
+_MAX_FLEET_STEP = 1.5  # a fleet's wait is polled again by 1.5 times its age at the latest
+
+Rate = Callable[[], "tuple[int, float] | None"]
+
+
+class PollPlanner:
+    """Plans the polls of every wait of one client.
+
+    Args:
+        policy: the bounds (``min_interval``, ``max_interval``) and the planner's settings.
+        rate: the request budget, ``(requests, per seconds)``, or None when unlimited: a
+            fleet's polls are never planned closer than the budget's share for polls carries.
+    """
+
+    def __init__(self, policy: PollPolicy, rate: Rate | None = None) -> None:
+        self.policy = policy
+        self.rate = rate
+        self._estimates: dict[Operation, DurationEstimate] = {}
+        self._scouts: dict[Operation, list[Hashable]] = {}
+        self._fleet: Counter[Operation] = Counter()
+        # How many fleet waits there were when their polls were last planned all together.
+        self._planned_for: dict[Operation, int] = {}
+        # The budget's calendar: fleet polls planned per window (index = time // period).
+        self._calendar: Counter[int] = Counter()
+        self._booked: dict[Hashable, int] = {}
+
+    def estimate(self, operation: Operation) -> DurationEstimate:
+        """The duration estimate of one operation kind (made empty on first use)."""
+        estimate = self._estimates.get(operation)
+        if estimate is None:
+            estimate = self._estimates[operation] = DurationEstimate()
+        return estimate
+
+    def expected(self, operation: Operation) -> float:
+        """The median duration seen, else the policy's hint for the operation."""
+        estimate = self._estimates.get(operation)
+        median = estimate.median() if estimate is not None else None
+        if median is not None:
+            return median
+        return self.policy.expected.get(operation, 60.0)
+
+    def knows(self, operation: Operation) -> bool:
+        """Whether some operation of this kind has been seen to finish."""
+        estimate = self._estimates.get(operation)
+        return estimate is not None and estimate.finished > 0
+
+    def _ready(self, operation: Operation) -> bool:
+        """Whether fleets plan from the estimate (enough finishes seen to fit it)."""
+        estimate = self._estimates.get(operation)
+        return estimate is not None and estimate.finished >= _ENOUGH
+
+    def _sample_size(self, operation: Operation) -> int:
+        return max(_SCOUTS, math.ceil(math.sqrt(self._fleet.get(operation, 1))))
+
+    # --------------------------------------------------------------- waits come and go
+
+    def join(self, operation: Operation, *, cohort: bool) -> None:
+        """Count a new wait (a fleet's waits poll closer as their number falls)."""
+        if cohort:
+            self._fleet[operation] += 1
+
+    def leave(self, operation: Operation, key: Hashable, *, cohort: bool) -> bool:
+        """Forget a wait that ended; True if the fleet's other waits must plan again.
+
+        They must when a scout left before anything was learnt (another takes its place),
+        and when the fleet has halved since they last planned (the fewer are left, the
+        closer each is polled).
+        """
+        self.estimate(operation).forget(key)
+        if not cohort:
+            return False
+        self._fleet[operation] -= 1
+        left = self._fleet[operation]
+        if left <= 0:
+            del self._fleet[operation]
+            self._planned_for.pop(operation, None)
+            return False
+        scouts = self._scouts.get(operation, [])
+        if key in scouts:
+            scouts.remove(key)
+            return not self._ready(operation)
+        if self._ready(operation) and 2 * left <= self._planned_for.setdefault(operation, left):
+            self._planned_for[operation] = left
+            return True
+        return False
+
+    def _enlist(self, operation: Operation, key: Hashable) -> bool:
+        scouts = self._scouts.setdefault(operation, [])
+        wanted = _SCOUTS if not self.knows(operation) else self._sample_size(operation)
+        if key not in scouts and len(scouts) < wanted:
+            scouts.append(key)
+        return key in scouts
+
+    # ------------------------------------------------------------------- observations
+
+    def saw(self, operation: Operation, key: Hashable, age: float, *, done: bool) -> bool:
+        """Record one poll's answer for a timed wait; True if the fleets must plan again.
+
+        They must at the kind's first finish (the ladder ends; a sample of the fleet's
+        waits, the square root of their number, is polled from there) and once enough
+        finishes are seen to plan from the estimate (the sample ends).
+        """
+        estimate = self.estimate(operation)
+        if done:
+            before = estimate.finished
+            estimate.saw_done(key, age)
+            if before == 0 or before + 1 == _ENOUGH:
+                self._scouts.pop(operation, None)
+                self._planned_for[operation] = self._fleet.get(operation, 0)
+                return True
+            return False
+        estimate.saw_busy(key, age)
+        return False
+
+    # ----------------------------------------------------------------------- planning
+
+    def plan(
+        self,
+        operation: Operation,
+        key: Hashable,
+        *,
+        submitted: float,
+        last_busy: float,
+        cohort: bool,
+        booking: Hashable,
+        spent: bool = False,
+    ) -> float:
+        """The time of a wait's next poll, from :meth:`next_age`; booked if a fleet's.
+
+        A fleet's polls are booked in the request budget's calendar: a window whose share
+        for polls (``poll_share`` of the limit) is planned full pushes the poll to the
+        start of the next window with room, so the planner never plans more polls than a
+        window carries. ``booking`` identifies the wait: its earlier booking is released, or
+        kept against its window when ``spent`` (the poll it booked was just sent).
+        """
+        if spent:
+            self._booked.pop(booking, None)
+        else:
+            self.release(booking)
+        at = submitted + self.next_age(operation, key, last_busy=last_busy, cohort=cohort)
+        budget = self.rate() if self.rate is not None else None
+        if not cohort or budget is None or not math.isfinite(at):
+            return at
+        requests, period = budget
+        room = max(1, int(self.policy.poll_share * requests))
+        window = int(at // period)
+        if len(self._calendar) > 64:  # forget windows long past
+            for old in [w for w in self._calendar if w < window - 8]:
+                del self._calendar[old]
+        while self._calendar[window] >= room:
+            window += 1
+        if window > at // period:
+            at = window * period
+        self._calendar[window] += 1
+        self._booked[booking] = window
+        return at
+
+    def release(self, booking: Hashable) -> None:
+        """Give back a wait's booked poll (it was sent, or the wait ended or plans again)."""
+        window = self._booked.pop(booking, None)
+        if window is not None:
+            self._calendar[window] -= 1
+            if self._calendar[window] <= 0:
+                del self._calendar[window]
+
+    def booked(self) -> dict[int, int]:
+        """Fleet polls planned (or sent as planned) per budget window (index: time // period)."""
+        return dict(self._calendar)
+
+    @property
+    def bookings(self) -> int:
+        """How many fleet waits hold a booked poll."""
+        return len(self._booked)
+
+    def next_age(
+        self, operation: Operation, key: Hashable, *, last_busy: float, cohort: bool
+    ) -> float:
+        """The age at which a wait last seen busy at ``last_busy`` should poll next.
+
+        ``last_busy`` is 0.0 for a wait not polled yet. ``math.inf`` means "not before the
+        scouts learn something" (a fleet wait held back while others scout).
+        """
+        policy = self.policy
+        low = last_busy + policy.min_interval
+        if cohort and self.knows(operation) and not self._ready(operation):
+            # Between the first finish and enough of them: a sample of the fleet is polled
+            # from where the first finish was seen, in small steps; the others wait for it.
+            if not self._enlist(operation, key):
+                return math.inf
+            start = self.estimate(operation).support
+            return max(low, start, last_busy * _SAMPLE_GROWTH)
+        if not self.knows(operation):
+            if not cohort:
+                return max(low, self._ladder(last_busy))
+            if not self._enlist(operation, key):
+                return math.inf
+            # One ladder for all the scouts: rung j at min_interval x scout_growth^j, the
+            # scouts taking turns, each its next rung no sooner than the shortest gap.
+            scouts = self._scouts[operation]
+            turn, every = scouts.index(key), max(1, len(scouts))
+            growth = policy.scout_growth
+            j = math.ceil(math.log(max(low, policy.min_interval) / policy.min_interval, growth))
+            j = max(0, j - 1)
+            while True:
+                rung: float = policy.min_interval * growth**j
+                if j % every == turn and rung >= low - 1e-12:
+                    return rung
+                j += 1
+        estimate = self.estimate(operation)
+        share = policy.fleet_chance if cohort else self._single_share(estimate, last_busy)
+        planned = estimate.quantile_after(last_busy, share)
+        step = self._step(operation, cohort, last_busy)
+        if planned is None:  # beyond the curve: the log-normal fit extends it
+            # (A single wait past the curve polls at the fit's median of what is left, at most.)
+            planned = estimate.tail_after(last_busy, share if cohort else min(share, 0.5))
+            if planned is None or not math.isfinite(planned):
+                planned = last_busy * step
+        if last_busy > 0.0 and cohort:
+            planned = min(planned, last_busy * step)
+        if not cohort:
+            planned = min(planned, last_busy + policy.max_interval)
+        return max(planned, low)
+
+    def _single_share(self, estimate: DurationEstimate, last_busy: float) -> float:
+        """The share of the remaining chances a single wait's next poll should cover.
+
+        A single wait spends about one poll per ``single_pace`` seconds of the median
+        duration, spread at equal chances over where the operation may end: where
+        operations usually end, polls come close together, and none is spent where they
+        never do. (So it costs what fixed polling every ``single_pace`` would, for far
+        less lag when durations are alike.)
+        """
+        median = estimate.median() or estimate.tail_after(0.0, 0.5) or self.policy.min_interval
+        polls = max(2.0, median / self.policy.single_pace)
+        alive = estimate.survival(last_busy)
+        if last_busy > estimate.support:
+            alive = estimate.tail_survival(last_busy) or 0.0
+        return min(1.0, 1.0 / max(1.0, polls * alive))
+
+    def _step(self, operation: Operation, cohort: bool, age: float) -> float:
+        tail = self.policy.tail_step
+        if not cohort:
+            return 1.0 + tail
+        k = max(1, self._fleet.get(operation, 1))
+        return min(_MAX_FLEET_STEP, 1.0 + tail * k)
+
+    def _ladder(self, last_busy: float) -> float:
+        policy = self.policy
+        if last_busy <= 0.0:
+            return policy.min_interval
+        return min(last_busy * policy.scout_growth, last_busy + policy.max_interval)
+
+    def chance(self, operation: Operation, last_busy: float, age: float) -> float:
+        """How likely a poll now finds a change in a wait last seen busy at ``last_busy``.
+
+        From the estimate; past the last duration seen, from the curve extended with an
+        exponential tail whose scale is the spread of the durations seen (so a wait that
+        waited longer, or is older, ranks higher). Before anything is known, the share of
+        the wait's age that passed since it was last seen busy.
+        """
+        estimate = self._estimates.get(operation)
+        if estimate is None or not estimate.finished:
+            return 0.0 if age <= 0.0 else max(0.0, 1.0 - last_busy / age)
+        known = estimate.chance_done(last_busy, age)
+        if known is not None:
+            return known
+        alive, left = estimate.tail_survival(last_busy), estimate.tail_survival(age)
+        if alive is None or left is None or alive <= 0.0:
+            return 1.0
+        return 1.0 - left / alive
