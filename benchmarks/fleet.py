@@ -578,8 +578,15 @@ async def _run(
 
 async def ours(aura: AuraClient, n: int, scale: float, emulator: Emulator) -> str:
     """The SDK's fleet create: ``aura.fleet.create(spec, count=n, wait=True, store=...)``."""
+    # A patient caller: the heavy tails draw creates many times the median, past the
+    # default 30-minute timeout (a timeout is only when to give up; nothing plans by it).
+    median = emulator.state.config.durations.create
     report = await aura.fleet.create(
-        InstanceSpec(name="bench", **SPEC), count=n, wait=True, store=MemoryStore()
+        InstanceSpec(name="bench", **SPEC),
+        count=n,
+        wait=True,
+        store=MemoryStore(),
+        timeout=60 * median / scale,
     )
     outcomes = Counter(str(item.outcome) for item in report.items)
     failed = {k: v for k, v in outcomes.items() if "succeeded" not in k.lower()}

@@ -88,7 +88,11 @@ Chain = Callable[[AuraClient, str, float, Emulator], Awaitable[str]]
 
 
 async def _ours(aura: AuraClient, name: str, scale: float, emu: Emulator) -> str:
-    created = await aura.instances.create(name=name, wait=True, **SPEC)
+    # Patient, as the fixed loop is: heavy tails draw creates past the default timeout.
+    median = emu.state.config.durations.create
+    created = await aura.instances.create(
+        name=name, wait=True, timeout=60 * median / scale, **SPEC
+    )
     return created.id
 
 
