@@ -61,11 +61,14 @@ def simulate(
     policy: PollPolicy | None = None,
     planner: PollPlanner | None = None,
     latency: float = 0.1,
+    start: float = 0.0,
     until: Callable[[int], bool] | None = None,
 ) -> Outcome:
     """Create ``len(durations)`` items, wait for all, with the planner deciding every poll.
 
     ``until(polls)`` may stop the run early (it is asked before each poll; True stops).
+    ``start`` is when the fleet begins on the planner's clock (a later fleet of the same
+    planner starts after the earlier one ended).
     """
     policy = policy or PollPolicy()
     planner = planner or PollPlanner(policy, rate=lambda: (limit, window))
@@ -81,10 +84,10 @@ def simulate(
         used[w] = used.get(w, 0) + 1
         return at
 
-    spend(0.0)  # the listing before the creates
+    spend(start)  # the listing before the creates
     items: list[_Item] = []
     for i, duration in enumerate(durations):
-        sent = spend(0.0)
+        sent = spend(start)
         items.append(_Item(i, sent + latency, duration))
     for _ in items:
         planner.join(CREATE, cohort=True)
@@ -104,7 +107,7 @@ def simulate(
         item.due = plan(item)
     pending = {item.index: item for item in items}
     polls = scouting = 0
-    now = 0.0
+    now = start
     while pending:
         finite = [item.due for item in pending.values() if math.isfinite(item.due)]
         if not finite:
@@ -142,9 +145,12 @@ def simulate(
                 planner.saw(CREATE, item, age, done=False)
                 item.busy_age = age
                 item.due = plan(item, spent=True)
+            for _, promoted in planner.promoted():  # held back until now: a scout
+                assert isinstance(promoted, _Item)
+                promoted.due = plan(promoted)
         # Polls are not instantaneous: the next round starts a request's latency later.
         now += latency
-    return _outcome(items, n, polls, used, limit, window, scouting)
+    return _outcome(items, n, polls, used, limit, window, scouting, start=start)
 
 
 def _outcome(
@@ -157,12 +163,13 @@ def _outcome(
     scouting: int,
     *,
     stopped: bool = False,
+    start: float = 0.0,
 ) -> Outcome:
     done = [item.done_at for item in items if item.done_at is not None]
     ordered = sorted(items, key=lambda item: item.submitted)
     return Outcome(
         n=n,
-        make_span=max(done, default=math.inf) if not stopped else math.inf,
+        make_span=max(done, default=math.inf) - start if not stopped else math.inf,
         bound=lower_bound([item.duration for item in ordered], limit, window),
         polls=polls,
         requests=polls + n + 1,

@@ -3,31 +3,33 @@
 A poll says one of two things about an operation of age ``a``: it is done (so it took at most
 ``a``, and more than the age at which it was last seen busy), or it is still busy (it takes
 more than ``a``: a right-censored observation). :class:`DurationEstimate` turns both into a
-survival curve ``S(t)``, the share of operations still busy at age ``t``, with the
-product-limit (Kaplan-Meier) estimator. A finished operation is known only to lie in an
-interval ``(last seen busy, first seen done]``; it is placed inside that interval where the
-curve itself puts its mass (a few rounds of Turnbull's self-consistency), so polls that came
-late do not make the operation look slower than it was.
+survival curve ``S(t)``, the share of operations still busy at age ``t``, with Turnbull's
+self-consistency estimator: the nonparametric maximum likelihood for interval- and
+right-censored data (Kaplan-Meier's product-limit is its special case for exact times). An
+operation first polled when long done tells only "done by then": the estimator puts its
+mass where the tightly observed ones put theirs, so late polls do not make operations look
+slower than they were.
 
-The curve is a step function with a step at each placed duration; beyond the last one it
-says nothing. There, a log-normal fitted to the same observations by maximum likelihood
-(interval-censored and right-censored alike) extends it: :meth:`DurationEstimate.tail_after`
-and :meth:`DurationEstimate.tail_survival` answer from the fit, which knows where the mass
-stopped rising (60 % done at 900 s and none at 700 s says the rest end soon after 900 s).
+The curve is a step function; beyond its last step it says nothing. There, a log-normal
+fitted to the same observations (maximum a posteriori, with a weak prior on the spread)
+extends it: :meth:`DurationEstimate.tail_after` and :meth:`DurationEstimate.tail_survival`
+answer from the fit, which knows where the mass stopped rising (60 % done at 900 s and none
+at 700 s says the rest end soon after 900 s).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable
 from functools import partial
 from statistics import NormalDist
 
 __all__ = ["DurationEstimate"]
 
-_ROUNDS = 3  # self-consistency rounds; the placement moves little after the second
+_ROUNDS = 200  # self-consistency rounds at most (they stop once the masses settle)
+_POINTS = 120  # candidate durations at most (the data's own, thinned evenly)
 _NORMAL = NormalDist()
 _SQRT2 = math.sqrt(2.0)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -207,7 +209,7 @@ def _log_between(low: float, high: float) -> float:
 
 
 def _fit_lognormal(finished: list[tuple[float, float]], busy: list[float]) -> tuple[float, float]:
-    """Maximum-likelihood (mu, sigma) of log-durations from intervals and censored ages.
+    """Maximum-a-posteriori (mu, sigma) of log-durations from intervals and censored ages.
 
     Started from a coarse grid of spreads, then a coordinate search (golden sections on
     mu, then on log sigma, a few rounds): two parameters and a smooth likelihood need no
@@ -220,7 +222,10 @@ def _fit_lognormal(finished: list[tuple[float, float]], busy: list[float]) -> tu
     censored = [math.log(c) for c in busy if c > 0]
 
     def loglik(mu: float, sigma: float) -> float:
-        total = 0.0
+        # A weak prior on the spread (log sigma ~ N(log 0.3, 1)): data taken at one age (a
+        # fleet polled all at once) pin only F at that age, and without it any spread would
+        # do, however absurd.
+        total = -0.5 * (math.log(sigma / 0.3)) ** 2
         for low, high in logs:
             total += _log_between((low - mu) / sigma, (high - mu) / sigma)
         for c in censored:
@@ -270,61 +275,59 @@ def _golden(f: Callable[[float], float], low: float, high: float, rounds: int = 
 def _fit(
     finished: Iterable[tuple[float, float]], busy: Iterable[float]
 ) -> tuple[list[float], list[float]]:
-    """Place each finished operation in its interval, then return the product-limit curve."""
+    """The survival curve by Turnbull's self-consistency (EM) estimator.
+
+    Mass sits on candidate durations (the finished intervals' upper ends, at most
+    ``_POINTS`` of them) and on "longer than any" for the still-busy; each round hands every
+    observation's share out over the candidates it allows, in proportion to their current
+    mass, until the masses settle. An operation known only to be done by 400 s then puts
+    its mass where the tightly observed ones put theirs, not at 400 s.
+    """
     intervals = list(finished)
-    censored = sorted(busy)
     if not intervals:
         return [], []
-    # Start from the upper ends (each as late as it could have been), then move each to the
-    # median of the current curve's mass inside its interval.
-    events = [high for _, high in intervals]
+    points = sorted({high for _, high in intervals})
+    if len(points) > _POINTS:
+        points = [points[round(i * (len(points) - 1) / (_POINTS - 1))] for i in range(_POINTS)]
+        points = sorted(set(points))
+    m = len(points)
+    groups: Counter[tuple[int, int]] = Counter()
+    for low, high in intervals:
+        a = bisect.bisect_right(points, low)
+        b = bisect.bisect_right(points, high)
+        if b <= a:  # no candidate inside (thinned out): the nearest one above the low end
+            a = min(a, m - 1)
+            b = a + 1
+        groups[(a, b)] += 1
+    for age in busy:
+        groups[(bisect.bisect_right(points, age), m + 1)] += 1  # index m: longer than any
+    total = sum(groups.values())
+    mass = [1.0 / (m + 1)] * (m + 1)
     for _ in range(_ROUNDS):
-        times, survival = _product_limit(events, censored)
-        moved = [_place(low, high, times, survival) for low, high in intervals]
-        if moved == events:
+        prefix = [0.0]
+        for x in mass:
+            prefix.append(prefix[-1] + x)
+        change = [0.0] * (m + 2)
+        for (a, b), count in groups.items():
+            within = prefix[b] - prefix[a]
+            if within > 0.0:
+                weight = count / within
+                change[a] += weight
+                change[b] -= weight
+        running, new = 0.0, []
+        for j in range(m + 1):
+            running += change[j]
+            new.append(mass[j] * running / total)
+        moved = max(abs(x - y) for x, y in zip(new, mass, strict=True))
+        mass = new
+        if moved < 1e-6:
             break
-        events = moved
-    return _product_limit(events, censored)
-
-
-def _place(low: float, high: float, times: list[float], survival: list[float]) -> float:
-    """Where the curve puts the middle of its mass in ``(low, high]`` (``high`` if none)."""
-    i = bisect.bisect_right(times, low)
-    top = 1.0 if i == 0 else survival[i - 1]
-    j = bisect.bisect_right(times, high)
-    bottom = 1.0 if j == 0 else survival[j - 1]
-    if top - bottom <= 0.0:
-        return high
-    middle = (top + bottom) / 2
-    for k in range(i, j):
-        if survival[k] <= middle:
-            return times[k]
-    return high
-
-
-def _product_limit(events: list[float], censored: list[float]) -> tuple[list[float], list[float]]:
-    """Kaplan-Meier: at each event age, S falls by the share of those at risk that ended."""
-    ordered = sorted(events)
-    at_risk = len(ordered) + len(censored)
     times: list[float] = []
     survival: list[float] = []
     alive = 1.0
-    c = 0  # censored observations passed (those busy at a smaller age leave the risk set)
-    i = 0
-    while i < len(ordered):
-        t = ordered[i]
-        while c < len(censored) and censored[c] < t:
-            c += 1
-            at_risk -= 1
-        ended = 0
-        while i < len(ordered) and ordered[i] == t:
-            ended += 1
-            i += 1
-        if at_risk > 0:
-            alive *= 1.0 - ended / at_risk
-        at_risk -= ended
-        times.append(t)
-        survival.append(max(0.0, alive))
-    if not math.isfinite(alive):  # pragma: no cover - arithmetic on finite ages stays finite
-        return [], []
+    for t, x in zip(points, mass, strict=False):
+        if x > 1e-9:
+            alive -= x
+            times.append(t)
+            survival.append(max(0.0, alive))
     return times, survival

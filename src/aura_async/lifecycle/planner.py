@@ -2,28 +2,30 @@
 
 Every poll is an observation for the operation's :class:`DurationEstimate` (done by age ``a``,
 or still busy at ``a``), pooled across all the client's waits of that operation, fleets and
-single waits alike, and across its history. The planner turns the estimate into the age of
-each wait's next poll:
+single waits alike, and across its history. The planner turns it into each wait's next poll:
 
 - **Scouting.** Until some operation of the kind has been seen to finish, nothing is known:
-  polls climb a geometric ladder from ``PollPolicy.min_interval`` (each age ``scout_growth``
+  polls climb a geometric ladder from ``PollPolicy.min_interval`` (each rung ``scout_growth``
   times the last), so a duration 10 times shorter or longer than anyone expected is found
-  within a few polls. A fleet does not scout with every item: two of its waits climb
-  interleaved ladders (the items are alike, so one item's answer speaks for all) while the
-  others wait for the first finish.
-- **Planned polls.** Once durations are known, a wait busy at age ``l`` polls next at the age
-  by which a share ``chance`` of the operations still busy at ``l`` are done (a fleet aims
-  higher than a single wait: it pays for each poll with N). Past the last duration seen, the
-  data say nothing: the wait polls again after a small step (``tail_step``) of its age, so the
-  slowest item, which decides a fleet's make-span, is seen soon after it is done.
-- **Thinning fleets poll closer.** A fleet's step is capped at ``tail_step x sqrt(k)`` of the
-  age, ``k`` being the fleet's waits still busy: with hundreds busy, polls are spread out
-  (most items finish between them anyway); as the fleet thins, each of the last few is
-  polled more often, and the budget the others no longer need pays for it.
-
-The planner only says when a poll is wanted. The watcher's poll gate decides which of the
-polls due go first when the request budget cannot carry them all: those most likely to find
-a change (:meth:`PollPlanner.chance`), behind every mutation (the rate limiter's priorities).
+  within a few polls. A fleet does not scout with every item: two of its waits take turns on
+  one ladder (the items are alike, so one item's answer speaks for all) while the others
+  wait. After the first finish, a sample of the fleet (the square root of its size) is
+  polled from that age in small steps until five finishes are seen.
+- **Planned polls.** Then a fleet's wait busy at age ``l`` polls next at the age by which
+  ``fleet_chance`` of the operations still busy at ``l`` are done; past the last duration
+  seen, a log-normal fitted to every observation says where. A single wait spends about one
+  poll per ``single_pace`` of the median duration, at equal chances over where the operation
+  may end (close together where operations usually end, none where they never do).
+- **Thinning fleets poll closer.** A fleet's step is capped at ``tail_step x k`` of the age
+  (at most half of it), ``k`` being the fleet's waits still busy, and they all plan again
+  each time the fleet halves: with hundreds busy, polls are spread out (most finish between
+  them anyway); the last few are polled every few percent of their age, so the slowest
+  item, which decides the make-span, is seen soon after it is done.
+- **Within the budget.** A fleet's polls are booked in the rate limit's windows: a window
+  whose ``poll_share`` is planned full pushes the next poll to a window with room. When
+  more polls are due than the limit lets through, the watcher's poll gate lets those most
+  likely to find a change go first (:meth:`PollPlanner.chance`), and the rate limiter lets
+  every mutation go before them.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from aura_async.lifecycle.operations import Operation, PollPolicy
 
 __all__ = ["PollPlanner"]
 
-_SCOUTS = 2  # a fleet's waits that climb the ladder while nothing is known
+_SCOUTS = 2  # the smallest sample of a fleet polled after the first finish
 _ENOUGH = 5  # finishes seen before a fleet's waits plan from the estimate
-_SAMPLE_GROWTH = 1.1  # after the first finish, the sample's polls climb this much a time
+_SAMPLE_GROWTH = 1.2  # after the first finish, the sample's polls climb this much a time
 _MAX_FLEET_STEP = 1.5  # a fleet's wait is polled again by 1.5 times its age at the latest
 
 Rate = Callable[[], "tuple[int, float] | None"]
@@ -51,7 +53,7 @@ class PollPlanner:
     Args:
         policy: the bounds (``min_interval``, ``max_interval``) and the planner's settings.
         rate: the request budget, ``(requests, per seconds)``, or None when unlimited: a
-            fleet's polls are never planned closer than the budget's share for polls carries.
+            fleet's polls are never planned beyond ``poll_share`` of any window of it.
     """
 
     def __init__(self, policy: PollPolicy, rate: Rate | None = None) -> None:
@@ -59,6 +61,11 @@ class PollPlanner:
         self.rate = rate
         self._estimates: dict[Operation, DurationEstimate] = {}
         self._scouts: dict[Operation, list[Hashable]] = {}
+        # Fleet waits held back while others scout, longest held first; the ladder's next
+        # rung; and the held waits just made scouts, for the watcher to wake.
+        self._held: dict[Operation, dict[Hashable, None]] = {}
+        self._rung: dict[Operation, float] = {}  # the age of the ladder's last rung
+        self._promoted: list[tuple[Operation, Hashable]] = []
         self._fleet: Counter[Operation] = Counter()
         # How many fleet waits there were when their polls were last planned all together.
         self._planned_for: dict[Operation, int] = {}
@@ -111,6 +118,7 @@ class PollPlanner:
         self.estimate(operation).forget(key)
         if not cohort:
             return False
+        self._held.get(operation, {}).pop(key, None)
         self._fleet[operation] -= 1
         left = self._fleet[operation]
         if left <= 0:
@@ -120,6 +128,9 @@ class PollPlanner:
         scouts = self._scouts.get(operation, [])
         if key in scouts:
             scouts.remove(key)
+            if not self.knows(operation):
+                self._promote(operation)  # the ladder goes on with another
+                return False
             return not self._ready(operation)
         if self._ready(operation) and 2 * left <= self._planned_for.setdefault(operation, left):
             self._planned_for[operation] = left
@@ -128,10 +139,28 @@ class PollPlanner:
 
     def _enlist(self, operation: Operation, key: Hashable) -> bool:
         scouts = self._scouts.setdefault(operation, [])
-        wanted = _SCOUTS if not self.knows(operation) else self._sample_size(operation)
+        wanted = 1 if not self.knows(operation) else self._sample_size(operation)
         if key not in scouts and len(scouts) < wanted:
             scouts.append(key)
-        return key in scouts
+        if key in scouts:
+            return True
+        self._held.setdefault(operation, {})[key] = None
+        return False
+
+    def _promote(self, operation: Operation) -> None:
+        """Make the wait held back longest the scout (the watcher wakes it)."""
+        held = self._held.get(operation)
+        scouts = self._scouts.setdefault(operation, [])
+        if held and not scouts:
+            key = next(iter(held))
+            del held[key]
+            scouts.append(key)
+            self._promoted.append((operation, key))
+
+    def promoted(self) -> list[tuple[Operation, Hashable]]:
+        """The held-back waits made scouts since the last call, as (operation, key)."""
+        taken, self._promoted = self._promoted, []
+        return taken
 
     # ------------------------------------------------------------------- observations
 
@@ -148,10 +177,21 @@ class PollPlanner:
             estimate.saw_done(key, age)
             if before == 0 or before + 1 == _ENOUGH:
                 self._scouts.pop(operation, None)
+                self._held.pop(operation, None)
+                self._rung.pop(operation, None)
                 self._planned_for[operation] = self._fleet.get(operation, 0)
                 return True
             return False
         estimate.saw_busy(key, age)
+        scouts = self._scouts.get(operation, [])
+        if key in scouts and not self.knows(operation):
+            # One rung climbed. The next is polled on another item: each rung then samples
+            # a fresh one (a scout's own duration would only ever tell about itself).
+            self._rung[operation] = max(self._rung.get(operation, 0.0), age)
+            if self._held.get(operation):
+                scouts.remove(key)
+                self._held[operation][key] = None
+                self._promote(operation)
         return False
 
     # ----------------------------------------------------------------------- planning
@@ -236,27 +276,22 @@ class PollPlanner:
                 return max(low, self._ladder(last_busy))
             if not self._enlist(operation, key):
                 return math.inf
-            # One ladder for all the scouts: rung j at min_interval x scout_growth^j, the
-            # scouts taking turns, each its next rung no sooner than the shortest gap.
-            scouts = self._scouts[operation]
-            turn, every = scouts.index(key), max(1, len(scouts))
-            growth = policy.scout_growth
-            j = math.ceil(math.log(max(low, policy.min_interval) / policy.min_interval, growth))
-            j = max(0, j - 1)
-            while True:
-                rung: float = policy.min_interval * growth**j
-                if j % every == turn and rung >= low - 1e-12:
-                    return rung
-                j += 1
+            # One ladder for the fleet, each rung on the scout of the moment.
+            last = self._rung.get(operation, 0.0)
+            if last <= 0.0:
+                return max(low, policy.min_interval)
+            return max(low, last * policy.scout_growth)
         estimate = self.estimate(operation)
         share = policy.fleet_chance if cohort else self._single_share(estimate, last_busy)
         planned = estimate.quantile_after(last_busy, share)
-        step = self._step(operation, cohort, last_busy)
+        step = self._step(operation, cohort)
         if planned is None:  # beyond the curve: the log-normal fit extends it
             # (A single wait past the curve polls at the fit's median of what is left, at most.)
             planned = estimate.tail_after(last_busy, share if cohort else min(share, 0.5))
             if planned is None or not math.isfinite(planned):
                 planned = last_busy * step
+            if cohort and last_busy <= 0.0:  # not polled yet: soon after the finishes seen
+                planned = min(planned, estimate.support * _MAX_FLEET_STEP)
         if last_busy > 0.0 and cohort:
             planned = min(planned, last_busy * step)
         if not cohort:
@@ -266,20 +301,22 @@ class PollPlanner:
     def _single_share(self, estimate: DurationEstimate, last_busy: float) -> float:
         """The share of the remaining chances a single wait's next poll should cover.
 
-        A single wait spends about one poll per ``single_pace`` seconds of the median
-        duration, spread at equal chances over where the operation may end: where
-        operations usually end, polls come close together, and none is spent where they
-        never do. (So it costs what fixed polling every ``single_pace`` would, for far
-        less lag when durations are alike.)
+        A single wait plans two polls per ``single_pace`` seconds of the median duration,
+        spread at equal chances over where the operation may end, and sends about half of
+        them: what fixed polling every ``single_pace`` costs. Where operations usually end,
+        polls come close together, and none is spent where they never do, so the lag is far
+        less when durations are alike.
         """
         median = estimate.median() or estimate.tail_after(0.0, 0.5) or self.policy.min_interval
-        polls = max(2.0, median / self.policy.single_pace)
+        # Planned over the whole range of durations, the polls a wait actually sends stop
+        # once it is done: about half of them.
+        polls = max(2.0, 2.0 * median / self.policy.single_pace)
         alive = estimate.survival(last_busy)
         if last_busy > estimate.support:
             alive = estimate.tail_survival(last_busy) or 0.0
         return min(1.0, 1.0 / max(1.0, polls * alive))
 
-    def _step(self, operation: Operation, cohort: bool, age: float) -> float:
+    def _step(self, operation: Operation, cohort: bool) -> float:
         tail = self.policy.tail_step
         if not cohort:
             return 1.0 + tail
@@ -295,10 +332,9 @@ class PollPlanner:
     def chance(self, operation: Operation, last_busy: float, age: float) -> float:
         """How likely a poll now finds a change in a wait last seen busy at ``last_busy``.
 
-        From the estimate; past the last duration seen, from the curve extended with an
-        exponential tail whose scale is the spread of the durations seen (so a wait that
-        waited longer, or is older, ranks higher). Before anything is known, the share of
-        the wait's age that passed since it was last seen busy.
+        From the estimate; past the last duration seen, from its log-normal fit. Before
+        anything is known, the share of the wait's age that passed since it was last seen
+        busy (a wait that waited longer ranks higher).
         """
         estimate = self._estimates.get(operation)
         if estimate is None or not estimate.finished:

@@ -262,6 +262,18 @@ class Watcher:
         # One resource's operation is one subject of the estimate, however many wait for it.
         return (watch.resource_id, waiter.target.operation)
 
+    def _wake_promoted(self) -> None:
+        """Wake the held-back fleet waits the planner just made scouts, to plan their poll."""
+        for operation, key in self.planner.promoted():
+            resource_id = key[0] if isinstance(key, tuple) else None
+            watch = self._watches.get(resource_id) if isinstance(resource_id, str) else None
+            if watch is None:
+                continue
+            for w in watch.waiters:
+                if _in_fleet(w) and w.target.operation is operation:
+                    w.due = math.inf  # planned again by the leader before it sleeps
+            watch.wake()
+
     def _replan_fleets(self, operation: Operation) -> None:
         """Make every fleet wait for ``operation`` plan its next poll again, and wake it.
 
@@ -413,6 +425,7 @@ class Watcher:
             self.planner.release(waiter)
             if self.planner.leave(operation, self._key(watch, waiter), cohort=_in_fleet(waiter)):
                 self._replan_fleets(operation)
+            self._wake_promoted()
             if watch.leader is waiter:
                 watch.leader = None
             if watch.waiters:
@@ -448,6 +461,7 @@ class Watcher:
                             target.operation, self._key(watch, waiter), age, done=False
                         )
                     waiter.due = self._plan(waiter, watch, spent=True)
+                    self._wake_promoted()
             if self._closed:
                 raise _Stop(closed=True)
             now = self._clock()
