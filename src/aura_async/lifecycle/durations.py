@@ -28,7 +28,7 @@ from statistics import NormalDist
 
 __all__ = ["DurationEstimate"]
 
-_ROUNDS = 200  # self-consistency rounds at most (they stop once the masses settle)
+_ROUNDS = 100  # self-consistency rounds at most (they stop once the masses settle)
 _POINTS = 120  # candidate durations at most (the data's own, thinned evenly)
 _NORMAL = NormalDist()
 _SQRT2 = math.sqrt(2.0)
@@ -51,6 +51,8 @@ class DurationEstimate:
         self._survival: list[float] = []  # S just after each step
         self._stale = False
         self._changes = 0  # busy observations since the curve was last computed
+        self._new_finishes = 0  # finished ones since then
+        self._fitted_with = 0  # finished ones the curve was computed with
         self._fit: tuple[float, float] | None = None  # (mu, sigma) of log-durations
         self._fitted = (0, 0)  # (finished, busy observations) when last fitted
         self._busy_seen = 0  # busy observations ever recorded
@@ -80,17 +82,24 @@ class DurationEstimate:
         """Record that operation ``key`` was done at ``age`` seconds (and forget it as busy)."""
         busy = self._busy.pop(key, 0.0)
         self._finished.append((min(busy, age), age))
-        self._stale = True
+        self._finished_changed()
 
     def forget(self, key: Hashable) -> None:
         """Drop a busy operation nobody waits for any longer (its outcome will not be seen)."""
         if self._busy.pop(key, None) is not None:
-            self._stale = True
+            self._changes += 1
 
     def add(self, low: float, high: float) -> None:
         """Record a finished operation known to have taken more than ``low``, at most ``high``."""
         self._finished.append((max(0.0, min(low, high)), high))
-        self._stale = True
+        self._finished_changed()
+
+    def _finished_changed(self) -> None:
+        # The curve costs milliseconds to fit: a fleet of N would refit it N times. It is
+        # refitted once a sixteenth more have finished (each of the first sixteen at once).
+        self._new_finishes += 1
+        if self._new_finishes > self._fitted_with // 16:
+            self._stale = True
 
     # ------------------------------------------------------------------ the curve
 
@@ -98,6 +107,8 @@ class DurationEstimate:
         if self._stale:
             self._stale = False
             self._changes = 0
+            self._new_finishes = 0
+            self._fitted_with = len(self._finished)
             self._times, self._survival = _fit(self._finished, self._busy.values())
         return self._times, self._survival
 
@@ -318,9 +329,9 @@ def _fit(
         for j in range(m + 1):
             running += change[j]
             new.append(mass[j] * running / total)
-        moved = max(abs(x - y) for x, y in zip(new, mass, strict=True))
+        settled = all(abs(x - y) < 1e-5 for x, y in zip(new, mass, strict=True))
         mass = new
-        if moved < 1e-6:
+        if settled:
             break
     times: list[float] = []
     survival: list[float] = []

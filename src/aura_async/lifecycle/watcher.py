@@ -143,14 +143,26 @@ class _Ticket:
 class _PollGate:
     """At most ``capacity`` polls at once; when more wait, the likeliest to find news goes first.
 
-    A poll's chance is asked when a place frees up, not when it began waiting: a poll that
-    waited grows more likely to find its resource changed.
+    The waiting polls are ranked by their chance when a place frees up, and the ranking is
+    reused for ``refresh`` seconds (chances move slowly; ranking hundreds of waiting polls
+    for every place would cost a fleet of N polls N squared chances). A poll that began
+    waiting after the ranking goes in at the next one.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        refresh: float = 0.0,
+        clock: Callable[[], float] = anyio.current_time,
+    ) -> None:
         self.capacity = capacity
         self.busy = 0
-        self._waiting: list[_Ticket] = []
+        self._refresh = refresh
+        self._clock = clock
+        self._waiting: dict[_Ticket, None] = {}
+        self._ranked: list[_Ticket] = []  # least likely first: the next place pops the last
+        self._ranked_at = -math.inf
 
     async def enter(self, chance: Callable[[], float]) -> None:
         """Wait for a place (cancellable: a place granted to a cancelled poll is passed on)."""
@@ -158,22 +170,28 @@ class _PollGate:
             self.busy += 1
             return
         ticket = _Ticket(chance)
-        self._waiting.append(ticket)
+        self._waiting[ticket] = None
         try:
             await ticket.ready.wait()
         except BaseException:
             if ticket.granted:
                 self.leave()
             else:
-                self._waiting.remove(ticket)
+                self._waiting.pop(ticket, None)
             raise
 
     def leave(self) -> None:
         """Give a place back, and hand it to the likeliest poll waiting."""
         self.busy -= 1
         while self.busy < self.capacity and self._waiting:
-            best = max(range(len(self._waiting)), key=lambda i: self._waiting[i].chance())
-            ticket = self._waiting.pop(best)
+            now = self._clock()
+            if not self._ranked or now - self._ranked_at >= self._refresh:
+                self._ranked = sorted(self._waiting, key=lambda t: t.chance())
+                self._ranked_at = now
+            ticket = self._ranked.pop()
+            if ticket not in self._waiting:  # cancelled since it was ranked
+                continue
+            del self._waiting[ticket]
             ticket.granted = True
             self.busy += 1
             ticket.ready.set()
@@ -205,7 +223,7 @@ class Watcher:
         self.planner = PollPlanner(policy, rate=rate)
         # The longest a resource this client created went on answering 404 after its create.
         self._not_found_seen = 0.0
-        self._gate = _PollGate(policy.max_in_flight)
+        self._gate = _PollGate(policy.max_in_flight, refresh=policy.min_interval, clock=clock)
         self._closed = False
         self._drained = anyio.Event()  # set once closed and the last wait has left
         self.polls = 0
