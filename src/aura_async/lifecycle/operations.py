@@ -215,9 +215,9 @@ class PollPolicy:
             durations from seconds to an hour cost about 30 polls).
         fleet_chance: a fleet's wait polls next when this share of the operations still busy
             at its last poll should be done (fleets pay for every poll N times).
-        single_pace: once durations are known, a single wait spends about one poll per
-            this many seconds of the median duration, placed at equal chances of finding the
-            operation done (what fixed polling at this pace costs, for less lag).
+        single_pace: once durations are known, a single wait spends about what fixed
+            polling at this pace would, its polls placed at equal chances of finding the
+            operation done (close together where operations usually end).
         tail_step: past every duration seen, a wait polls again after this fraction of its
             age; a fleet's step is this times the number of its waits still busy (at most
             half its age).

@@ -7,10 +7,11 @@ single waits alike, and across its history. The planner turns it into each wait'
 - **Scouting.** Until some operation of the kind has been seen to finish, nothing is known:
   polls climb a geometric ladder from ``PollPolicy.min_interval`` (each rung ``scout_growth``
   times the last), so a duration 10 times shorter or longer than anyone expected is found
-  within a few polls. A fleet does not scout with every item: two of its waits take turns on
-  one ladder (the items are alike, so one item's answer speaks for all) while the others
-  wait. After the first finish, a sample of the fleet (the square root of its size) is
-  polled from that age in small steps until five finishes are seen.
+  within a few polls. A fleet does not scout with every item: one wait at a time polls, each
+  rung on a fresh item (the items are alike, so any item's answer speaks for all; the same
+  item polled again would only tell of its own duration) while the others wait. After the
+  first finish, a sample of the fleet (the square root of its size) is polled from that age
+  in small steps until five finishes are seen.
 - **Planned polls.** Then a fleet's wait busy at age ``l`` polls next at the age by which
   ``fleet_chance`` of the operations still busy at ``l`` are done; past the last duration
   seen, a log-normal fitted to every observation says where. A single wait spends about one
@@ -301,16 +302,16 @@ class PollPlanner:
     def _single_share(self, estimate: DurationEstimate, last_busy: float) -> float:
         """The share of the remaining chances a single wait's next poll should cover.
 
-        A single wait plans two polls per ``single_pace`` seconds of the median duration,
-        spread at equal chances over where the operation may end, and sends about half of
-        them: what fixed polling every ``single_pace`` costs. Where operations usually end,
+        A single wait plans four polls per ``single_pace`` seconds of the median duration,
+        spread at equal chances over where the operation may end, and sends about a quarter
+        of them: about what fixed polling every ``single_pace`` costs. Where operations usually end,
         polls come close together, and none is spent where they never do, so the lag is far
         less when durations are alike.
         """
         median = estimate.median() or estimate.tail_after(0.0, 0.5) or self.policy.min_interval
-        # Planned over the whole range of durations, the polls a wait actually sends stop
-        # once it is done: about half of them.
-        polls = max(2.0, 2.0 * median / self.policy.single_pace)
+        # Planned over the whole range of durations, the polls a wait sends stop once it is
+        # done, and the polls bunch where operations end (measured: about a quarter sent).
+        polls = max(2.0, 4.0 * median / self.policy.single_pace)
         alive = estimate.survival(last_busy)
         if last_busy > estimate.support:
             alive = estimate.tail_survival(last_busy) or 0.0
