@@ -221,8 +221,9 @@ class PollPolicy:
         tail_step: past every duration seen, a wait polls again after this fraction of its
             age; a fleet's step is this times the number of its waits still busy (at most
             half its age).
-        poll_share: the share of the rate limit a fleet's polls are planned to use (the rest
-            is left for mutations and other reads).
+        poll_share: the share of each window of the rate limit a fleet's polls may be
+            planned in (all of it by default: mutations go ahead of polls at the limiter
+            anyway, and a share left unplanned is lost where polls are the bottleneck).
     """
 
     expected: Mapping[Operation, float] = attrs.field(factory=lambda: dict(_EXPECTED))
@@ -237,7 +238,7 @@ class PollPolicy:
     single_pace: float = attrs.field(default=10.0, validator=attrs.validators.gt(0.0))
     tail_step: float = attrs.field(default=0.03, validator=attrs.validators.gt(0.0))
     poll_share: float = attrs.field(
-        default=0.8, validator=[attrs.validators.gt(0.0), attrs.validators.le(1.0)]
+        default=1.0, validator=[attrs.validators.gt(0.0), attrs.validators.le(1.0)]
     )
 
     def scaled(self, factor: float) -> PollPolicy:

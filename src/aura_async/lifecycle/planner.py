@@ -14,9 +14,10 @@ single waits alike, and across its history. The planner turns it into each wait'
   in small steps until five finishes are seen.
 - **Planned polls.** Then a fleet's wait busy at age ``l`` polls next at the age by which
   ``fleet_chance`` of the operations still busy at ``l`` are done; past the last duration
-  seen, a log-normal fitted to every observation says where. A single wait spends about one
-  poll per ``single_pace`` of the median duration, at equal chances over where the operation
-  may end (close together where operations usually end, none where they never do).
+  seen, a log-normal fitted to every observation says where. A single wait spends about what
+  polling every ``single_pace`` would, its polls at equal chances of the fit over where the
+  operation may end (close together where operations usually end, none where they never do;
+  a curve of few steps would have it poll at those steps only, and learn nothing new).
 - **Thinning fleets poll closer.** A fleet's step is capped at ``tail_step x k`` of the age
   (at most half of it), ``k`` being the fleet's waits still busy, and they all plan again
   each time the fleet halves: with hundreds busy, polls are spread out (most finish between
@@ -284,8 +285,12 @@ class PollPlanner:
             return max(low, last * policy.scout_growth)
         estimate = self.estimate(operation)
         share = policy.fleet_chance if cohort else self._single_share(estimate, last_busy)
-        planned = estimate.quantile_after(last_busy, share)
+        # A fleet plans from the curve (its many polls land all over it). A single wait
+        # plans from the smooth fit: planned from a curve of few steps, each wait would poll
+        # at those steps only and learn nothing new.
+        planned = estimate.quantile_after(last_busy, share) if cohort else None
         step = self._step(operation, cohort)
+        known = planned is not None or (not cohort and last_busy < estimate.support)
         if planned is None:  # beyond the curve: the log-normal fit extends it
             # (A single wait past the curve polls at the fit's median of what is left, at most.)
             planned = estimate.tail_after(last_busy, share if cohort else min(share, 0.5))
@@ -295,26 +300,26 @@ class PollPlanner:
                 planned = min(planned, estimate.support * _MAX_FLEET_STEP)
         if last_busy > 0.0 and cohort:
             planned = min(planned, last_busy * step)
-        if not cohort:
+        if not cohort and not known:
+            # Past what was seen, a single wait never goes longer than max_interval without
+            # a look (within the data, it polls only where operations end).
             planned = min(planned, last_busy + policy.max_interval)
         return max(planned, low)
 
     def _single_share(self, estimate: DurationEstimate, last_busy: float) -> float:
         """The share of the remaining chances a single wait's next poll should cover.
 
-        A single wait plans four polls per ``single_pace`` seconds of the median duration,
-        spread at equal chances over where the operation may end, and sends about a quarter
-        of them: about what fixed polling every ``single_pace`` costs. Where operations usually end,
-        polls come close together, and none is spent where they never do, so the lag is far
-        less when durations are alike.
+        A single wait plans two polls per ``single_pace`` seconds of the median duration,
+        spread at equal chances (by the log-normal fit) over where the operation may end,
+        and sends about half of them: about what fixed polling every ``single_pace`` costs.
+        Where operations usually end, polls come close together, and none is spent where
+        they never do, so the lag is far less when durations are alike.
         """
-        median = estimate.median() or estimate.tail_after(0.0, 0.5) or self.policy.min_interval
-        # Planned over the whole range of durations, the polls a wait sends stop once it is
-        # done, and the polls bunch where operations end (measured: about a quarter sent).
-        polls = max(2.0, 4.0 * median / self.policy.single_pace)
-        alive = estimate.survival(last_busy)
-        if last_busy > estimate.support:
-            alive = estimate.tail_survival(last_busy) or 0.0
+        median = estimate.tail_after(0.0, 0.5) or self.policy.min_interval
+        polls = max(2.0, 2.0 * median / self.policy.single_pace)
+        alive = estimate.tail_survival(last_busy)
+        if alive is None:
+            alive = estimate.survival(last_busy)
         return min(1.0, 1.0 / max(1.0, polls * alive))
 
     def _step(self, operation: Operation, cohort: bool) -> float:
