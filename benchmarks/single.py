@@ -90,9 +90,7 @@ Chain = Callable[[AuraClient, str, float, Emulator], Awaitable[str]]
 async def _ours(aura: AuraClient, name: str, scale: float, emu: Emulator) -> str:
     # Patient, as the fixed loop is: heavy tails draw creates past the default timeout.
     median = emu.state.config.durations.create
-    created = await aura.instances.create(
-        name=name, wait=True, timeout=60 * median / scale, **SPEC
-    )
+    created = await aura.instances.create(name=name, wait=True, timeout=60 * median / scale, **SPEC)
     return created.id
 
 

@@ -238,3 +238,27 @@ async def test_a_poll_cancelled_at_the_gate_gives_its_place_on() -> None:
         gate.leave()
     assert passed == ["other"]
     assert gate.busy == 0
+
+
+def test_a_fleet_that_ends_leaves_no_scout_behind_for_the_next() -> None:
+    """The last wait of a fleet was its scout: the next fleet must still get one."""
+    planner = PollPlanner(PollPolicy())
+    planner.join(CREATE, cohort=True)
+    assert planner.next_age(CREATE, "first", last_busy=0.0, cohort=True) == 1.0
+    planner.leave(CREATE, "first", cohort=True)
+    for _ in range(3):
+        planner.join(CREATE, cohort=True)
+    ages = [planner.next_age(CREATE, key, last_busy=0.0, cohort=True) for key in "abc"]
+    assert sum(math.isfinite(age) for age in ages) == 1
+
+
+def test_a_scout_that_leaves_hands_the_ladder_on() -> None:
+    planner = PollPlanner(PollPolicy())
+    for _ in range(3):
+        planner.join(CREATE, cohort=True)
+    ages = {key: planner.next_age(CREATE, key, last_busy=0.0, cohort=True) for key in "abc"}
+    (scout,) = (key for key, age in ages.items() if math.isfinite(age))
+    planner.leave(CREATE, scout, cohort=True)  # cancelled, say
+    ((_, successor),) = planner.promoted()
+    assert successor != scout
+    assert math.isfinite(planner.next_age(CREATE, successor, last_busy=0.0, cohort=True))

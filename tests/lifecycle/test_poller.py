@@ -1151,3 +1151,35 @@ async def test_a_waiter_joining_for_another_operation_keeps_its_first_delay() ->
             tg.cancel_scope.cancel()
         # In 0.6 s, only the create wait's poll may go out (it once made 12).
         assert rig.spy.polled()[instance_id] <= 2
+
+
+async def test_cancelling_a_fleets_waits_stops_their_polls_and_frees_the_plan() -> None:
+    """A fleet's waits, cancelled while a scout climbs: no GET after, no booking, no scout."""
+    policy = PollPolicy(expected={Operation.CREATE: 1.0}, min_interval=0.01, max_interval=1.0)
+    async with make_rig(poll=policy) as rig:
+        ids = [await rig.create(f"db{i}") for i in range(5)]
+        submitted = anyio.current_time()
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                for instance_id in ids:
+                    tg.start_soon(
+                        partial(
+                            rig.aura.instances.wait, instance_id, submitted=submitted, cohort=True
+                        )
+                    )
+                await until(lambda: rig.polls >= 3)  # the ladder, one item a rung
+                scope.cancel()
+        planner = rig.aura.watcher.planner
+        assert rig.idle()
+        assert planner.bookings == 0
+        assert not planner.knows(Operation.CREATE)
+        gets = await rig.gets()
+        await anyio.sleep(0.2)  # the ladder's next rungs would have come by now
+        assert await rig.gets() == gets
+        # Each rung went to a different item (one scout at a time, each on a fresh one).
+        polled = rig.spy.polled()
+        assert len(polled) >= 3
+        assert max(polled.values()) == 1
+        # A new fleet scouts from scratch: one wait polls.
+        rig.advance()
+        assert await rig.aura.instances.wait(ids[0], submitted=anyio.current_time(), cohort=True)

@@ -121,15 +121,18 @@ class PollPlanner:
         if not cohort:
             return False
         self._held.get(operation, {}).pop(key, None)
+        scouts = self._scouts.get(operation, [])
+        scouted = key in scouts
+        if scouted:
+            scouts.remove(key)
         self._fleet[operation] -= 1
         left = self._fleet[operation]
-        if left <= 0:
+        if left <= 0:  # the last fleet wait: nothing of this fleet's planning is kept
             del self._fleet[operation]
-            self._planned_for.pop(operation, None)
+            for state in (self._planned_for, self._scouts, self._held, self._rung):
+                state.pop(operation, None)
             return False
-        scouts = self._scouts.get(operation, [])
-        if key in scouts:
-            scouts.remove(key)
+        if scouted:
             if not self.knows(operation):
                 self._promote(operation)  # the ladder goes on with another
                 return False
