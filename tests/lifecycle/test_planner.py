@@ -199,19 +199,20 @@ def test_the_policy_settings_are_checked() -> None:
 # ------------------------------------------------------------------------ the poll gate
 
 
+async def _through(gate: _PollGate, passed: list[str], name: str, chance: float) -> None:
+    """A poll that waits at the gate with this chance, notes its name when let in, leaves."""
+    await gate.enter(lambda: chance)
+    passed.append(name)
+    gate.leave()
+
+
 async def test_the_gate_lets_the_likeliest_poll_go_first() -> None:
     gate = _PollGate(1)
     await gate.enter(lambda: 0.0)  # the one place is taken
     order: list[str] = []
-
-    async def poll(name: str, chance: float) -> None:
-        await gate.enter(lambda: chance)
-        order.append(name)
-        gate.leave()
-
     async with anyio.create_task_group() as tg:
         for name, chance in (("unlikely", 0.1), ("likely", 0.9), ("middling", 0.5)):
-            tg.start_soon(poll, name, chance)
+            tg.start_soon(_through, gate, order, name, chance)
             await anyio.lowlevel.checkpoint()
         await anyio.sleep(0.01)
         gate.leave()
@@ -223,16 +224,10 @@ async def test_a_poll_cancelled_at_the_gate_gives_its_place_on() -> None:
     gate = _PollGate(1)
     await gate.enter(lambda: 0.0)
     passed: list[str] = []
-
-    async def poll(name: str, chance: float) -> None:
-        await gate.enter(lambda: chance)
-        passed.append(name)
-        gate.leave()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(poll, "other", 0.1)
+        tg.start_soon(_through, gate, passed, "other", 0.1)
         async with anyio.create_task_group() as doomed:
-            doomed.start_soon(poll, "cancelled", 0.9)
+            doomed.start_soon(_through, gate, passed, "cancelled", 0.9)
             await anyio.sleep(0.01)
             doomed.cancel_scope.cancel()  # it gives up before a place frees
         gate.leave()

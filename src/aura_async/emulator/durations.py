@@ -134,18 +134,24 @@ class DurationShape:
         Raises:
             ValueError: if the data is not an object, has unknown keys or invalid values.
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"a duration shape must be a JSON object, got {data!r}")
-        unknown = set(data) - _SHAPE_KEYS
-        if unknown:
-            raise ValueError(
-                f"unknown duration shape setting(s): {', '.join(sorted(map(str, unknown)))}; "
-                f"known: {', '.join(sorted(_SHAPE_KEYS))}"
-            )
-        return cls(**data)
+        return cls(**_json_settings(data, "a duration shape", "duration shape", cls))
 
 
 _SHAPE_KEYS = frozenset(a.name for a in attrs.fields(DurationShape))
+
+
+def _json_settings(data: object, what: str, setting: str, cls: type) -> dict[str, Any]:
+    """The keys and values of a JSON object of ``cls``'s settings (ValueError otherwise)."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what} must be a JSON object, got {data!r}")
+    known = [a.name for a in attrs.fields(cls)]
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(
+            f"unknown {setting} setting(s): {', '.join(sorted(map(str, unknown)))}; "
+            f"known: {', '.join(known)}"
+        )
+    return dict(data)
 
 
 def _freeze_shapes(value: Mapping[str, DurationShape]) -> Mapping[str, DurationShape]:
@@ -290,15 +296,7 @@ class Durations:
         Raises:
             ValueError: if the data is not an object, has unknown keys or invalid values.
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"durations must be a JSON object, got {data!r}")
-        fields = dict(data)
-        unknown = set(fields) - _DURATION_KEYS
-        if unknown:
-            raise ValueError(
-                f"unknown duration setting(s): {', '.join(sorted(map(str, unknown)))}; "
-                f"known: {', '.join(a.name for a in attrs.fields(Durations))}"
-            )
+        fields = _json_settings(data, "durations", "duration", cls)
         if "shapes" in fields:
             raw = fields["shapes"]
             if not isinstance(raw, Mapping):
@@ -308,7 +306,6 @@ class Durations:
 
 
 _INHERIT = DurationShape()
-_DURATION_KEYS = frozenset(a.name for a in attrs.fields(Durations))
 
 # ------------------------------------------------------------------- command line
 
