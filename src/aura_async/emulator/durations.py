@@ -137,9 +137,6 @@ class DurationShape:
         return cls(**_json_settings(data, "a duration shape", "duration shape", cls))
 
 
-_SHAPE_KEYS = frozenset(a.name for a in attrs.fields(DurationShape))
-
-
 def _json_settings(data: object, what: str, setting: str, cls: type) -> dict[str, Any]:
     """The keys and values of a JSON object of ``cls``'s settings (ValueError otherwise)."""
     if not isinstance(data, Mapping):
@@ -362,14 +359,18 @@ def parse_durations(text: str, durations: Durations) -> Durations:
     form = "KEY=VALUE[,KEY=VALUE...]"
     pairs = _pairs(text, form)
     known = [*OPERATIONS, "jitter", "distribution", "stragglers", "straggler_factor"]
+    return attrs.evolve(durations, **_changes(pairs, known, "duration"))
+
+
+def _changes(pairs: dict[str, str], known: list[str], setting: str) -> dict[str, Any]:
+    """The parsed values of ``KEY=VALUE`` pairs whose keys must all be ``known``."""
     unknown = [key for key in pairs if key not in known]
     if unknown:
         raise ValueError(
-            f"unknown duration setting(s) {', '.join(map(repr, unknown))};"
+            f"unknown {setting} setting(s) {', '.join(map(repr, unknown))};"
             f" known: {', '.join(known)}"
         )
-    changes = {key: _parse_value(key, value) for key, value in pairs.items()}
-    return attrs.evolve(durations, **changes)
+    return {key: _parse_value(key, value) for key, value in pairs.items()}
 
 
 def parse_duration_shape(text: str, durations: Durations) -> Durations:
@@ -390,13 +391,7 @@ def parse_duration_shape(text: str, durations: Durations) -> Durations:
         raise ValueError(f"a duration shape looks like {form}; got {text!r}")
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}; operations: {', '.join(OPERATIONS)}")
-    pairs = _pairs(rest, form)
-    unknown = [key for key in pairs if key not in _SHAPE_KEYS]
-    if unknown:
-        raise ValueError(
-            f"unknown duration shape setting(s) {', '.join(map(repr, unknown))};"
-            f" known: {', '.join(a.name for a in attrs.fields(DurationShape))}"
-        )
-    changes = {key: _parse_value(key, value) for key, value in pairs.items()}
+    known = [a.name for a in attrs.fields(DurationShape)]
+    changes = _changes(_pairs(rest, form), known, "duration shape")
     shape = attrs.evolve(durations.shapes.get(operation, _INHERIT), **changes)
     return attrs.evolve(durations, shapes={**durations.shapes, operation: shape})
