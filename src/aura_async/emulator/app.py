@@ -38,6 +38,7 @@ from aura_async.emulator.errors import ApiError
 from aura_async.emulator.faults import FaultPlan
 from aura_async.emulator.ratelimit import Limiter, make_limiter
 from aura_async.emulator.tokens import TokenStore
+from aura_async.emulator.validation import RequestValidator, request_validator
 
 __all__ = ["ConnectionDropped", "EmulatorState", "create_app"]
 
@@ -111,6 +112,10 @@ class EmulatorState:
         self.secrets = {c.client_id: c.client_secret for c in config.credentials}
         self.limits = {c.client_id: c.rate_limit for c in config.credentials}
         self.limiters: dict[str, Limiter] = {}
+        # Compiled once per process and shared by every app (it holds no state).
+        self.validator: RequestValidator | None = (
+            request_validator() if config.validate_requests else None
+        )
 
     @property
     def lock(self) -> Any:
@@ -271,6 +276,15 @@ async def _through_gateway(
         ), False
     try:
         body = await _read_json(request)
+        if state.validator is not None:
+            # Before the backend, so a refused request changes nothing.
+            state.validator.validate(
+                route,
+                path_params=request.path_params,
+                query_params=request.query_params,
+                body=body,
+                body_sent=bool(raw.strip()),
+            )
         api_request = ApiRequest(request, body, state.backend, client_id)
         with state.lock:
             result = handler(api_request)

@@ -177,6 +177,8 @@ class EmulatorConfig:
     duplicate_names: Literal["allow", "reject"] = "allow"
     deprecation_date: str | None = None
     free_auto_pause_after: float = 72 * 3600.0
+    # Refuse with 400 what the official spec's schemas refuse (emulator/validation.py).
+    validate_requests: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not self.credentials:
