@@ -7,7 +7,12 @@ The spec file is the contract (``aura_api_spec_v1.yaml``, servers url ``.../v1``
 2. ``test_fuzz_every_operation``: schemathesis generates requests for every operation (spec
    examples, coverage cases, random fuzzing; positive and negative), sends them to the
    emulator in process and runs every check, with a token from ``POST /oauth/token``. Random
-   ids mostly meet 404s; that is what this layer is for (errors, input handling, auth).
+   ids mostly meet 404s; that is what this layer is for (errors, input handling, auth). The
+   emulator validates each request against this spec (``emulator/validation.py``), so
+   ``negative_data_rejection`` holds for every operation with no exemption
+   (``test_fuzz_sends_negative_data_and_judges_it``), and
+   ``test_negative_bodies_are_refused_before_any_work`` sends schemathesis's negative bodies,
+   confirmed invalid by a second validator, and requires a 400 that changed nothing.
 3. ``test_real_success_conforms``: a scripted scenario creates real resources (instances, a
    snapshot, a customer managed key, a graph-analytics session), moves a ``ManualClock`` until
    they are running / Completed / ready / Ready, and validates every 2xx answer of each of the
@@ -50,9 +55,11 @@ import httpx
 import jsonschema_rs
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import CHECKS, CheckFunction, load_all_checks
 from schemathesis.core import NOT_SET
 from schemathesis.core.failures import FailureGroup
+from schemathesis.generation import GenerationMode
 
 from aura_async.emulator import (
     DEFAULT_CLIENT_ID,
@@ -92,11 +99,19 @@ SCHEMA = schemathesis.openapi.from_path(
     config=schemathesis.Config.from_dict(
         {
             "seed": 42,
-            "generation": {"deterministic": True, "max-examples": 5},
+            # Negative data too: the emulator validates every request against this spec
+            # (emulator/validation.py), so what the spec refuses must be refused.
+            "generation": {"deterministic": True, "max-examples": 5, "mode": "all"},
             "phases": {
                 "examples": {"enabled": True},
                 "coverage": {"enabled": True},
                 "fuzzing": {"enabled": True},
+            },
+            # Schemathesis's defaults, spelt out because the suite relies on them: invalid
+            # requests are refused, and every answer, refusals too, has the spec's shape.
+            "checks": {
+                "negative_data_rejection": {"enabled": True},
+                "response_schema_conformance": {"enabled": True},
             },
         }
     ),
@@ -223,14 +238,6 @@ def _has_negative_count(case: schemathesis.Case) -> bool:
     return isinstance(body, dict) and any(
         key.endswith("_count") and type(value) is int and value < 0 for key, value in body.items()
     )
-
-
-def _valid_once_nulls_dropped(case: schemathesis.Case) -> bool:
-    body = case.body
-    if not isinstance(body, dict) or not any(value is None for value in body.values()):
-        return False
-    stripped = {key: value for key, value in body.items() if value is not None}
-    return not schema_errors(request_schema(operation_id(case.operation)), stripped)
 
 
 @dataclass(frozen=True)
@@ -444,7 +451,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
         (400,),
         _STATUS,
         "Spec inconsistency: these operations take an (empty) JSON object body but list no 400; "
-        "a body that is not JSON is refused with 400 before any work, as on the operations "
+        "a body that is not JSON, or JSON that is not the object the schema asks for (an "
+        "array, a string, null), is refused with 400 before any work, as on the operations "
         "that do list 400 (POST .../pause). Exempt from status_code_conformance.",
     ),
     Deviation(
@@ -515,19 +523,6 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "have a negative size and the service refuses it with 400 `invalid-request`. Exempt "
         "from positive_data_acceptance only when some *_count in the body is negative.",
         when=_has_negative_count,
-    ),
-    Deviation(
-        "null-optional-field-is-read-as-absent",
-        "unconfirmed",
-        ("post-instances-sizing", "post-sessions-sizing"),
-        (200,),
-        "negative_data_rejection",
-        "An optional request field sent as JSON null is read as absent (as Go's encoding/json "
-        "does behind the live API); OpenAPI 3.0 without `nullable` makes null invalid, so "
-        "schemathesis expects a refusal. NOT covered by BEHAVIOUR.md: an assumption to "
-        "confirm against the live service. Exempt from negative_data_rejection only when the "
-        "body is schema-valid once its null-valued fields are dropped.",
-        when=_valid_once_nulls_dropped,
     ),
 )
 DEVIATIONS_BY_KEY = {deviation.key: deviation for deviation in DEVIATIONS}
@@ -669,6 +664,85 @@ def test_fuzz_every_operation(case: schemathesis.Case) -> None:
     if any(d.normalise is not None for d in deviations) and response.content:
         response = _with_body(response, normalised_body(response.json(), deviations))
     case.validate_response(response, excluded_checks=excluded, additional_checks=additional)
+
+
+def test_fuzz_sends_negative_data_and_judges_it() -> None:
+    """The fuzz test runs negative data, and the two checks that judge it, on every operation.
+
+    Only DEVIATIONS may switch either check off, each for its own operations and statuses.
+    """
+    for op_id, operation in OPERATIONS.items():
+        modes = SCHEMA.config.generation_for(operation=operation).modes
+        assert GenerationMode.NEGATIVE in modes, op_id
+        assert GenerationMode.POSITIVE in modes, op_id
+        for phase in ("examples", "coverage", "fuzzing"):
+            checks = SCHEMA.config.checks_config_for(operation=operation, phase=phase)
+            assert checks.negative_data_rejection.enabled, (op_id, phase)
+            assert checks.response_schema_conformance.enabled, (op_id, phase)
+    switched_off = {
+        d.key for d in DEVIATIONS if d.check == "negative_data_rejection" and d.disables_check
+    }
+    assert switched_off == set(), "refusing invalid data is not relaxed anywhere"
+
+
+BODY_OPERATIONS = sorted(op for op, o in OPERATIONS.items() if "requestBody" in o.definition.raw)
+NEGATIVE_BODIES = settings(
+    max_examples=12,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+def _state_size(app: Any) -> tuple[int, ...]:
+    backend = app.state.emulator.backend
+    return tuple(len(store) for store in (backend.instances, backend.snapshots, backend.keys))
+
+
+@pytest.mark.parametrize("op_id", BODY_OPERATIONS)
+def test_negative_bodies_are_refused_before_any_work(op_id: str) -> None:
+    """Bodies that schemathesis makes invalid for the spec get 400 and change nothing.
+
+    Independent of the fuzz test's checks: each body is confirmed invalid with another
+    validator (jsonschema-rs) against the spec's schema before its refusal is required.
+    """
+    operation = OPERATIONS[op_id]
+    app = create_app(emulator_config(), clock=ManualClock())
+    headers = {"Authorization": f"Bearer {anyio.run(_fetch_token, app)}"}
+    refused: list[Any] = []
+
+    async def send(case: schemathesis.Case) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://emulator.test") as http:
+            return await http.request(
+                case.method,
+                "/v1" + case.formatted_path,
+                params=case.query or None,
+                # Serialised here: httpx sends no body at all for json=None.
+                content=json.dumps(case.body).encode(),
+                headers={**headers, "Content-Type": "application/json"},
+            )
+
+    @NEGATIVE_BODIES
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    def refuse(case: schemathesis.Case) -> None:
+        if case.body is NOT_SET or isinstance(case.body, bytes):
+            return  # the negative part is elsewhere (query, path), or the body is not JSON
+        if not schema_errors(request_schema(op_id), case.body):
+            return  # a mutation that happens to be valid after all
+        before = _state_size(app)
+        response = anyio.run(send, case)
+        assert response.status_code == 400, (case.body, response.text)
+        items = response.json()["errors"]
+        assert items, response.text
+        assert all(item["reason"] == "invalid-request" for item in items), response.text
+        assert not schema_errors(component("Error"), response.json()), response.text
+        assert _state_size(app) == before, case.body
+        refused.append(case.body)
+
+    refuse()
+    assert refused, f"schemathesis made no invalid body for {op_id}"
 
 
 # ---------------------------------------------- 3. real resources, real success shapes
@@ -1171,10 +1245,12 @@ async def _(make_api: ApiFactory) -> None:
     }
     assert set(paths) == set(DEVIATIONS_BY_KEY["undocumented-400-body-not-json"].operations)
     for op_id, path in paths.items():
-        response = await api.call(
-            "POST", path, content=b"{not json", headers={"Content-Type": "application/json"}
-        )
-        assert response.status_code == 400, (op_id, response.text)
+        assert request_schema(op_id) == {"type": "object"}, op_id
+        for raw in (b"{not json", b"[]", b"null"):
+            response = await api.call(
+                "POST", path, content=raw, headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code == 400, (op_id, raw, response.text)
         assert 400 not in documented_statuses(op_id), op_id
 
 
@@ -1248,20 +1324,6 @@ async def _(make_api: ApiFactory) -> None:
         assert request_schema(op_id)["required"], op_id
         response = await api.call("POST", operation.path)
         assert response.status_code == 400, (op_id, response.text)
-
-
-@demonstrates("null-optional-field-is-read-as-absent")
-async def _(make_api: ApiFactory) -> None:
-    api: Api = await make_api(emulator_config())
-    counts = {"node_count": 1, "relationship_count": 1}
-    bodies = {
-        "post-instances-sizing": {**counts, "instance_type": None},
-        "post-sessions-sizing": {**counts, "node_label_count": None},
-    }
-    for op_id, body in bodies.items():
-        assert schema_errors(request_schema(op_id), body), op_id  # null is not in the spec
-        response = await api.call("POST", OPERATIONS[op_id].path, body)
-        assert response.status_code == 200, (op_id, response.text)
 
 
 @demonstrates("negative-counts-are-refused")
