@@ -69,7 +69,12 @@ class Recorder:
 def limited_emulator(
     model: str, limit: int, period: float = PERIOD, **settings: Any
 ) -> EmulatorServer:
-    """An emulator allowing ``limit`` requests per ``period`` real seconds."""
+    """An emulator allowing ``limit`` requests per ``period`` real seconds.
+
+    Its Retry-After keeps milliseconds: these windows last under a second, and the tests
+    check that the client waits exactly what it is told.
+    """
+    settings.setdefault("retry_after", "seconds")
     rate = RateLimitSettings(limit=limit, window=period * SCALE, model=model, **settings)  # type: ignore[arg-type]
     return EmulatorServer(EmulatorConfig(seed=7, time_scale=SCALE, rate_limit=rate))
 

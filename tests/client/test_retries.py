@@ -220,6 +220,8 @@ class Emulator:
 
 def _config(**overrides: Any) -> EmulatorConfig:
     overrides.setdefault("durations", Durations(jitter=0))
+    # Retry-After with milliseconds: the tests check the client waits exactly what it is told.
+    overrides.setdefault("rate_limit", RateLimitSettings(retry_after="seconds"))
     return EmulatorConfig(seed=7, **overrides)
 
 
@@ -608,7 +610,7 @@ async def test_a_create_that_times_out_is_not_resent(served: EmulatorFactory) ->
 
 async def test_event_hook_sees_the_whole_story(inproc: EmulatorFactory) -> None:
     # 600x compressed: the server's one-request-per-minute window passes in 0.1 s.
-    rate = RateLimitSettings(limit=2, window=60)
+    rate = RateLimitSettings(limit=2, window=60, retry_after="seconds")
     emu = await inproc(_config(rate_limit=rate), time_scale=600)
     recorder = Recorder(emu.transport())
 
@@ -661,7 +663,7 @@ async def test_event_hook_sees_the_whole_story(inproc: EmulatorFactory) -> None:
     ]
     assert 0 < retries[1].delay <= 0.05
     (refreshed,) = of_type(events, TokenRefreshed)
-    assert refreshed.expires_in == 6.0  # 3600 emulated seconds at 600x
+    assert refreshed.expires_in == 3600.0  # an hour of real time: tokens are not compressed
     # No event carries a secret: neither the client secret nor the access token.
     token = recorder.requests[1].headers["Authorization"].removeprefix("Bearer ")
     assert token

@@ -27,6 +27,7 @@ from aura_async.emulator.durations import (
     parse_duration_shape,
     parse_durations,
 )
+from aura_async.emulator.presets import live_durations
 from tests.conftest import Api, ApiFactory, only_error
 
 DRAWS = 2000
@@ -353,10 +354,12 @@ def test_bad_json_raises_value_error(data: Any, message: str) -> None:
 
 
 def _config(*args: str) -> EmulatorConfig:
-    return config_from_args(build_parser().parse_args(list(args)))
+    # The flags change the ideal preset's durations here, whose defaults are Durations().
+    return config_from_args(build_parser().parse_args(["--preset", "ideal", *args]))
 
 
-def test_no_flags_keep_the_default_durations() -> None:
+def test_no_flags_take_the_presets_durations() -> None:
+    assert config_from_args(build_parser().parse_args([])).durations == live_durations()
     assert _config().durations == Durations()
 
 
@@ -431,7 +434,7 @@ def test_bad_duration_flags_fail_with_one_clear_error(
     with pytest.raises(ValueError, match=_escaped(message)):
         _config(*args)
     with pytest.raises(SystemExit) as exit_info:
-        main(args)
+        main(["--preset", "ideal", *args])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err

@@ -9,6 +9,7 @@ import random
 import time
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
@@ -102,12 +103,20 @@ async def test_error_fault_stops_mutations_of_existing_instances(make_api: ApiFa
     assert (record.status, record.name, record.operation) == ("running", "test-instance", None)
 
 
-async def test_error_fault_retry_after_in_real_seconds(make_api: ApiFactory) -> None:
-    # retry_after is emulated seconds; the client is told real seconds (30 / 60 = 0.5).
-    api = await make_api(_config(errors=(ErrorFault(503, 1.0, retry_after=30),)), 60.0)
+@pytest.mark.parametrize(("style", "header"), [("integer", "1"), ("seconds", "0.500")])
+async def test_error_fault_retry_after_in_real_seconds(
+    make_api: ApiFactory, style: str, header: str
+) -> None:
+    # retry_after is emulated seconds; the client is told real seconds (30 / 60 = 0.5), in
+    # whole seconds rounded up unless the run asked for milliseconds.
+    config = attrs.evolve(
+        _config(errors=(ErrorFault(503, 1.0, retry_after=30),)),
+        rate_limit=RateLimitSettings(retry_after=style),  # type: ignore[arg-type]
+    )
+    api = await make_api(config, 60.0)
     response = await api.call("GET", "/instances")
     assert response.status_code == 503
-    assert response.headers["Retry-After"] == "0.500"
+    assert response.headers["Retry-After"] == header
 
 
 async def test_error_fault_probability_zero_never_fires(make_api: ApiFactory) -> None:

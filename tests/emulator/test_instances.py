@@ -696,10 +696,23 @@ async def test_operation_while_another_runs_is_409(api: Api, kind: str, op: str)
     assert after["vector_optimized"] is False
 
 
-async def test_rename_is_allowed_while_an_operation_runs(api: Api) -> None:
-    target, _, _ = await _start_busy(api, "resizing")
+@pytest.mark.parametrize("kind", ["creating", "pausing", "resizing"])
+async def test_rename_while_an_operation_runs_is_409_by_default(api: Api, kind: str) -> None:
+    # No evidence either way about the live service: a rename is refused like every change.
+    target, _, _ = await _start_busy(api, kind)
+    response = await api.call("PATCH", f"/instances/{target}", {"name": "renamed"})
+    assert only_error(response, 409) == ongoing(kind)
+    assert (await api.data("GET", f"/instances/{target}"))["name"] == "target"
+
+
+@pytest.mark.parametrize("kind", ["creating", "pausing", "resizing"])
+async def test_rename_while_an_operation_runs_behind_a_switch(
+    make_api: ApiFactory, kind: str
+) -> None:
+    api = await make_api(EmulatorConfig(seed=1, rename_while_busy="allow"))
+    target, _, _ = await _start_busy(api, kind)
     body = await api.data("PATCH", f"/instances/{target}", {"name": "renamed"})
-    assert (body["name"], body["status"]) == ("renamed", "resizing")
+    assert (body["name"], body["status"]) == ("renamed", kind)
 
 
 async def test_rename_while_destroying_is_409(api: Api) -> None:

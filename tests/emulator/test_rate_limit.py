@@ -179,7 +179,8 @@ async def test_retry_after_rounds_up_to_whole_seconds(make_api: ApiFactory, mode
 async def test_retry_after_in_real_seconds_under_time_scale(
     make_api: ApiFactory, model: str, scale: float
 ) -> None:
-    api = await make_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), scale)
+    config = EmulatorConfig(seed=1, rate_limit=_rate(model, retry_after="seconds"))
+    api = await make_api(config, scale)
     wait = await _reject_after_setup(api, model)
     rejected = await _get(api)
     assert rejected.status_code == 429
@@ -199,15 +200,28 @@ async def test_retry_after_in_real_seconds_under_time_scale(
         ("fixed", 1.0, "40"),  # to the next clock-aligned window
         ("sliding", 1.0, "10"),  # until the oldest request leaves the log
         ("bucket", 1.0, "12"),  # until one token refills
-        ("fixed", 60.0, "0.667"),  # 40 / 60, rounded up to the millisecond
-        ("sliding", 60.0, "0.167"),
-        ("bucket", 60.0, "0.200"),
+        ("fixed", 60.0, "1"),  # 40 / 60 s, rounded up to a whole second: valid HTTP
+        ("sliding", 60.0, "1"),
+        ("bucket", 600.0, "1"),
     ],
 )
 async def test_retry_after_examples(
     make_api: ApiFactory, model: str, scale: float, expected: str
 ) -> None:
     api = await make_api(EmulatorConfig(seed=1, rate_limit=_rate(model)), scale)
+    await _reject_after_setup(api, model)
+    assert (await _get(api)).headers["Retry-After"] == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"), [("fixed", "0.667"), ("sliding", "0.167"), ("bucket", "0.200")]
+)
+async def test_retry_after_in_milliseconds_when_asked(
+    make_api: ApiFactory, model: str, expected: str
+) -> None:
+    # 40, 10 and 12 emulated seconds at 60x, rounded up to the millisecond.
+    config = EmulatorConfig(seed=1, rate_limit=_rate(model, retry_after="seconds"))
+    api = await make_api(config, 60.0)
     await _reject_after_setup(api, model)
     assert (await _get(api)).headers["Retry-After"] == expected
 

@@ -25,6 +25,7 @@ from aura_async.emulator import (
     EmulatorConfig,
     EmulatorServer,
     ManualClock,
+    RateLimitSettings,
     create_app,
 )
 from aura_async.emulator.app import EmulatorState
@@ -62,6 +63,8 @@ def config(**overrides: Any) -> EmulatorConfig:
         "time_scale": SCALE,
         "seed": 7,
         "token_lifetime": TOKEN_LIFETIME,
+        # Retry-After with milliseconds: at this scale a whole real second is an hour.
+        "rate_limit": RateLimitSettings(retry_after="seconds"),
     }
     settings.update(overrides)
     return EmulatorConfig(**settings)

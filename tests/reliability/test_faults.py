@@ -144,6 +144,7 @@ def emulator_config(setup: Setup) -> EmulatorConfig:
         window=PERIOD * SCALE,
         model=model,  # type: ignore[arg-type]
         count_rejected=True,
+        retry_after="seconds",  # a window lasts 0.1 real seconds: whole seconds are 10 windows
     )
     return EmulatorConfig(
         seed=seed,

@@ -16,13 +16,12 @@ from aura_async.emulator.config import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     Credential,
-    Durations,
     EmulatorConfig,
-    RateLimitSettings,
     parse_rate_limit,
 )
 from aura_async.emulator.durations import parse_duration_shape, parse_durations
-from aura_async.emulator.faults import FaultPlan, parse_fault
+from aura_async.emulator.faults import parse_fault
+from aura_async.emulator.presets import PRESETS, describe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a local emulator of the Neo4j Aura management API (v1). It prints "
         "its base URL (clients append /v1) and the default project id, then serves until "
         "interrupted.",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="live",
+        help="live: every behaviour the live service shows, varied durations (default); "
+        "ideal: the spec's quirk-free service, narrow durations; chaos: a random mix of "
+        "quirks, faults and rate models drawn from --seed (printed; the same seed replays). "
+        "The flags below change the preset's choices",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
@@ -45,40 +53,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=None,
-        help="seed for ids, durations' jitter and faults (default random)",
+        help="seed for ids, durations' jitter, faults and the chaos mix (default random)",
     )
     parser.add_argument(
         "--rate-limit",
-        default="125/60",
-        help="requests per window in emulated seconds: 125/60 (default), 25/60, 125/1m; or 'off'",
+        default=None,
+        help="requests per window in emulated seconds: 125/60 (the presets' limit), 25/60, "
+        "125/1m; or 'off'",
     )
     parser.add_argument(
         "--rate-model",
         choices=("fixed", "sliding", "bucket"),
-        default="fixed",
-        help="how the server counts requests (default fixed)",
+        default=None,
+        help="how the server counts requests (live: sliding; ideal: fixed)",
     )
     parser.add_argument(
         "--retry-after",
         choices=("seconds", "integer", "date"),
-        default="seconds",
-        help="format of the Retry-After header on 429 (default seconds)",
+        default=None,
+        help="Retry-After on 429: whole real seconds rounded up (integer, the default), an "
+        "HTTP date, or seconds with milliseconds under a compressed clock (not valid HTTP)",
     )
     parser.add_argument(
         "--count-token-requests",
-        action="store_true",
-        help="make POST /oauth/token spend from the rate limit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make POST /oauth/token spend from the rate limit (live: yes; ideal: no)",
     )
     parser.add_argument(
         "--count-rejected",
-        action="store_true",
-        help="count rejected requests too (a sliding log's behaviour)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="count rejected requests too, a sliding log's behaviour (live: yes; ideal: no)",
     )
     parser.add_argument(
         "--token-lifetime",
         type=float,
-        default=3600.0,
-        help="access token lifetime in emulated seconds (default 3600)",
+        default=None,
+        help="access token lifetime in emulated seconds (default: an hour of real time, "
+        "whatever the time scale)",
     )
     parser.add_argument(
         "--client-id",
@@ -126,14 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resize-status",
         choices=("resizing", "updating"),
-        default="resizing",
+        default=None,
         help="status shown while memory or storage changes (default resizing)",
     )
     parser.add_argument(
         "--duplicate-names",
         choices=("allow", "reject"),
-        default="allow",
-        help="allow a second instance with the same name, or answer 409",
+        default=None,
+        help="allow a second instance with the same name (default), or answer 409",
+    )
+    parser.add_argument(
+        "--rename-while-busy",
+        choices=("reject", "allow"),
+        default=None,
+        help="answer a rename during an ongoing operation with 409 as every other change "
+        "(reject, the default) or accept it",
     )
     parser.add_argument(
         "--demo",
@@ -144,28 +164,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
-    """Turn parsed arguments into an :class:`EmulatorConfig`.
+    """Turn parsed arguments into an :class:`EmulatorConfig`: the preset, then the flags given.
 
     Raises:
         ValueError: for a malformed rate limit, fault or duration setting, or inconsistent
             settings.
     """
-    if args.rate_limit.strip().lower() == "off":
-        rate = RateLimitSettings(enabled=False)
-    else:
-        limit, window = parse_rate_limit(args.rate_limit)
-        rate = RateLimitSettings(limit=limit, window=window)
-    rate = attrs.evolve(
-        rate,
-        model=args.rate_model,
-        retry_after=args.retry_after,
-        count_token_requests=args.count_token_requests,
-        count_rejected=args.count_rejected,
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535; got {args.port}")
+    if not args.client_id or not args.client_secret:
+        raise ValueError("the client id and secret must not be empty")
+    base = EmulatorConfig(
+        credentials=(Credential(args.client_id, args.client_secret),),
+        preset=args.preset,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        token_lifetime=args.token_lifetime,
     )
-    plan = FaultPlan()
+    rate = base.rate_limit
+    if args.rate_limit is not None:
+        if args.rate_limit.strip().lower() == "off":
+            rate = attrs.evolve(rate, enabled=False)
+        else:
+            limit, window = parse_rate_limit(args.rate_limit)
+            rate = attrs.evolve(rate, limit=limit, window=window, enabled=True)
+    flags = {
+        "model": args.rate_model,
+        "retry_after": args.retry_after,
+        "count_token_requests": args.count_token_requests,
+        "count_rejected": args.count_rejected,
+    }
+    rate = attrs.evolve(rate, **{k: v for k, v in flags.items() if v is not None})
+    plan = base.faults
     for text in args.fault:
         plan = parse_fault(text, plan)
-    durations = Durations()
+    durations = base.durations
     if args.durations:  # all at once: jitter=2 may need the distribution=lognormal of another
         try:
             durations = parse_durations(",".join(args.durations), durations)
@@ -176,21 +209,27 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
             durations = parse_duration_shape(text, durations)
         except ValueError as exc:
             raise ValueError(f"invalid --duration-shape {text!r}: {exc}") from None
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"port must be between 0 and 65535; got {args.port}")
-    if not args.client_id or not args.client_secret:
-        raise ValueError("the client id and secret must not be empty")
-    return EmulatorConfig(
-        credentials=(Credential(args.client_id, args.client_secret),),
-        time_scale=args.time_scale,
-        seed=args.seed,
-        token_lifetime=args.token_lifetime,
+    switches = {
+        "resize_status": args.resize_status,
+        "duplicate_names": args.duplicate_names,
+        "rename_while_busy": args.rename_while_busy,
+    }
+    return attrs.evolve(
+        base,
         rate_limit=rate,
         durations=durations,
         faults=plan,
-        resize_status=args.resize_status,
-        duplicate_names=args.duplicate_names,
+        **{k: v for k, v in switches.items() if v is not None},
     )
+
+
+def describe_run(config: EmulatorConfig, seed: int) -> list[str]:
+    """The lines ``serve`` prints about the service it emulates: preset, seed, behaviours."""
+    lines = [f"preset:              {config.preset}"]
+    if config.preset == "chaos":
+        lines.append(f"chaos seed:          {seed} (replay: --preset chaos --seed {seed})")
+    lines.extend(f"  - {line}" for line in describe(config))
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -235,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"default project id:  {server.project_id}", flush=True)
         print(f"client id:           {server.client_id}", flush=True)
         print(f"time scale:          x{config.time_scale:g}", flush=True)
+        for line in describe_run(config, server.backend.seed):
+            print(line, flush=True)
         print("Press Ctrl+C to stop.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()

@@ -107,7 +107,7 @@ class EmulatorState:
         self.config = config
         self.clock = clock
         self.backend = AuraBackend(config, clock)
-        self.tokens = TokenStore(config.token_lifetime)
+        self.tokens = TokenStore(config.token_seconds(clock.time_scale))
         self.rate = config.rate_limit
         self.secrets = {c.client_id: c.client_secret for c in config.credentials}
         self.limits = {c.client_id: c.rate_limit for c in config.credentials}
@@ -170,9 +170,10 @@ class EmulatorState:
     def retry_after(self, emulated_seconds: float, style: str) -> str:
         """Render a wait for the ``Retry-After`` header, in the CLIENT's real time.
 
-        At time scale 1 the value is whole seconds, as the live service sends; under a
-        compressed clock it keeps millisecond precision, since a scaled window may last well
-        under a second. ``date`` renders an HTTP date (second resolution, rounded up).
+        ``integer`` (the default) is whole seconds rounded up, the only delta form HTTP
+        allows; ``date`` an HTTP date (second resolution, rounded up); ``seconds`` keeps
+        millisecond precision under a compressed clock, where a scaled window may last well
+        under a second (not a valid HTTP value: opt in for fast tests only).
         """
         real = max(emulated_seconds, 0.0) / self.clock.time_scale
         if style == "integer":
@@ -263,7 +264,9 @@ async def _through_gateway(
         state.backend.counters.faults[f"error_{error.status}"] += 1
         error_headers = {}
         if error.retry_after is not None:
-            error_headers["Retry-After"] = state.retry_after(error.retry_after, "seconds")
+            error_headers["Retry-After"] = state.retry_after(
+                error.retry_after, state.rate.retry_after
+            )
         return _gateway_error(
             error.status,
             "The service is temporarily unable to handle the request (injected fault)",
@@ -542,7 +545,7 @@ async def _issue_token(state: EmulatorState, request: Request) -> Response:
                 )
         token = state.tokens.issue(client_id, state.clock.now())
         state.backend.counters.tokens_issued += 1
-    expires_in = max(1, math.floor(state.config.token_lifetime / state.clock.time_scale))
+    expires_in = max(1, math.floor(state.tokens.lifetime / state.clock.time_scale))
     return _json({"access_token": token.value, "expires_in": expires_in, "token_type": "bearer"})
 
 
@@ -634,7 +637,7 @@ def _control_routes(state: EmulatorState) -> list[Route]:
                 "client_ids": sorted(state.secrets),
                 "time_scale": state.clock.time_scale,
                 "seed": state.backend.seed,
-                "token_lifetime": state.config.token_lifetime,
+                "token_lifetime": state.tokens.lifetime,
                 "rate_limit": attrs.asdict(state.rate),
                 "now": state.clock.now(),
             }

@@ -621,7 +621,8 @@ class AuraBackend:
     def update_instance(self, instance_id: str, raw: object) -> tuple[int, InstanceRecord]:
         """Rename, resize or reconfigure an instance; return (HTTP status, instance).
 
-        A rename alone is immediate and answers 200; anything else starts an operation and
+        A rename alone is immediate and answers 200 (while another operation is in flight,
+        only with ``rename_while_busy="allow"``); anything else starts an operation and
         answers 202 with the instance still showing its old memory.
 
         Raises:
@@ -650,6 +651,8 @@ class AuraBackend:
                 "cdc_enrichment_mode"
             )
         changes: dict[str, object] = {}
+        if name is not None and instance.busy and self.config.rename_while_busy == "reject":
+            raise _ongoing(instance)
         if resizing or updating:
             if instance.busy:
                 raise _ongoing(instance)

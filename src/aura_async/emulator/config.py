@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+import secrets
+from typing import Any, Literal
 
 import attrs
 
 from aura_async.emulator.catalog import INSTANCE_TYPES
 from aura_async.emulator.durations import Durations, DurationShape
 from aura_async.emulator.faults import FaultPlan
+from aura_async.emulator.presets import PRESETS, Preset, behaviour
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_PROJECT_ID",
+    "PRESETS",
+    "REAL_TOKEN_LIFETIME",
     "Credential",
     "DurationShape",
     "Durations",
     "EmulatorConfig",
+    "Preset",
     "ProjectSpec",
     "RateLimitSettings",
     "parse_rate_limit",
@@ -34,6 +39,8 @@ __all__ = [
 DEFAULT_CLIENT_ID = "aura-emulator-client"
 DEFAULT_CLIENT_SECRET = "aura-emulator-secret"  # noqa: S105  (documented public default)
 DEFAULT_PROJECT_ID = "6c0b0a3e-7f3c-4b7e-9a55-0e3f1c2d4a5b"
+#: An access token's lifetime in real seconds, unless ``EmulatorConfig.token_lifetime`` says.
+REAL_TOKEN_LIFETIME = 3600.0
 
 RateModel = Literal["fixed", "sliding", "bucket"]
 RATE_MODELS: tuple[RateModel, ...] = ("fixed", "sliding", "bucket")
@@ -102,9 +109,10 @@ class RateLimitSettings:
             log of the last ``window`` seconds, or a token ``bucket`` of size ``limit`` that
             refills ``limit`` per ``window`` (the gateway's default; it may accept up to twice
             the limit in one window).
-        retry_after: render ``Retry-After`` as delta ``seconds`` (with milliseconds under a
-            compressed clock), as whole seconds rounded up (``integer``, for clients that
-            parse nothing else), or as an HTTP ``date``.
+        retry_after: render ``Retry-After`` as whole seconds of the client's real time,
+            rounded up (``integer``, the default: the only delta form HTTP allows), as an
+            HTTP ``date``, or as ``seconds`` with milliseconds under a compressed clock (not
+            a valid HTTP value; for tests whose compressed windows last under a second).
         count_token_requests: whether ``POST /oauth/token`` spends from the same budget.
         count_rejected: whether rejected requests still count (a sliding log's behaviour in
             the live gateway: a client that keeps retrying stays limited).
@@ -115,7 +123,7 @@ class RateLimitSettings:
     window: float = attrs.field(default=60.0, validator=_positive_seconds)
     model: RateModel = attrs.field(default="fixed", validator=_rate_model)
     retry_after: Literal["seconds", "integer", "date"] = attrs.field(
-        default="seconds", validator=attrs.validators.in_(("seconds", "integer", "date"))
+        default="integer", validator=attrs.validators.in_(("seconds", "integer", "date"))
     )
     count_token_requests: bool = attrs.field(default=False, validator=_bool)
     count_rejected: bool = attrs.field(default=False, validator=_bool)
@@ -143,6 +151,23 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     return limit, window
 
 
+def _preset(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if value not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {value!r}")
+
+
+def _seed(config: EmulatorConfig) -> int | None:
+    # Chaos is drawn from the seed, so a chaos run always has one to print and replay.
+    return secrets.randbits(32) if config.preset == "chaos" else None
+
+
+def _from_preset(name: str) -> Any:
+    """A default taken from the configuration's preset (see :mod:`.presets`)."""
+    return attrs.Factory(
+        lambda config: getattr(behaviour(config.preset, config.seed), name), takes_self=True
+    )
+
+
 @attrs.frozen
 class EmulatorConfig:
     """Everything an emulator run is made of.
@@ -150,9 +175,17 @@ class EmulatorConfig:
     Args:
         credentials: the API clients accepted.
         projects: the projects seeded at start; the first is the default.
+        preset: which behaviours of the live service the run shows, as defaults for the
+            rate limit, durations, faults and switches below (see
+            :mod:`aura_async.emulator.presets`): ``ideal`` (the spec's quirk-free service,
+            the default here), ``live`` (every behaviour seen live, varied durations) or
+            ``chaos`` (a random mix drawn from ``seed``). Fields given explicitly win.
         time_scale: emulated seconds per real second (60 makes a minute last a second).
-        seed: seeds ids, jitter and faults; ``None`` picks a random seed.
-        token_lifetime: how long an access token lives, in emulated seconds.
+        seed: seeds ids, jitter, faults and the chaos mix; ``None`` picks a random seed.
+        token_lifetime: how long an access token lives, in emulated seconds; ``None`` (the
+            default) is an hour of REAL time whatever the time scale, since tokens are not
+            part of the lifecycle being compressed. An explicit value must last at least
+            one real second (``expires_in`` is whole seconds).
         rate_limit: the request limit.
         durations: how long operations take, and the shape of their spread.
         faults: faults injected on demand.
@@ -160,21 +193,36 @@ class EmulatorConfig:
             ``updating`` (the spec's word).
         duplicate_names: ``allow`` a second instance with a name already in use in the
             project (the spec's contract) or ``reject`` it with 409 (reported by some guides).
+        rename_while_busy: ``reject`` a rename with 409 ``ongoing-database-operation`` while
+            an operation is in flight, as every other change (the default: no evidence
+            either way about the live service), or ``allow`` it.
         deprecation_date: when set, every answer carries ``X-Tyk-Api-Expires`` with it.
         free_auto_pause_after: a running AuraDB Free instance pauses itself after this many
             emulated seconds (Aura pauses free instances idle for 72 hours).
+
+    Raises:
+        ValueError: for an unknown preset or inconsistent settings.
     """
 
     credentials: tuple[Credential, ...] = (Credential(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),)
     projects: tuple[ProjectSpec, ...] = (ProjectSpec(DEFAULT_PROJECT_ID, "Emulator Project"),)
+    preset: Preset = attrs.field(default="ideal", validator=_preset)
     time_scale: float = 1.0
-    seed: int | None = None
-    token_lifetime: float = 3600.0
-    rate_limit: RateLimitSettings = attrs.field(factory=RateLimitSettings)
-    durations: Durations = attrs.field(factory=Durations)
-    faults: FaultPlan = attrs.field(factory=FaultPlan)
-    resize_status: Literal["resizing", "updating"] = "resizing"
-    duplicate_names: Literal["allow", "reject"] = "allow"
+    seed: int | None = attrs.field(default=attrs.Factory(_seed, takes_self=True))
+    token_lifetime: float | None = None
+    rate_limit: RateLimitSettings = attrs.field(default=_from_preset("rate_limit"))
+    durations: Durations = attrs.field(default=_from_preset("durations"))
+    faults: FaultPlan = attrs.field(default=_from_preset("faults"))
+    resize_status: Literal["resizing", "updating"] = attrs.field(
+        default=_from_preset("resize_status")
+    )
+    duplicate_names: Literal["allow", "reject"] = attrs.field(
+        default=_from_preset("duplicate_names")
+    )
+    rename_while_busy: Literal["reject", "allow"] = attrs.field(
+        default=_from_preset("rename_while_busy"),
+        validator=attrs.validators.in_(("reject", "allow")),
+    )
     deprecation_date: str | None = None
     free_auto_pause_after: float = 72 * 3600.0
     # Refuse with 400 what the official spec's schemas refuse (emulator/validation.py).
@@ -187,10 +235,19 @@ class EmulatorConfig:
             raise ValueError("the emulator needs at least one project")
         if not (self.time_scale > 0 and math.isfinite(self.time_scale)):
             raise ValueError("time_scale must be positive and finite")
-        if not (self.token_lifetime > 0 and math.isfinite(self.token_lifetime)):
-            raise ValueError("token_lifetime must be positive and finite")
-        if self.token_lifetime / self.time_scale < 1:
-            # expires_in is whole real seconds; a shorter life could not be told truthfully.
-            raise ValueError("token_lifetime must last at least one real second at this time_scale")
+        if self.token_lifetime is not None:
+            if not (self.token_lifetime > 0 and math.isfinite(self.token_lifetime)):
+                raise ValueError("token_lifetime must be positive and finite")
+            if self.token_lifetime / self.time_scale < 1:
+                # expires_in is whole real seconds; a shorter life could not be told truthfully.
+                raise ValueError(
+                    "token_lifetime must last at least one real second at this time_scale"
+                )
         if self.rate_limit.model not in RATE_MODELS:
             raise ValueError(f"rate model must be one of {', '.join(RATE_MODELS)}")
+
+    def token_seconds(self, time_scale: float) -> float:
+        """How long an access token lives in emulated seconds on a clock at ``time_scale``."""
+        if self.token_lifetime is None:
+            return REAL_TOKEN_LIFETIME * time_scale
+        return self.token_lifetime
