@@ -142,6 +142,20 @@ def _exit(code: int) -> NoReturn:
     "runs 120 times faster).",
 )
 @click.option(
+    "--emulator-preset",
+    type=click.Choice(["live", "ideal", "chaos"]),
+    envvar="AURA_EMULATOR_PRESET",
+    help="Implies --emulator. live: every behaviour the live service shows (default); "
+    "ideal: the spec's quirk-free service; chaos: a random mix of quirks, faults and rate "
+    "models from --emulator-seed (printed; the same seed replays the same service).",
+)
+@click.option(
+    "--emulator-seed",
+    type=int,
+    envvar="AURA_EMULATOR_SEED",
+    help="Implies --emulator. Seed of the embedded emulator's ids, durations and chaos mix.",
+)
+@click.option(
     "--credentials-dir",
     metavar="DIR",
     help="Credential store for new instances' passwords (default ./aura-credentials).",
@@ -175,6 +189,8 @@ def cli(
     output: str,
     quiet: bool,
     emulator: bool,
+    emulator_preset: str | None,
+    emulator_seed: int | None,
     credentials_dir: str | None,
     show_password: bool,
     time_scale: float | None,
@@ -201,7 +217,9 @@ def cli(
             credentials_dir=credentials_dir,
         ),
         printer,
-        emulator=emulator,
+        emulator=emulator or emulator_preset is not None or emulator_seed is not None,
+        emulator_preset=emulator_preset or "live",
+        emulator_seed=emulator_seed,
         yes=yes,
         credentials_dir=credentials_dir,
         time_scale=time_scale,

@@ -14,7 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import anyio
 import anyio.abc
@@ -30,6 +30,9 @@ from aura_async.config import ClientSettings
 from aura_async.errors import AuraError, ConfigurationError, FleetError, ValidationError
 from aura_async.fleet.store import FileStore
 from aura_async.lifecycle.operations import PollPolicy
+
+if TYPE_CHECKING:
+    from aura_async.emulator.presets import Preset
 
 __all__ = ["DEFAULT_CREDENTIALS_DIR", "EMULATOR_SCALE", "EXIT", "Runtime", "interruptible"]
 
@@ -58,6 +61,8 @@ class Runtime:
     options: CliOptions
     output: Output
     emulator: bool = False
+    emulator_preset: str = "live"
+    emulator_seed: int | None = None
     yes: bool = False
     credentials_dir: str | None = None
     time_scale: float | None = None
@@ -98,7 +103,7 @@ class Runtime:
         transport: httpx.AsyncBaseTransport | None = None
         poll: PollPolicy | None = None
         if self.emulator:
-            settings, transport = _embedded(self.options, self.scale)
+            settings, transport = _embedded(self, self.scale)
         else:
             settings, _ = resolve_settings(self.options)
         if self.scale != 1.0:
@@ -234,8 +239,10 @@ def _fail(output: Output, message: str) -> None:
     output.error(message)
 
 
-def _embedded(options: CliOptions, scale: float) -> tuple[ClientSettings, httpx.AsyncBaseTransport]:
-    """Settings and an in-process transport for the embedded emulator.
+def _embedded(rt: Runtime, scale: float) -> tuple[ClientSettings, httpx.AsyncBaseTransport]:
+    """Settings and an in-process transport for the embedded emulator, in ``rt``'s preset.
+
+    A chaos run says its seed first, so a failure can be replayed.
 
     Raises:
         ConfigurationError: the emulator's dependencies are not installed.
@@ -253,7 +260,18 @@ def _embedded(options: CliOptions, scale: float) -> tuple[ClientSettings, httpx.
             f"the embedded emulator needs its server dependencies ({error.name})",
             hint="pip install 'aura-async[emulator]'",
         ) from None
-    app = create_app(EmulatorConfig(time_scale=scale))
+    options = rt.options
+    config = EmulatorConfig(
+        preset=cast("Preset", rt.emulator_preset),  # click checked the choice
+        time_scale=scale,
+        seed=rt.emulator_seed,
+    )
+    if config.preset == "chaos":
+        rt.output.note(
+            f"emulator: chaos seed {config.seed} (replay: --emulator-preset chaos "
+            f"--emulator-seed {config.seed})"
+        )
+    app = create_app(config)
     # The emulator counts 125 per emulated minute; a smaller limit asked for is kept.
     limit = RateLimit.parse(options.rate_limit) if options.rate_limit else RateLimit.paid()
     settings = ClientSettings(
