@@ -380,16 +380,32 @@ async def test_429s_do_not_spend_the_budget_for_broken_connections(
     assert reasons == ["429", "429", "ConnectError"]
 
 
-async def test_500_is_not_retried(inproc: EmulatorFactory) -> None:
+async def test_a_bare_500_is_resent_like_a_503(inproc: EmulatorFactory) -> None:
+    # The gateway's 500 names no reason: as passing as a 503 (the chaos preset sends them).
     emu = await inproc()
     async with emu.client() as aura:
         instance = await emu.running(aura)
+        emu.heal_after = 1
         emu.set_faults(FaultPlan(errors=(ErrorFault(500, 1.0, only=only("GET", INSTANCE)),)))
+        fetched = await aura.instances.get(instance.id)
+    assert fetched.id == instance.id
+    (retry,) = of_type(emu.events, RetryScheduled)
+    assert retry.reason == "500"
+    assert (await emu.route(GET_ROUTE)) == {"200": 2, "500": 1}
+
+
+async def test_a_500_that_names_its_reason_is_not_retried(inproc: EmulatorFactory) -> None:
+    # Overwriting a smaller instance from a bigger one: the API's own 500, the same each time.
+    emu = await inproc()
+    async with emu.client() as aura:
+        source = await emu.running(aura, "big", memory="4GB")
+        target = await emu.running(aura, "small", memory="2GB")
         with pytest.raises(ServerError) as caught:
-            await aura.instances.get(instance.id)
+            await aura.instances.overwrite(target.id, source_instance_id=source.id)
     assert caught.value.status == 500
+    assert caught.value.reasons == ("db-overwrite-size-disparity",)
     assert of_type(emu.events, RetryScheduled) == []
-    assert (await emu.route(GET_ROUTE)) == {"200": 1, "500": 1}
+    assert (await emu.route("POST /v1/instances/{instanceId}/overwrite")) == {"500": 1}
 
 
 async def test_404_409_and_400_are_never_retried(inproc: EmulatorFactory) -> None:

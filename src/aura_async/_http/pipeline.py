@@ -26,6 +26,7 @@ from aura_async._http.retry import (
     RetryPolicy,
     parse_retry_after,
     sent_nothing,
+    transient_failure,
 )
 from aura_async._http.transport import RateLimitedTransport, reserved_permit
 from aura_async.config import ClientSettings
@@ -265,7 +266,7 @@ class Pipeline:
                             create_name or "", started, failure, resource=create_what
                         )
                     raise failure
-                if status not in RETRY_STATUSES:
+                if not transient_failure(status, failure.reasons):
                     raise failure
                 ambiguous = ambiguous or status >= 500
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))

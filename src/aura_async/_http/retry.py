@@ -3,8 +3,8 @@
 The API has no idempotency key, so what may be resent depends on what the request does:
 
 - reads, deletes and the other actions (PATCH, pause, resume, overwrite, restore, snapshot,
-  upgrade, session get-or-create) are resent on 429, 502/503/504 and transport errors: doing
-  them twice is harmless or answers a recognisable 404/409;
+  upgrade, session get-or-create) are resent on 429, 502/503/504, a bare 500 and transport
+  errors: doing them twice is harmless or answers a recognisable 404/409;
 - a create (``POST /instances``, ``POST /customer-managed-keys``) is resent only when the
   server surely did no work: a 429, or a connection that failed before the request was sent.
   Anything else is ambiguous and must be reconciled by name, never resent.
@@ -22,7 +22,13 @@ import time
 import attrs
 import httpx
 
-__all__ = ["RequestKind", "RetryPolicy", "parse_retry_after", "sent_nothing"]
+__all__ = [
+    "RequestKind",
+    "RetryPolicy",
+    "parse_retry_after",
+    "sent_nothing",
+    "transient_failure",
+]
 
 
 class RequestKind(enum.Enum):
@@ -33,9 +39,20 @@ class RequestKind(enum.Enum):
     CREATE = "create"
 
 
-# 500 is left out on purpose: the spec calls it a bug that may or may not have done the work,
-# and an overwrite answers 500 for a size disparity that no retry can fix.
+# A 500 that names a reason is the API's own answer (an overwrite's size disparity) and no
+# retry can fix it; a bare 500 (the gateway's, or a crash) is as passing as a 503, so
+# transient_failure() lets it be resent. Like every 5xx it may have done the work.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def transient_failure(status: int, reasons: tuple[str, ...]) -> bool:
+    """Return whether an error answer is worth resending (when the request may be resent).
+
+    429 and 502-504 always are; a 500 only without a reason code, since a 500 that names
+    one (``db-overwrite-size-disparity``) answers the same however often it is asked.
+    """
+    return status in RETRY_STATUSES or (status == 500 and not reasons)
+
 
 # Failures that happen before a single byte of the request left: the server did nothing.
 _BEFORE_SENDING = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
