@@ -701,6 +701,8 @@ async def test_edge_values_that_are_valid_are_sent(server: EmulatorServer) -> No
             ):
                 created = await aura.instances.create(**(PRO | {"name": name, "storage": "4GB"}))
             assert created.name == name
+            # A rename waits for the create, as every change does.
+            await aura.instances.wait(created.id, "create")
             async with witness.sends("PATCH /v1/instances/{instanceId} 200"):
                 renamed = await aura.instances.update(created.id, name="inner spaces  ok")
             assert renamed.name == "inner spaces  ok"

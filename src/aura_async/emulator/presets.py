@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from aura_async.emulator.durations import OPERATIONS, Durations, DurationShape
+from aura_async.emulator.durations import DISTRIBUTIONS, OPERATIONS, Durations, DurationShape
 from aura_async.emulator.faults import DropFault, ErrorFault, FaultPlan, LatencyFault
 
 if TYPE_CHECKING:
@@ -117,6 +117,11 @@ def _chance(rng: random.Random, on: float, low: float, high: float) -> float:
     return round(rng.uniform(low, high), 3) if rng.random() < on else 0.0
 
 
+# Plausible spreads: a heavy tail of index 2.5 or more still makes one draw in 600 ten times
+# the median; wider ones would model an outage, not a service.
+_SPREADS = {"uniform": (0.1, 0.6), "lognormal": (0.1, 0.6), "heavy": (0.1, 0.4)}
+
+
 def _chaos(seed: int) -> Behaviour:
     """Draw a plausible service from ``seed``: every draw comes from one source, in order."""
     from aura_async.emulator.config import RateLimitSettings
@@ -133,17 +138,19 @@ def _chaos(seed: int) -> Behaviour:
     base = live_durations()
     for operation in OPERATIONS:
         if rng.random() < 0.5:
+            distribution = rng.choice(DISTRIBUTIONS)
             shapes[operation] = DurationShape(
                 median=round(getattr(base, operation) * rng.uniform(0.4, 2.5), 1),
-                spread=round(rng.uniform(0.1, 0.6), 2),
-                distribution=rng.choice(("uniform", "lognormal", "heavy")),
+                spread=round(rng.uniform(*_SPREADS[distribution]), 2),
+                distribution=distribution,
             )
+    distribution = rng.choice(("lognormal", "heavy"))
     durations = attrs.evolve(
         base,
-        jitter=round(rng.uniform(0.1, 0.6), 2),
-        distribution=rng.choice(("lognormal", "heavy")),
+        jitter=round(rng.uniform(*_SPREADS[distribution]), 2),
+        distribution=distribution,
         stragglers=_chance(rng, 0.6, 0.01, 0.1),
-        straggler_factor=round(rng.uniform(2.0, 6.0), 1),
+        straggler_factor=round(rng.uniform(2.0, 4.0), 1),
         shapes=shapes,
     )
     errors = tuple(
