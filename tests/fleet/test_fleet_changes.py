@@ -9,17 +9,20 @@ import time
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 
 from aura_async import InstanceStatus
-from aura_async.emulator import Durations
+from aura_async.emulator import Durations, FaultPlan
 from aura_async.fleet import EntryState, FileStore, FleetReport, MemoryStore, Outcome, Selector
 
-from .conftest import Rig, RigFactory, config, manual_clock, spec, until
+from .conftest import POLICY, SCALE, Rig, RigFactory, config, manual_clock, spec, until
 
 pytestmark = pytest.mark.timeout(30)
 
 GET_ONE = "GET /v1/instances/{instanceId}"
+# The client knows the service's 404 window after a create (90 emulated seconds, > 60).
+POLICY_WITH_WINDOW = attrs.evolve(POLICY, not_found_grace=90.0 / SCALE)
 
 
 async def _fleet_of_three(rig: Rig, store: MemoryStore | FileStore) -> list[str]:
@@ -230,3 +233,31 @@ async def test_older_than_follows_the_emulators_clock(make_rig: RigFactory) -> N
     assert [i.instance_id for i in report.items] == [old["id"]]
     assert report.totals == {Outcome.SUCCEEDED: 1}
     assert rig.statuses() == {old["id"]: "destroying", young["id"]: "running"}
+
+
+@pytest.mark.parametrize("action", ["pause", "snapshot"])
+async def test_a_change_right_after_create_waits_out_the_not_found_window(
+    make_rig: RigFactory, action: str
+) -> None:
+    """Live Aura answers 404 for a just-created instance for a while: a fleet change sent
+    then is sent again once that window is past, not reported as "gone for good"."""
+    rig = await make_rig(
+        config(
+            faults=FaultPlan(not_found_after_create=60.0),
+            durations=Durations(create=20.0, jitter=0),
+        )
+    )
+    aura = rig.client(policy=POLICY_WITH_WINDOW)
+    created = await aura.fleet.create(spec("young"), count=3, store=MemoryStore(), wait=False)
+    ids = [item.instance_id or "" for item in created.items]
+    assert all(ids)
+
+    report = await getattr(aura.fleet, action)(ids)
+
+    assert report.totals == {Outcome.SUCCEEDED: 3}, [str(i.error) for i in report.items]
+    not_found = (await rig.requests())[
+        "POST /v1/instances/{instanceId}/pause 404"
+        if action == "pause"
+        else "POST /v1/instances/{instanceId}/snapshots 404"
+    ]
+    assert not_found >= 1, "no change met the window: the test proves nothing"

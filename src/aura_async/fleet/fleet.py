@@ -819,7 +819,9 @@ class Fleet:
 
         async def work(item: FleetItem, run: _Run) -> None:
             instance_id = item.instance_id or ""
-            taken = await self._retry_conflicts(lambda: self._snapshots.create(instance_id), run)
+            taken = await self._retry_conflicts(
+                lambda: self._snapshots.create(instance_id), run, instance_id
+            )
             submitted = self._clock()
             item.snapshot_id = taken.snapshot_id
             item.submitted = submitted
@@ -983,7 +985,7 @@ class Fleet:
         async def work(item: FleetItem, run: _Run) -> None:
             instance_id = item.instance_id or ""
             try:
-                accepted = await self._retry_conflicts(lambda: send(instance_id), run)
+                accepted = await self._retry_conflicts(lambda: send(instance_id), run, instance_id)
             except APIError as error:
                 if error.reason != _INVALID_STATUS or done is None:
                     raise
@@ -1031,13 +1033,24 @@ class Fleet:
             queued = math.ceil((2 * items + 1) / rate.limit) * rate.period
         return self._watcher.policy.timeout(operation) + queued
 
-    async def _retry_conflicts(self, call: Callable[[], Awaitable[T]], run: _Run) -> T:
-        """Call; while another operation is in flight (409), wait and call again."""
+    async def _retry_conflicts(
+        self, call: Callable[[], Awaitable[T]], run: _Run, instance_id: str
+    ) -> T:
+        """Call; while another operation is in flight (409), wait and call again.
+
+        A 404 from an instance young enough to be inside the service's not-found window
+        after a create proves nothing either: the call goes again once the window is past.
+        """
         policy = self._watcher.policy
         attempt = 0
         while True:
             try:
                 return await call()
+            except NotFoundError:
+                counts_from = self._instances.not_found_counts_from(instance_id)
+                if not self._clock() < counts_from <= run.deadline:
+                    raise
+                await anyio.sleep(counts_from - self._clock())
             except OngoingOperationError:
                 attempt += 1
                 delay = min(policy.max_interval, policy.min_interval * 2**attempt)

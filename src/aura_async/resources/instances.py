@@ -801,6 +801,16 @@ class Instances(Resource):
             if accepted:
                 submitted = None
 
+    def not_found_counts_from(self, instance_id: str) -> float:
+        """The time (``anyio.current_time()``) from which a 404 for this instance means gone.
+
+        Live Aura answers 404 for a just-created instance for a while: a 404 before this
+        time proves nothing, and the call that met it may be sent again then. For an
+        instance this client never saw, or one older than that window, it is ``-inf``.
+        """
+        window = self._watcher.not_found_window()
+        return self._sightings.trusted_from(instance_id, window=window, otherwise=-math.inf)
+
     async def _still_listed(self, instance_id: str, after: float, *, gather: float = 0.0) -> bool:
         """Whether a listing sent no earlier than ``after`` (shared) still shows the instance.
 
