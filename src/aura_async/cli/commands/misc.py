@@ -24,7 +24,7 @@ from aura_async.cli.progress import live_progress
 from aura_async.cli.runtime import DEFAULT_CREDENTIALS_DIR, PartialFailure, Runtime
 from aura_async.client import AuraClient
 from aura_async.errors import AuraError, ConfigurationError, ValidationError
-from aura_async.fleet import FileStore, FleetReport, InstanceSpec, Selector
+from aura_async.fleet import FileStore, FleetReport, InstanceSpec, Outcome, Selector
 from aura_async.fleet.store import _git_ignores, _patterns_ignore
 from aura_async.models import InstanceConfiguration
 
@@ -417,17 +417,24 @@ async def _story(rt: Runtime, count: int, store: FileStore) -> list[FleetReport]
             say(f"   {report.summary()}")
             return report
 
+        # One failed create (a service may fail one) must not stop the others.
         created = await step(
             "create",
-            lambda: aura.fleet.create(DEMO_SPEC, count=count, pattern="demo-{n:02d}", store=store),
+            lambda: aura.fleet.create(
+                DEMO_SPEC, count=count, pattern="demo-{n:02d}", store=store, on_error="continue"
+            ),
         )
         say(f"   passwords saved in {store.location}, never printed")
-        ids = [item.instance_id for item in created.items if item.instance_id is not None]
+        # Each step goes on with the instances the step before left where it should.
+        ids = _succeeded(created)
         if ids:
             say(f"\n2. Pause all {len(ids)}")
-            await step("pause", lambda: aura.fleet.pause(ids))
+            ids = _succeeded(await step("pause", lambda: aura.fleet.pause(ids)))
+        if ids:
             say(f"\n3. Resume all {len(ids)}")
-            await step("resume", lambda: aura.fleet.resume(ids))
+            ids = _succeeded(await step("resume", lambda: aura.fleet.resume(ids)))
+        if ids:
+            few = min(few, len(ids))
             say(f"\n4. Resize {few} of them from 2GB to 4GB")
             await step("resize", lambda: aura.fleet.resize(ids[:few], memory="4GB"))
             say(f"\n5. Snapshot {few} of them")
@@ -435,6 +442,12 @@ async def _story(rt: Runtime, count: int, store: FileStore) -> list[FleetReport]
         say("\n6. Tear down everything in the ledger")
         await step("delete", lambda: aura.fleet.delete(Selector(ledger=store)))
     return reports
+
+
+def _succeeded(report: FleetReport) -> list[str]:
+    """The ids of the items a fleet call left where it should (succeeded or skipped)."""
+    ok = (Outcome.SUCCEEDED, Outcome.SKIPPED)
+    return [i.instance_id for i in report.items if i.outcome in ok and i.instance_id]
 
 
 def _summary(rt: Runtime, reports: list[FleetReport]) -> None:
