@@ -436,6 +436,28 @@ async def test_null_connection_url(make_api: ApiFactory) -> None:
     assert (await plain.data("GET", f"/instances/{created['id']}"))["connection_url"] == url
 
 
+async def test_null_connection_url_until_running(make_api: ApiFactory) -> None:
+    # Null in the create's answer and while creating; the address once the instance runs.
+    api: Api = await make_api(
+        _config(null_connection_url=1.0, null_connection_url_until_running=True)
+    )
+    created = await api.create()
+    assert created["connection_url"] is None
+    path = f"/instances/{created['id']}"
+    assert (await api.data("GET", path))["connection_url"] is None
+    api.clock.advance(SETTLE)
+    running = await api.data("GET", path)
+    assert running["status"] == "running"
+    assert running["connection_url"] == f"neo4j+s://{created['id']}.databases.neo4j.io"
+
+
+def test_null_connection_url_until_running_from_the_command_line() -> None:
+    plan = parse_fault("null-connection-url=0.4,until_running=1", FaultPlan())
+    assert (plan.null_connection_url, plan.null_connection_url_until_running) == (0.4, True)
+    with pytest.raises(ValueError, match="until_running must be 0 or 1"):
+        parse_fault("null-connection-url=0.4,until_running=yes", FaultPlan())
+
+
 @pytest.mark.parametrize(("probability", "word"), [(1.0, "deleting"), (0.0, "destroying")])
 async def test_deleting_status(make_api: ApiFactory, probability: float, word: str) -> None:
     api: Api = await make_api(_config(deleting_status=probability))

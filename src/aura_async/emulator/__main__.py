@@ -111,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND=VALUE[,k=v]",
         help="inject a fault, e.g. error=0.05,status=503,retry_after=2; "
         "latency=0.1,seconds=2; drop=0.02; not-found-after-create=5; "
-        "null-connection-url=0.5; deleting-status=1; memory-missing-while-deleting=1; "
-        "pause-resume-200=1; "
+        "null-connection-url=0.5[,until_running=1]; deleting-status=1; "
+        "memory-missing-while-deleting=1; pause-resume-200=1; "
         "create-failure=0.1; snapshot-failure=0.1; session-failure=0.1 "
         "(repeatable)",
     )

@@ -558,6 +558,7 @@ class AuraBackend:
         ):
             instance.hidden_until = now + faults.not_found_after_create
         instance.null_connection_url = self.draw(faults.null_connection_url)
+        instance.null_connection_url_until_running = faults.null_connection_url_until_running
         instance.memory_missing_while_deleting = self.draw(faults.memory_missing_while_deleting)
         if self.draw(faults.deleting_status):
             instance.deleting_word = "deleting"

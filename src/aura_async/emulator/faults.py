@@ -105,6 +105,8 @@ class FaultPlan:
         not_found_after_create_unlisted: during that window the instance is missing from
             listings too (the worst case: nothing shows it exists but its create's answer).
         null_connection_url: probability that an instance reports ``connection_url: null``.
+        null_connection_url_until_running: such an instance reports null only while it is
+            being created (in its create's answer too), and its address once it runs.
         deleting_status: probability that a deleted instance shows ``deleting`` instead of
             ``destroying``.
         memory_missing_while_deleting: probability that a deleted instance omits ``memory``
@@ -124,6 +126,9 @@ class FaultPlan:
         default=False, validator=attrs.validators.instance_of(bool)
     )
     null_connection_url: float = attrs.field(default=0.0, validator=_probability)
+    null_connection_url_until_running: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
     deleting_status: float = attrs.field(default=0.0, validator=_probability)
     memory_missing_while_deleting: float = attrs.field(default=0.0, validator=_probability)
     pause_resume_200: float = attrs.field(default=0.0, validator=_probability)
@@ -201,7 +206,6 @@ class FaultPlan:
 
 
 _SCALAR_FAULTS = {
-    "null-connection-url": "null_connection_url",
     "deleting-status": "deleting_status",
     "memory-missing-while-deleting": "memory_missing_while_deleting",
     "pause-resume-200": "pause_resume_200",
@@ -215,7 +219,8 @@ def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
     """Add one command-line fault such as ``error=0.05,status=503,retry_after=2`` to ``plan``.
 
     Forms: ``error=P[,status=S][,retry_after=SECONDS]``, ``latency=P[,seconds=S]``,
-    ``drop=P``, ``not-found-after-create=SECONDS[,probability=P][,unlisted=1]``, and
+    ``drop=P``, ``not-found-after-create=SECONDS[,probability=P][,unlisted=1]``,
+    ``null-connection-url=P[,until_running=1]``, and
     ``KIND=P`` for the
     probabilities
     ``null-connection-url``, ``deleting-status``, ``pause-resume-200``, ``create-failure``,
@@ -274,11 +279,25 @@ def parse_fault(text: str, plan: FaultPlan) -> FaultPlan:
                 not_found_after_create_probability=chance,
                 not_found_after_create_unlisted=unlisted == "1",
             )
+        elif kind == "null-connection-url":
+            until = options.pop("until_running", "0")
+            if until not in ("0", "1"):
+                raise ValueError(f"until_running must be 0 or 1, got {until!r}")
+            result = attrs.evolve(
+                plan, null_connection_url=number, null_connection_url_until_running=until == "1"
+            )
         elif kind in _SCALAR_FAULTS:
             result = attrs.evolve(plan, **cast(dict[str, Any], {_SCALAR_FAULTS[kind]: number}))
         else:
             known = ", ".join(
-                ["error", "latency", "drop", "not-found-after-create", *_SCALAR_FAULTS]
+                [
+                    "error",
+                    "latency",
+                    "drop",
+                    "not-found-after-create",
+                    "null-connection-url",
+                    *_SCALAR_FAULTS,
+                ]
             )
             raise ValueError(f"unknown fault {kind!r}; known faults: {known}")
     except (TypeError, ValueError) as exc:

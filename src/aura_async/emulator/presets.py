@@ -98,7 +98,8 @@ def _live() -> Behaviour:
         faults=FaultPlan(
             not_found_after_create=LIVE_NOT_FOUND_WINDOW,
             not_found_after_create_probability=0.5,
-            null_connection_url=0.2,
+            null_connection_url=0.3,
+            null_connection_url_until_running=True,
             deleting_status=0.5,
             memory_missing_while_deleting=0.5,
             pause_resume_200=0.5,
@@ -175,6 +176,7 @@ def _chaos(seed: int) -> Behaviour:
         not_found_after_create_probability=round(rng.uniform(0.2, 1.0), 2),
         not_found_after_create_unlisted=rng.random() < 0.3,
         null_connection_url=_chance(rng, 0.6, 0.1, 1.0),
+        null_connection_url_until_running=rng.random() < 0.5,
         deleting_status=_chance(rng, 0.6, 0.1, 1.0),
         memory_missing_while_deleting=_chance(rng, 0.6, 0.1, 1.0),
         pause_resume_200=_chance(rng, 0.6, 0.1, 1.0),
@@ -243,7 +245,11 @@ def describe(config: EmulatorConfig) -> list[str]:
             + ")"
         )
     for label, probability in (
-        ("connection_url null", faults.null_connection_url),
+        (
+            "connection_url null"
+            + (" while creating" if faults.null_connection_url_until_running else ""),
+            faults.null_connection_url,
+        ),
         ("'deleting' instead of 'destroying'", faults.deleting_status),
         ("memory missing while deleting", faults.memory_missing_while_deleting),
         ("pause/resume answer 200", faults.pause_resume_200),

@@ -73,6 +73,7 @@ class InstanceRecord:
     # Fault decisions, drawn once at create time.
     hidden_until: float = 0.0
     null_connection_url: bool = False
+    null_connection_url_until_running: bool = False
     memory_missing_while_deleting: bool = False
     # When a running AuraDB Free instance pauses itself for being idle (0 = never).
     auto_pause_at: float = 0.0

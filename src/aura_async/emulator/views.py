@@ -34,7 +34,9 @@ _METRICS_TYPES = ("enterprise-db", "enterprise-ds", "business-critical")
 
 
 def _connection_url(record: InstanceRecord) -> str | None:
-    if record.null_connection_url:
+    if record.null_connection_url and (
+        not record.null_connection_url_until_running or record.status == "creating"
+    ):
         return None
     return f"neo4j+s://{record.id}.databases.neo4j.io"
 
