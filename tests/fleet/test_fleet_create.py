@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aura_async import InstanceStatus
-from aura_async.emulator import ProjectSpec
+from aura_async.emulator import FaultPlan, ProjectSpec
 from aura_async.events import CredentialsSaved, RequestSent
 from aura_async.fleet import (
     EntryState,
@@ -223,3 +223,27 @@ async def test_intent_is_recorded_before_the_post(rig: Rig) -> None:
     assert all(count >= n for n, count in enumerate(intents_at_post, 1)), intents_at_post
     entries = await store.entries()
     assert all(e.intent is not None and e.intent.spec["memory"] == "2GB" for e in entries)
+
+
+async def test_a_null_connection_url_is_filled_in_once_the_instance_runs(
+    make_rig: RigFactory, tmp_path: Path
+) -> None:
+    """The live service answers some creates with ``connection_url: null``: the address
+    saved in the ledger (and so in every .env written from it) is the running instance's."""
+    rig = await make_rig(
+        config(faults=FaultPlan(null_connection_url=1.0, null_connection_url_until_running=True))
+    )
+    store = FileStore(tmp_path / "ledger")
+    report = await rig.client().fleet.create(spec("addr"), count=3, store=store)
+
+    assert report.ok
+    for item in report.items:
+        url = f"neo4j+s://{item.instance_id}.databases.neo4j.io"
+        assert item.credentials is not None
+        assert item.credentials.connection_url == url
+        saved = await store.lookup(instance_id=item.instance_id)
+        assert saved is not None
+        assert saved.connection_url == url
+        assert saved.password == item.credentials.password
+    states = [e.state for e in await store.entries()]
+    assert states == [EntryState.CREATED] * 3

@@ -453,8 +453,34 @@ class Fleet:
                 timeout=timeout,
                 cohort=True,
             )
+            await self._complete_address(item, intent.intent_id, store)
         item.outcome = Outcome.SUCCEEDED
         return None
+
+    async def _complete_address(
+        self, item: FleetItem, intent_id: str, store: CredentialStore
+    ) -> None:
+        """Fill in the connection URL a create's answer left null, from the running instance.
+
+        The live service sends ``connection_url: null`` for some instances; saved as it came,
+        the ledger and every ``.env`` written from it would hold no address. Never raises:
+        the credentials are saved already, and a failure here only leaves the URL out.
+        """
+        credentials, seen = item.credentials, item.instance
+        if credentials is None or credentials.connection_url or seen is None:
+            return
+        if not seen.connection_url:
+            return
+        item.credentials = attrs.evolve(credentials, connection_url=seen.connection_url)
+        try:
+            await store.save_credentials(item.credentials, intent_id=intent_id)
+        except Exception as error:  # any store's failure: the saved copy stays as it was
+            logger.warning(
+                "could not add the connection URL of %s to %s: %s",
+                credentials.instance_id,
+                store.location,
+                type(error).__name__,
+            )
 
     async def _before_resend(
         self, error: CreateOutcomeUnknownError, attempt: int, run: _Run
