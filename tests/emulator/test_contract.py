@@ -6,7 +6,7 @@ The spec file is the contract (``aura_api_spec_v1.yaml``, servers url ``.../v1``
    the emulator's ``API_ROUTES``, so the fuzz test below reaches every one of them.
 2. ``test_fuzz_every_operation``: schemathesis generates requests for every operation (spec
    examples, coverage cases, random fuzzing; positive and negative), sends them to the
-   emulator in process and runs every check, with a token from ``POST /oauth/token``. Random
+   emulator in process (its live preset, rate limit off) and runs every check, with a token from ``POST /oauth/token``. Random
    ids mostly meet 404s; that is what this layer is for (errors, input handling, auth). The
    emulator validates each request against this spec (``emulator/validation.py``), so
    ``negative_data_rejection`` holds for every operation with no exemption
@@ -597,7 +597,7 @@ def test_deviation_table_is_well_formed() -> None:
 
 # ------------------------------------------------------------ 2. the fuzz test
 
-FUZZ_APP = create_app(emulator_config(), clock=ManualClock())
+FUZZ_APP = create_app(emulator_config(preset="live"), clock=ManualClock())
 SCHEMA.app = FUZZ_APP
 
 
