@@ -3,8 +3,11 @@
 Each API request passes the same gateway the live service has in front of it, in this order:
 bearer token (401 without one, 403 for an unknown or expired one), rate limit (429 with
 ``Retry-After``), injected latency and 5xx faults (before any work), media type (415), JSON
-body (400), then the backend does the work, and a "drop" fault may cut the connection after
-it. Every answer is JSON; every ``/v1`` answer carries ``X-Request-Id``.
+body (400), request validation against the official spec's schemas (400 ``invalid-request``,
+one item per bad field; see :mod:`aura_async.emulator.validation`, off with
+``EmulatorConfig(validate_requests=False)``), then the backend does the work, and a "drop"
+fault may cut the connection after it. A refused request changes nothing. Every answer is
+JSON; every ``/v1`` answer carries ``X-Request-Id``.
 """
 
 from __future__ import annotations
