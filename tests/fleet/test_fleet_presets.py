@@ -4,9 +4,10 @@ Each run creates 20 instances, pauses and resumes them, resizes five, deletes ev
 the ledger and recovers what the ledger still holds, against a service that shows every live
 behaviour at once (``live``) or a random mix of quirks, faults and rate models drawn from a
 seed (``chaos``; the seed in the test id replays it: ``--emulator-preset chaos
---emulator-seed N`` on the command line). Items may fail where the service made them fail
-(a create that ends ``loading failed``, a password lost with a dropped connection); what
-must hold on every service:
+--emulator-seed N`` on the command line). ``AURA_CHAOS_SEEDS`` adds seeds (``nightly`` adds
+today's date, for a CI job that meets a different service each night). Items may fail
+where the service made them fail (a create that ends ``loading failed``, a password lost
+with a dropped connection); what must hold on every service:
 
 - nothing forgotten: every instance the service holds is in the ledger;
 - no password lost unless its answer was lost: entries without a password are no more than
@@ -21,8 +22,10 @@ the same services.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
 import pytest
@@ -46,9 +49,23 @@ COUNT = 20
 # operations outlast the SDK's default timeouts (a timeout is the caller's choice, not a
 # fault of the service).
 TIMEOUT = 4 * 3600.0 / SCALE
+
+
+def chaos_seeds(environ: Mapping[str, str] = os.environ) -> list[int]:
+    """Seeds 1-5, plus those in ``AURA_CHAOS_SEEDS`` (numbers, or ``nightly`` for today's
+    date as YYYYMMDD: a different service each night, the same on every xdist worker)."""
+    seeds = [1, 2, 3, 4, 5]
+    for word in environ.get("AURA_CHAOS_SEEDS", "").replace(",", " ").split():
+        if word == "nightly":
+            seeds.append(int(dt.datetime.now(dt.UTC).strftime("%Y%m%d")))
+        else:
+            seeds.append(int(word))
+    return list(dict.fromkeys(seeds))
+
+
 SERVICES = [
     pytest.param(("live", None), id="live"),
-    *(pytest.param(("chaos", seed), id=f"chaos-{seed}") for seed in (1, 2, 3, 4, 5)),
+    *(pytest.param(("chaos", seed), id=f"chaos-{seed}") for seed in chaos_seeds()),
 ]
 
 
