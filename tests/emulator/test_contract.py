@@ -7,9 +7,10 @@ The spec file is the contract (``aura_api_spec_v1.yaml``, servers url ``.../v1``
 2. ``test_fuzz_every_operation``: schemathesis generates requests for every operation (spec
    examples, coverage cases, random fuzzing; positive and negative), sends them to the
    emulator in process (its live preset, rate limit off) and runs every check, with a
-   token from ``POST /oauth/token``. Random ids mostly meet 404s; that is what this layer is for (errors, input handling, auth). The
-   emulator validates each request against this spec (``emulator/validation.py``), so
-   ``negative_data_rejection`` holds for every operation with no exemption
+   token from ``POST /oauth/token``. Random ids mostly meet 404s; that is what this layer
+   is for (errors, input handling, auth). The emulator validates each request against this
+   spec (``emulator/validation.py``), so ``negative_data_rejection`` holds for every
+   operation with no exemption
    (``test_fuzz_sends_negative_data_and_judges_it``), and
    ``test_negative_bodies_are_refused_before_any_work`` sends schemathesis's negative bodies,
    confirmed invalid by a second validator, and requires a 400 that changed nothing.
