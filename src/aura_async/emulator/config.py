@@ -156,9 +156,11 @@ def _preset(instance: object, attribute: attrs.Attribute[str], value: object) ->
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {value!r}")
 
 
-def _seed(config: EmulatorConfig) -> int | None:
+def _seed(value: int | None, config: Any) -> int | None:
     # Chaos is drawn from the seed, so a chaos run always has one to print and replay.
-    return secrets.randbits(32) if config.preset == "chaos" else None
+    if value is None and config.preset == "chaos":
+        return secrets.randbits(32)
+    return value
 
 
 def _from_preset(name: str) -> Any:
@@ -208,7 +210,11 @@ class EmulatorConfig:
     projects: tuple[ProjectSpec, ...] = (ProjectSpec(DEFAULT_PROJECT_ID, "Emulator Project"),)
     preset: Preset = attrs.field(default="ideal", validator=_preset)
     time_scale: float = 1.0
-    seed: int | None = attrs.field(default=attrs.Factory(_seed, takes_self=True))
+    # (mypy's attrs plugin does not know attrs.Converter yet.)
+    seed: int | None = attrs.field(
+        default=None,
+        converter=attrs.Converter(_seed, takes_self=True),  # type: ignore[misc]
+    )
     token_lifetime: float | None = None
     rate_limit: RateLimitSettings = attrs.field(default=_from_preset("rate_limit"))
     durations: Durations = attrs.field(default=_from_preset("durations"))
