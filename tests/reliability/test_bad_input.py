@@ -641,6 +641,7 @@ SLOTS: list[Slot] = [
     ),
     slot("instances.delete", 0, "instance_id", field="instance_id"),
     slot("instances.ensure_deleted", 0, "instance_id", field="instance_id"),
+    slot("instances.not_found_counts_from", 0, "instance_id", field="instance_id"),
     slot("instances.ensure_deleted", "timeout", "timeout", ID),
     slot("instances.list", "sent_after", "moment"),
     slot("instances.pause", 0, "instance_id", field="instance_id"),

@@ -494,8 +494,17 @@ async def test_an_error_page_is_the_error_of_its_status(
         await shared.call(call)
     _check_message(caught.value)
     assert caught.value.details == ()  # nothing could be read from the page
-    # 429 and 502-504 are resent (the policy: two resends); the others are final.
-    resent = answer in ("html-502", "html-503", "html-504", "html-429", "empty-502")
+    # 429, 502-504 and a 500 that names no reason (a page names none) are resent (the
+    # policy: two resends); the others are final.
+    resent = answer in (
+        "html-500",
+        "text-500",
+        "html-502",
+        "html-503",
+        "html-504",
+        "html-429",
+        "empty-502",
+    )
     assert shared.proxy.mangled == (1 + FAST_RETRIES.max_retries if resent else 1)
 
 

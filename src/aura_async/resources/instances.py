@@ -807,7 +807,11 @@ class Instances(Resource):
         Live Aura answers 404 for a just-created instance for a while: a 404 before this
         time proves nothing, and the call that met it may be sent again then. For an
         instance this client never saw, or one older than that window, it is ``-inf``.
+
+        Raises:
+            ValidationError: a malformed id.
         """
+        check_instance_id(instance_id)
         window = self._watcher.not_found_window()
         return self._sightings.trusted_from(instance_id, window=window, otherwise=-math.inf)
 
