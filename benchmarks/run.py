@@ -374,6 +374,12 @@ def main() -> None:
         "--fleet-no-single", action="store_true", help="fleet: skip the single waits"
     )
     parser.add_argument(
+        "--fleet-quirks",
+        choices=("live", "none"),
+        default="live",
+        help="fleet and single: the emulator's live-preset quirks on (default) or off",
+    )
+    parser.add_argument(
         "--fleet-transport", choices=("asgi", "loopback"), default="asgi", help="fleet"
     )
     parser.add_argument(
@@ -455,6 +461,7 @@ def main() -> None:
                 rate_limit=args.lag_rate_limit,
             )
         )
+    fleet.QUIRKS = args.fleet_quirks
     if "fleet" in chosen:
         if args.fleet_calibrate:
             anyio.run(fleet.harness_calibration)

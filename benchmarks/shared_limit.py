@@ -309,7 +309,11 @@ def _run(
         seed=SEED,
         token_lifetime=1e9,
         durations=Durations(create=CREATE, jitter=JITTER),
-        rate_limit=RateLimitSettings(limit=limit, window=WINDOW, model=model),
+        # Retry-After with milliseconds: under a compressed clock a whole real second is
+        # many emulated windows, which live Aura (at real speed) never asks for.
+        rate_limit=RateLimitSettings(
+            limit=limit, window=WINDOW, model=model, retry_after="seconds"
+        ),
         projects=(ProjectSpec(DEFAULT_PROJECT_ID, "Benchmarks", max_instances=1_000_000),),
     )
     workers: list[_Worker] = []

@@ -123,7 +123,11 @@ def _service(conditions: Conditions, faults: FaultPlan) -> Any:
         seed=conditions.seed,
         token_lifetime=1e9,
         durations=Durations(create=conditions.create, jitter=0.3),
-        rate_limit=RateLimitSettings(limit=LIMIT, window=WINDOW, model="fixed"),
+        # Retry-After with milliseconds: under a compressed clock a whole real second is
+        # many emulated windows, which live Aura (at real speed) never asks for.
+        rate_limit=RateLimitSettings(
+            limit=LIMIT, window=WINDOW, model="fixed", retry_after="seconds"
+        ),
         projects=(ProjectSpec(DEFAULT_PROJECT_ID, "Benchmarks", max_instances=1_000_000),),
         faults=faults,
     )
