@@ -7,6 +7,7 @@ then the emulator's own counters. Passwords are never printed.
 
 from __future__ import annotations
 
+import email.utils
 import time
 from typing import Any
 
@@ -16,6 +17,17 @@ import httpx
 from aura_async.emulator.server import EmulatorServer
 
 __all__ = ["run_tour"]
+
+
+def _retry_after(header: str | None) -> float:
+    """Seconds a 429's ``Retry-After`` asks for: delta seconds or an HTTP date (0.1 if none)."""
+    if not header:
+        return 0.1
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(header).timestamp()
+        return max(when - time.time(), 0.0)
 
 
 class _Tour:
@@ -35,14 +47,15 @@ class _Tour:
             )
             if response.status_code != 429:
                 return response
-            await anyio.sleep(float(response.headers.get("Retry-After", "0.1")))
+            await anyio.sleep(_retry_after(response.headers.get("Retry-After")))
 
     async def wait_for(self, instance_id: str, done: Any) -> dict[str, Any]:
         last = None
         while True:
             response = await self.call("GET", f"/instances/{instance_id}")
             data: dict[str, Any] = response.json()["data"] if response.status_code == 200 else {}
-            status = data.get("status", "gone" if response.status_code == 404 else "?")
+            # (A just-created instance may answer 404 for a while, as live Aura's do.)
+            status = data.get("status", "not found" if response.status_code == 404 else "?")
             if status != last:
                 self.say(f"  {instance_id} is {status}")
                 last = status
