@@ -20,7 +20,7 @@ from aura_async.emulator.config import (
     parse_rate_limit,
 )
 from aura_async.emulator.durations import parse_duration_shape, parse_durations
-from aura_async.emulator.faults import parse_fault
+from aura_async.emulator.faults import DropFault, parse_fault
 from aura_async.emulator.presets import PRESETS, describe
 
 
@@ -251,6 +251,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo and args.time_scale == 1.0:
         # The tour at real speed would take minutes; two minutes of Aura pass in a second.
         config = attrs.evolve(config, time_scale=120.0)
+    if args.demo:
+        # The tour is a raw-HTTP script that shows the API, not a client: it retries
+        # nothing, so the faults that need a client's care (5xx, dropped connections,
+        # latency, operations that fail) stay out of it; the quirks stay in.
+        calm = attrs.evolve(
+            config.faults,
+            errors=(),
+            latency=(),
+            drop=DropFault(),
+            create_failure=0.0,
+            snapshot_failure=0.0,
+            session_failure=0.0,
+        )
+        config = attrs.evolve(config, faults=calm)
     server = EmulatorServer(
         config, host=args.host, port=args.port, log_level="warning" if args.demo else "info"
     )
