@@ -267,7 +267,8 @@ def _embedded(rt: Runtime, scale: float) -> tuple[ClientSettings, httpx.AsyncBas
         seed=rt.emulator_seed,
     )
     if config.preset == "chaos":
-        rt.output.note(
+        # On stderr in every output mode, even quiet: without the seed no failure replays.
+        rt.output.warn(
             f"emulator: chaos seed {config.seed} (replay: --emulator-preset chaos "
             f"--emulator-seed {config.seed})"
         )
