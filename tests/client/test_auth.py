@@ -336,7 +336,7 @@ async def test_a_token_request_refused_with_429_is_retried(inproc: EmulatorFacto
     # Token requests count against a limit of 2 per emulated minute (600x compressed, so a
     # Retry-After of a minute is 0.1 s); a first client spends both, so a second client's
     # token request is refused. No work was done: its call waits and succeeds.
-    rate = RateLimitSettings(limit=2, window=60, count_token_requests=True)
+    rate = RateLimitSettings(limit=2, window=60, count_token_requests=True, retry_after="seconds")
     emu = inproc(EmulatorConfig(seed=1, rate_limit=rate), time_scale=600)
     async with emu.client() as first:
         await first.tenants.list()

@@ -948,7 +948,9 @@ async def _expect_failure(rig: Rig, instance_id: str) -> None:
 
 async def test_client_events_reach_subscribers_and_the_callback() -> None:
     # Two requests per emulated minute; Retry-After comes in 1/6000 of the emulated wait.
-    config = emulator_config(rate_limit=RateLimitSettings(limit=2, window=60))
+    config = emulator_config(
+        rate_limit=RateLimitSettings(limit=2, window=60, retry_after="seconds")
+    )
     clock = ManualClock(time_scale=6000)
     kinds = [RateLimited, TokenRefreshed, RequestSent]
     async with make_rig(config=config, clock=clock, rate_limit=RateLimit(100, 1.0)) as rig:

@@ -34,6 +34,7 @@ from aura_async.emulator import (
     ErrorFault,
     FaultPlan,
     ProjectSpec,
+    RateLimitSettings,
     RequestFilter,
     create_app,
 )
@@ -83,6 +84,8 @@ async def test_a_fleet_run_shows_no_secret_in_events_reports_items_or_errors(
         time_scale=SCALE,
         seed=5,
         projects=(ProjectSpec(DEFAULT_PROJECT_ID, "Secrets", max_instances=1000),),
+        # Retry-After with milliseconds: at this scale a whole real second outlasts a wait.
+        rate_limit=RateLimitSettings(retry_after="seconds"),
         faults=FaultPlan(
             create_failure=0.15,  # some items fail: their errors are searched too
             errors=(ErrorFault(503, 0.05, 1.0, only=RequestFilter(methods=("GET",))),),

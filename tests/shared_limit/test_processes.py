@@ -70,7 +70,10 @@ def emulator_config(model: str, faults: FaultPlan | None = None) -> EmulatorConf
         time_scale=SCALE,
         seed=8,
         token_lifetime=1e9,
-        rate_limit=RateLimitSettings(limit=LIMIT, window=WINDOW, model=model),
+        # Retry-After with milliseconds: a compressed window lasts well under a second.
+        rate_limit=RateLimitSettings(
+            limit=LIMIT, window=WINDOW, model=model, retry_after="seconds"
+        ),
         projects=(ProjectSpec(DEFAULT_PROJECT_ID, "Shared limit", max_instances=10_000),),
         faults=faults or FaultPlan(),
     )
