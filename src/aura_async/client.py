@@ -20,6 +20,7 @@ from aura_async.lifecycle.bus import EventBus, Subscription
 from aura_async.lifecycle.operations import PollPolicy
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.resources import CustomerManagedKeys, GraphAnalytics, Instances, Snapshots, Tenants
+from aura_async.resources._project import DefaultProject
 from aura_async.resources.catalogue import Catalogue
 
 __all__ = ["AuraClient"]
@@ -38,7 +39,10 @@ class AuraClient:
     Args:
         client_id: the API client id.
         client_secret: its secret (never shown in a repr, log or error).
-        tenant_id: the default project (tenant) for calls that take one.
+        tenant_id: the default project (tenant) for calls that take one. Without it (nor
+            ``AURA_TENANT_ID`` in :meth:`from_env`), the account's only project, found by
+            listing the projects once when first needed; with several, those calls raise a
+            ValidationError that lists them.
         base_url: the API host; the client appends ``/v1``.
         auth_url: the token endpoint (default ``<base_url>/oauth/token``).
         rate_limit: what the client allows itself: ``RateLimit.paid()`` (125/min, default),
@@ -106,6 +110,17 @@ class AuraClient:
         self.snapshots = Snapshots(self._pipeline, self.watcher)
         self.customer_managed_keys = CustomerManagedKeys(self._pipeline, self.watcher)
         self.graph_analytics = GraphAnalytics(self._pipeline, self.watcher)
+        # With no project configured, the account's only one: listed once, on first need,
+        # and shared by every resource.
+        default_project = DefaultProject(self.tenants.list)
+        for resource in (
+            self.tenants,
+            self.instances,
+            self.snapshots,
+            self.customer_managed_keys,
+            self.graph_analytics,
+        ):
+            resource._project = default_project
         self.fleet = Fleet(
             self.instances,
             self.snapshots,

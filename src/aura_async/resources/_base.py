@@ -12,6 +12,7 @@ from aura_async._validation import check_id
 from aura_async.errors import ResponseValidationError, ValidationError
 from aura_async.lifecycle.operations import Operation, Target
 from aura_async.lifecycle.watcher import Watcher
+from aura_async.resources._project import DefaultProject
 
 __all__ = ["Resource"]
 
@@ -88,22 +89,59 @@ class Resource:
             cohort=cohort,
         )
 
+    # The client's default-project finder (the account's only project), shared by its
+    # resources; None on a resource built alone, which then needs a project named.
+    _project: DefaultProject | None = None
+
     def _tenant(self, tenant_id: str | None) -> str:
-        """Return the given project id, or the client's default one.
+        """Return the given project id, the client's, or the account's only one if known.
+
+        Nothing is sent: the account's only project counts once it has been listed
+        (:meth:`_resolve_tenant`).
 
         Raises:
-            ValidationError: when neither is set, or the id is malformed.
+            ValidationError: when none is known, or the id is malformed.
         """
-        # An explicit value is checked, never replaced: tenant_id="" is a mistake to report,
-        # not a request for the default.
-        chosen = self._pipeline.settings.tenant_id if tenant_id is None else tenant_id
+        chosen = self._known_tenant(tenant_id)
         if chosen is None:
             raise ValidationError(
                 "No project (tenant) id: pass tenant_id or set AURA_TENANT_ID",
                 field="tenant_id",
                 hint="List your projects with aura.tenants.list()",
             )
-        return check_id(chosen, "tenant_id")
+        return chosen
+
+    def _known_tenant(self, tenant_id: str | None) -> str | None:
+        """The given project id (checked), else the client's, else the account's only one
+        if already listed, else None (to be resolved). Nothing is sent.
+
+        Raises:
+            ValidationError: a malformed id.
+        """
+        # An explicit value is checked, never replaced: tenant_id="" is a mistake to report,
+        # not a request for the default.
+        chosen = self._pipeline.settings.tenant_id if tenant_id is None else tenant_id
+        if chosen is None and self._project is not None:
+            chosen = self._project.known
+        return None if chosen is None else check_id(chosen, "tenant_id")
+
+    async def _resolve_tenant(self, tenant_id: str | None) -> str:
+        """Return the given project id, the client's, or the account's only project.
+
+        Call it after every local check: finding the only project lists the projects
+        (``GET /tenants``, once per client).
+
+        Raises:
+            ValidationError: a malformed id, or none given and the account has no project
+                or several (listed, with how to choose).
+            AuraError: listing the projects failed.
+        """
+        chosen = self._known_tenant(tenant_id)
+        if chosen is not None:
+            return chosen
+        if self._project is None:
+            return self._tenant(tenant_id)  # raises: nothing to resolve with
+        return check_id(await self._project.resolve(), "tenant_id")
 
     def _default_tenant(self, tenant_id: str | None) -> str | None:
         """Return the given project id, else the default one, else None (all projects)."""

@@ -76,7 +76,8 @@ class CustomerManagedKeys(Resource):
         ``wait=True`` returns once it is ready.
 
         Raises:
-            ValidationError: invalid input; nothing was sent.
+            ValidationError: invalid input; nothing was sent (but, with no project named
+                or configured, the listing that finds the account's only one).
             CreateOutcomeUnknownError: the request failed after it may have been carried out.
             AuraError: on any other failure.
         """
@@ -91,13 +92,15 @@ class CustomerManagedKeys(Resource):
                 "customer managed keys are for enterprise-db (VDC) and enterprise-ds only",
                 field="instance_type",
             )
+        # Last: without a project named, finding the account's only one sends a listing.
+        tenant = await self._resolve_tenant(tenant_id)
         payload = body(
             name=name,
             key_id=key_id,
             region=region,
             cloud_provider=cloud.value,
             instance_type=kind.value,
-            tenant_id=self._tenant(tenant_id),
+            tenant_id=tenant,
         )
         started = dt.datetime.now(dt.UTC)
         data = await self._pipeline.request(

@@ -126,15 +126,19 @@ class GraphAnalytics(Resource):
                 )
             cloud = check_enum(cloud_provider, CloudProvider, "cloud_provider").value
             check_text(region, "region")
-            tenant = self._tenant(tenant_id)
+            tenant = None
+        ttl_text = _go_duration(ttl) if ttl is not None else None
+        if database_uuid is not None:
+            check_text(database_uuid, "database_uuid")
+        if instance_id is None:
+            # Last: without a project named, finding the account's only one sends a listing.
+            tenant = await self._resolve_tenant(tenant_id)
         payload = body(
             name=name,
             memory=memory,
-            ttl=_go_duration(ttl) if ttl is not None else None,
+            ttl=ttl_text,
             instance_id=instance_id,
-            database_uuid=(
-                check_text(database_uuid, "database_uuid") if database_uuid is not None else None
-            ),
+            database_uuid=database_uuid,
             tenant_id=tenant,
             cloud_provider=cloud,
             region=region if instance_id is None else None,

@@ -256,14 +256,22 @@ class Instances(Resource):
         """Check :meth:`create`'s arguments without sending anything; return the request body.
 
         The offline checks only: what the project offers is checked by
-        :meth:`validate_create`, which :meth:`create` calls.
+        :meth:`validate_create`, which :meth:`create` calls. With no project named or
+        configured, the body has no ``tenant_id`` until the account's only project is known
+        (:meth:`validate_create` lists the projects once per client to find it).
 
         Raises:
             ValidationError: the arguments are invalid (the message names the field).
         """
         check_name(name)
         kind = check_enum(type, InstanceType, "type")
-        tenant = check_tenant_id(self._tenant(tenant_id))
+        # With no project named or configured, the body's tenant_id is left for
+        # validate_create to fill in (the account's only project, which takes a listing).
+        tenant = self._known_tenant(tenant_id)
+        if tenant is None and self._project is None:
+            tenant = self._tenant(tenant_id)  # raises: nothing could fill it in later
+        if tenant is not None:
+            check_tenant_id(tenant)
         if kind is InstanceType.FREE_DB:
             # Only what was left out is defaulted: an empty string is an error to report.
             region = _FREE_DEFAULTS["region"] if region is None else region
@@ -349,11 +357,16 @@ class Instances(Resource):
             The request body :meth:`create` would send.
 
         Raises:
-            ValidationError: invalid arguments, or a configuration the project does not
-                offer; the message names the field and what is offered. Nothing was sent
-                but (at most once per project) the read of the project.
+            ValidationError: invalid arguments, a configuration the project does not offer
+                (the message names the field and what is offered), or no project named or
+                configured and the account has none or several (listed). Nothing was sent
+                but (at most once per client) the listing of the projects and (at most once
+                per project) the read of the project.
         """
         payload = self.check_create(**create_arguments)
+        if "tenant_id" not in payload:
+            # Every local check passed: only now may the account's projects be listed.
+            payload["tenant_id"] = check_tenant_id(await self._resolve_tenant(None))
         tenant = payload["tenant_id"]
         wanted = {
             "cloud_provider": payload["cloud_provider"],

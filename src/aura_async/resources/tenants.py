@@ -26,27 +26,27 @@ class Tenants(Resource):
         """Return a project with every (type, cloud, region, memory, version) it offers.
 
         Args:
-            tenant_id: the project; defaults to the client's.
+            tenant_id: the project; defaults to the client's, else the account's only one.
 
         Raises:
-            ValidationError: no project id given or configured, or not a UUID; nothing was
-                sent.
+            ValidationError: not a UUID, or none given or configured and the account has
+                no project or several (listed); nothing but that listing was sent.
             NotFoundError: no such project.
             AuraError: on any other failure.
         """
-        tenant = check_tenant_id(self._tenant(tenant_id))
+        tenant = check_tenant_id(await self._resolve_tenant(tenant_id))
         return await self._call("GET", f"/tenants/{tenant}", Project, kind=READ)
 
     async def metrics_integration(self, tenant_id: str | None = None) -> MetricsIntegration:
         """Return the project's metrics endpoint (for Business Critical and VDC instances).
 
         Raises:
-            ValidationError: no project id given or configured, or not a UUID; nothing was
-                sent.
+            ValidationError: not a UUID, or none given or configured and the account has
+                no project or several (listed); nothing but that listing was sent.
             BadRequestError: the project has no instance eligible for metrics.
             AuraError: on any other failure.
         """
-        tenant = check_tenant_id(self._tenant(tenant_id))
+        tenant = check_tenant_id(await self._resolve_tenant(tenant_id))
         return await self._call(
             "GET", f"/tenants/{tenant}/metrics-integration", MetricsIntegration, kind=READ
         )

@@ -252,6 +252,10 @@ async def gather(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
 SDK_PHRASES = {
     "aura.tenants.list()": "aura-async tenant list",
     "aura.tenants.get()": "aura-async regions",
+    # resources/_project.py HOW_TO_CHOOSE: how to name the project, in the command's words.
+    "AuraClient(tenant_id=ID) or AURA_TENANT_ID=ID": (
+        "--tenant-id ID, AURA_TENANT_ID=ID or aura-async config set default-tenant ID"
+    ),
     "only in this report's item.credentials": "printed on standard error (the only copy)",
 }
 # Parameters whose name is not the SDK's field they give.
