@@ -40,6 +40,11 @@ def _check_finite(ctx: click.Context, param: click.Parameter, value: float | Non
     return value
 
 
+def _output_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # aura-cli calls its table output "default" (its config key output: default|json|table).
+    return "table" if value == "default" else value
+
+
 def usage_line(error: click.ClickException) -> str:
     """One line for a usage error: ``error: <what> (see aura-async fleet up --help)``.
 
@@ -54,8 +59,137 @@ def usage_line(error: click.ClickException) -> str:
     return f"error: {message}"
 
 
+GLOBAL_HERE = "Global options (aura-async --help) may be given here too."
+
+
+def _spellings(command: click.Command, *, eager: bool) -> dict[str, bool]:
+    """``command``'s option spellings, mapped to whether each takes a value.
+
+    Without ``eager``, ``--help`` and ``--version`` are left out: as global options they would
+    move, and each command has its own ``--help``.
+    """
+    return {
+        name: not (param.is_flag or param.count)
+        for param in command.params
+        if isinstance(param, click.Option) and (eager or not param.is_eager)
+        for name in (*param.opts, *param.secondary_opts)
+    }
+
+
+def _option_name(token: str, options: dict[str, bool]) -> tuple[str, bool] | None:
+    """The option ``token`` starts with among ``options``, and whether its value is attached.
+
+    ``--output=json`` and ``-ojson`` carry their value; ``-qy`` (flags run together) is named
+    by its first letter when every letter is a known flag. None if ``token`` names none.
+    """
+    if token.startswith("--"):
+        name, equals, _ = token.partition("=")
+        return (name, bool(equals)) if name in options else None
+    name = token[:2]
+    if name not in options:
+        return None
+    if len(token) == 2:
+        return name, False
+    if options[name]:
+        return name, True  # -ojson
+    if all(options.get(f"-{letter}") is False for letter in token[1:]):
+        return name, True  # -qy: nothing follows it
+    return None
+
+
+def hoist_global_options(root: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
+    """``args`` with the global options found after a subcommand's name moved before it.
+
+    aura-cli takes ``instance list --output json``; click takes the root's options only before
+    the subcommand, so they are moved there (with their values: ``--opt v``, ``--opt=v``,
+    ``-ov``), the last one given still winning. A subcommand's own option of the same name
+    (``--tenant-id``, ``--yes``) stays with it; nothing after ``--`` moves, nor anything given
+    to a command that passes its arguments on unparsed (``emulator serve``).
+
+    Raises:
+        click.UsageError: a global option after the subcommand lacks its value.
+    """
+    glob = _spellings(root, eager=False)
+    command: click.Command = root
+    kept: list[str] = []
+    moved: list[str] = []
+    insert_at: int | None = None  # where the subcommand's name is in ``kept``
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--" or command.context_settings.get("ignore_unknown_options"):
+            kept.extend(args[index - 1 :])
+            break
+        if arg.startswith("-") and len(arg) > 1:
+            local = _spellings(command, eager=True)
+            own = _option_name(arg, local)
+            if own is not None or command is root:
+                # Its own option (at the root, any option) stays where it is, with its value.
+                takes_value = own is not None and local[own[0]] and not own[1]
+                kept.append(arg)
+                if takes_value and index < len(args):
+                    kept.append(args[index])
+                    index += 1
+                continue
+            found = _option_name(arg, glob)
+            if found is None:
+                kept.append(arg)  # unknown: click names it in its error
+                continue
+            name, attached = found
+            moved.append(arg)
+            if glob[name] and not attached:
+                if index >= len(args):
+                    if ctx.resilient_parsing:  # completing the value: leave it to click
+                        kept.append(moved.pop())
+                        continue
+                    raise click.UsageError(f"Option '{name}' requires an argument.", ctx)
+                moved.append(args[index])
+                index += 1
+            continue
+        kept.append(arg)
+        if isinstance(command, click.Group):
+            sub = command.get_command(ctx, arg)
+            if sub is not None:
+                if insert_at is None:
+                    insert_at = len(kept) - 1
+                command = sub
+    if not moved or insert_at is None:
+        return kept
+    return [*kept[:insert_at], *moved, *kept[insert_at:]]
+
+
+def _say_global_options_work(command: click.Command) -> None:
+    """Add the one line saying global options work after ``command`` to its help, and below."""
+    if command.context_settings.get("ignore_unknown_options") or not command.add_help_option:
+        return  # its arguments are passed on unparsed: global options must come before it
+    if command.epilog is None:
+        command.epilog = GLOBAL_HERE
+    elif GLOBAL_HERE not in command.epilog:
+        command.epilog = f"{command.epilog}\n\n{GLOBAL_HERE}"
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _say_global_options_work(sub)
+
+
 class AuraCommand(click.Group):
-    """The root group: usage errors print as one line (exit 2), never click's three."""
+    """The root group: global options taken after the subcommand too; usage errors print as
+    one line (exit 2), never click's three."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Add ``cmd`` under this group; its help (and its subcommands') says that global
+        options may be given there too."""
+        _say_global_options_work(cmd)
+        super().add_command(cmd, name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse ``args`` once the global options after the subcommand are moved before it.
+
+        Raises:
+            click.UsageError: bad options or arguments (click's, or a global option's value
+                missing after the subcommand).
+        """
+        return super().parse_args(ctx, hoist_global_options(self, ctx, args))
 
     def main(
         self,
@@ -129,10 +263,12 @@ def _exit(code: int) -> NoReturn:
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["table", "json", "jsonl"]),
+    type=click.Choice(["table", "json", "jsonl", "default"]),
     default="table",
     show_default=True,
-    help="table for people; json: one document; jsonl: one event per line, result last.",
+    callback=_output_mode,
+    help="table for people; json: one document; jsonl: one event per line, result last; "
+    "default: table (aura-cli's name).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and results.")
 @click.option(
