@@ -746,6 +746,30 @@ class FileStore(_Ledger):
     def __repr__(self) -> str:
         return f"FileStore({self.location!r})"
 
+    async def prepare(self) -> None:
+        """Make the ledger's directory now (mode 0700), before anything is created.
+
+        A command calls this before its first request, so that a directory that cannot be
+        written stops it while nothing billable exists yet.
+
+        Raises:
+            CredentialStoreError: the directory cannot be made or written.
+        """
+
+        def ready() -> None:
+            try:
+                self._prepare()
+                if not os.access(self._directory, os.W_OK | os.X_OK):
+                    raise PermissionError(13, "not writable", str(self._directory))
+            except OSError as exc:
+                raise CredentialStoreError(
+                    f"cannot use the credential directory {self._directory}: {_reason(exc)}",
+                    location=self.location,
+                    hint="choose a directory you can write; nothing was created",
+                ) from None
+
+        await self._run(ready)
+
     def _prepare(self, *, again: bool = False) -> None:
         if self._ready and not again:
             return

@@ -36,6 +36,7 @@ from aura_async.cli.commands._common import (
     unsaved_message,
     yes_option,
 )
+from aura_async.cli.envfiles import EnvFileStore, prepare_env_dir
 from aura_async.cli.output import safe
 from aura_async.cli.progress import live_progress
 from aura_async.cli.runtime import PartialFailure, Runtime, in_ci
@@ -46,7 +47,7 @@ from aura_async.fleet.fleet import RecoveryReport
 from aura_async.fleet.report import FleetItem, FleetReport, Outcome
 from aura_async.fleet.selectors import Selector, parse_age
 from aura_async.fleet.specs import DEFAULT_PATTERN, InstanceSpec, check_distinct, expand
-from aura_async.fleet.store import write_env_file
+from aura_async.fleet.store import FileStore, write_env_file
 from aura_async.models import Instance
 
 __all__ = ["load_spec_file", "register"]
@@ -543,7 +544,14 @@ def up(
 
     async def body() -> None:
         specs, where = build()
+        # Every place the command will write is made and checked before the first request:
+        # a path that cannot be written must stop it while nothing billable exists.
         store = rt.store()
+        await store.prepare()
+        ledger: FileStore | EnvFileStore = store
+        if env_dir:
+            directory = prepare_env_dir(Path(env_dir))
+            ledger = EnvFileStore(store, lambda c: directory / f"{c.name}.env")
         chosen = DEFAULT_PATTERN if pattern is None else pattern
         # Every name the fleet would create is checked first (a pattern may make one too
         # long, or carry a control character): a refusal is one line, exit 2, nothing sent.
@@ -561,11 +569,13 @@ def up(
                     wait=not no_wait,
                     timeout=real_seconds(rt, timeout),
                     on_error=policy,
-                    store=store,
+                    store=ledger,
                     adopt=not no_adopt,
                 ),
             )
-        env_failed = _write_env_files(rt, report, env_dir) if env_dir else False
+        env_failed = (
+            _settle_env_files(rt, report, ledger) if isinstance(ledger, EnvFileStore) else False
+        )
         _show(rt, report)
         _show_unsaved(rt, report)
         saved = [item for item in report.items if item.saved_to]
@@ -583,18 +593,32 @@ def up(
     run(rt, body, reword=spec_file is None)
 
 
-def _write_env_files(rt: Runtime, report: FleetReport, directory: str) -> bool:
-    """Write DIR/<name>.env for every item with credentials; True if one could not be."""
+def _settle_env_files(rt: Runtime, report: FleetReport, ledger: EnvFileStore) -> bool:
+    """Finish the .env files the ledger wrote as credentials were saved; True if one failed.
+
+    An item whose credentials the store could not save gets its file now (it holds the only
+    copy); a rolled-back item's file goes (its instance is gone).
+    """
     failed = False
     for item in report.items:
-        if item.credentials is None or item.outcome is Outcome.ROLLED_BACK:
+        credentials = item.credentials
+        if credentials is None:
+            continue
+        written = ledger.written.get(credentials.instance_id)
+        if item.outcome is Outcome.ROLLED_BACK:
+            if written is not None:
+                written.unlink(missing_ok=True)
+            continue
+        if written is not None:
             continue
         try:
-            Path(directory).mkdir(parents=True, exist_ok=True, mode=0o700)
-            write_env_file(Path(directory) / f"{item.name}.env", item.credentials)
+            write_env_file(ledger.path_for(credentials), credentials)
         except (CredentialStoreError, OSError) as error:
             failed = True
-            rt.output.warn(f"{item.name}: no .env written ({error})")
+            rt.output.warn(
+                ledger.failures.get(credentials.instance_id)
+                or f"{item.name}: no .env written ({error})"
+            )
     return failed
 
 

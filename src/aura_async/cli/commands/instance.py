@@ -37,6 +37,7 @@ from aura_async.cli.commands._common import (
     waiting,
     yes_option,
 )
+from aura_async.cli.envfiles import EnvFileStore, prepare_env_file
 from aura_async.cli.runtime import Runtime
 from aura_async.client import AuraClient
 from aura_async.errors import AuraError, NotFoundError, WaitError, WaitTimeoutError
@@ -193,17 +194,22 @@ def instance_create(
     rt.listeners.append(_without_fleet_events(rt))
 
     async def body() -> None:
+        # Every place the command will write is made and checked before the first request:
+        # a path that cannot be written must stop it while nothing billable exists.
+        store = rt.store()
+        await store.prepare()
+        target = prepare_env_file(env_file) if env_file is not None else None
+        ledger = store if target is None else EnvFileStore(store, lambda _: target)
         async with rt.client() as aura:
             # Checked against the project's offer too: a refusal sends nothing billable.
             payload = await aura.instances.validate_create(**spec.create_arguments())
-            store = rt.store()
             report = await aura.fleet.create(
-                spec, wait=wait, timeout=timeout, store=store, adopt=False
+                spec, wait=wait, timeout=timeout, store=ledger, adopt=False
             )
         item = report.items[0]
         if item.credentials is not None:
             saved = store.directory / "credentials" / f"{item.credentials.instance_id}.json"
-            await _print_created(rt, item, payload, saved if item.saved_to else None, env_file)
+            await _print_created(rt, item, payload, saved if item.saved_to else None, target)
         if item.error is not None or item.outcome is not Outcome.SUCCEEDED:
             raise _failure(item)
 
@@ -228,7 +234,8 @@ async def _print_created(
     saved: Path | None,
     env_file: Path | None,
 ) -> None:
-    """Print a create's result; write its .env file first if asked."""
+    """Print a create's result, with its .env file (written again: the store wrote it as
+    the credentials were saved, but not if the store failed, when it holds the only copy)."""
     credentials = item.credentials
     assert credentials is not None
     if saved is None:
