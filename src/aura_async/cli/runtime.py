@@ -7,7 +7,9 @@ failure, 130 interrupted) with a one-line message and no traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -24,7 +26,7 @@ import httpx
 
 from aura_async._http.limiter import RateLimit
 from aura_async.cli.config import CliOptions, profile_value, resolve_settings
-from aura_async.cli.output import Output
+from aura_async.cli.output import Output, safe
 from aura_async.client import AuraClient
 from aura_async.config import ClientSettings
 from aura_async.errors import AuraError, ConfigurationError, FleetError, ValidationError
@@ -34,18 +36,29 @@ from aura_async.lifecycle.operations import PollPolicy
 if TYPE_CHECKING:
     from aura_async.emulator.presets import Preset
 
-__all__ = ["DEFAULT_CREDENTIALS_DIR", "EMULATOR_SCALE", "EXIT", "Runtime", "interruptible"]
+__all__ = [
+    "DEFAULT_CREDENTIALS_DIR",
+    "EMULATOR_SCALE",
+    "EXIT",
+    "Runtime",
+    "Terminated",
+    "interruptible",
+]
 
 T = TypeVar("T")
 
 DEFAULT_CREDENTIALS_DIR = "aura-credentials"
-EXIT = {"ok": 0, "failure": 1, "usage": 2, "partial": 3, "interrupted": 130}
+EXIT = {"ok": 0, "failure": 1, "usage": 2, "partial": 3, "interrupted": 130, "terminated": 143}
 # With --emulator, an emulated minute passes in half a real second: a create takes a second.
 EMULATOR_SCALE = 120.0
 
 
 class PartialFailure(Exception):
     """Some items of a fleet command failed (exit 3); the report was printed."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI sends on cancel) arrived: handled as Ctrl-C is, then exit 143."""
 
 
 def in_ci(environ: dict[str, str] | None = None) -> bool:
@@ -67,6 +80,9 @@ class Runtime:
     credentials_dir: str | None = None
     time_scale: float | None = None
     listeners: list[Callable[[object], None]] = attrs.Factory(list)
+    # The credential store the command opened, read again after an interruption to say
+    # what it created.
+    ledger: FileStore | None = None
 
     @property
     def scale(self) -> float:
@@ -91,7 +107,9 @@ class Runtime:
         """
         if self.credentials_dir is None and not self.emulator:
             self.credentials_dir = profile_value(self.options, "credentials_dir")
-        return FileStore(Path(self.credentials_dir or DEFAULT_CREDENTIALS_DIR).expanduser())
+        directory = Path(self.credentials_dir or DEFAULT_CREDENTIALS_DIR).expanduser()
+        self.ledger = FileStore(directory)
+        return self.ledger
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[AuraClient]:
@@ -140,24 +158,32 @@ class Runtime:
         if not answer:
             raise click.Abort()
 
+    def _after_interruption(self, began: dt.datetime) -> None:
+        _report_interrupted(self, began)
+
     def run(self, body: Callable[[], Awaitable[Any]]) -> NoReturn:
         """Run a command body and exit with its code; never lets a traceback out for a
         user's mistake or a service failure."""
         code = EXIT["ok"]
+        began = dt.datetime.now(dt.UTC)
 
-        def notice() -> None:
+        def notice(name: str) -> None:
             self.output.errors.print(
-                "interrupted: finishing what was already sent and saving credentials "
-                "(Ctrl-C again to quit at once); `aura-async fleet recover` reconciles the "
-                "ledger with what exists",
+                f"{name}: finishing what was already sent and saving credentials "
+                "(Ctrl-C again to quit at once)",
                 highlight=False,
                 style="yellow",
             )
 
         try:
             anyio.run(interruptible, body, notice)
+        except Terminated:
+            self.output.errors.print("terminated (SIGTERM)", highlight=False)
+            self._after_interruption(began)
+            code = EXIT["terminated"]
         except KeyboardInterrupt:
             self.output.errors.print("interrupted", highlight=False)
+            self._after_interruption(began)
             code = EXIT["interrupted"]
         except PartialFailure:
             code = EXIT["partial"]
@@ -179,6 +205,57 @@ class Runtime:
         sys.exit(code)
 
 
+def _recover_command(rt: Runtime, ledger: FileStore) -> str:
+    """The exact ``fleet recover`` command for this run's account and ledger."""
+    options = rt.options
+    words = ["aura-async"]
+    for flag, value in (
+        ("--profile", options.profile),
+        ("--config", options.config),
+        ("--base-url", options.base_url),
+        ("--auth-url", options.auth_url),
+        ("--client-id", options.client_id),
+        ("--client-secret-file", options.client_secret_file),
+        ("--tenant-id", options.tenant_id),
+        ("--credentials-dir", ledger.location),
+    ):
+        if value:
+            words += [flag, str(value)]
+    words += ["fleet", "recover"]
+    return shlex.join(words)
+
+
+def _report_interrupted(rt: Runtime, began: dt.datetime) -> None:
+    """Say what the interrupted command created, where its credentials are, and how to
+    account for the rest (the ledger is the record: the fleet's own report never came)."""
+    ledger = rt.ledger
+    if ledger is None:
+        return
+    try:
+        entries = anyio.run(ledger.entries)
+    except (AuraError, OSError) as error:
+        rt.output.warn(f"could not read the ledger in {ledger.location}: {error}")
+        return
+    touched = [e for e in entries if e.updated_at >= began]
+    for entry in touched:
+        where = entry.instance_id or "no instance known yet"
+        rt.output.errors.print(
+            safe(f"  {entry.name}: {where} ({entry.state.value})"), highlight=False
+        )
+    if touched:
+        rt.output.errors.print(
+            safe(f"credentials saved in {ledger.location}"), highlight=False, markup=False
+        )
+    if rt.emulator:
+        # The embedded emulator ended with the command: nothing of it is left to recover.
+        return
+    rt.output.errors.print(
+        safe(f"to account for everything it may have created: {_recover_command(rt, ledger)}"),
+        highlight=False,
+        markup=False,
+    )
+
+
 def _first_aura_error(group: BaseExceptionGroup[BaseException]) -> AuraError | None:
     for error in group.exceptions:
         if isinstance(error, AuraError):
@@ -190,35 +267,37 @@ def _first_aura_error(group: BaseExceptionGroup[BaseException]) -> AuraError | N
     return None
 
 
-async def interruptible(call: Callable[[], Awaitable[T]], notice: Callable[[], None]) -> T:
-    """Await ``call``; a Ctrl-C cancels it as a cancel scope would, then KeyboardInterrupt.
+async def interruptible(call: Callable[[], Awaitable[T]], notice: Callable[[str], None]) -> T:
+    """Await ``call``; a Ctrl-C or SIGTERM cancels it as a cancel scope would, then raises.
 
     asyncio's own Ctrl-C handling cancels the main task natively, which goes through anyio's
-    shields (a rollback, a credentials write in that task). Here the first SIGINT cancels a
-    scope around the call instead, so every shield holds, and is then re-raised as
-    KeyboardInterrupt (exit 130). Python's default handler is back in place as soon as the
-    first one is taken: a second Ctrl-C stops at once. (Off the main thread, or where the
+    shields (a rollback, a credentials write in that task). Here the first SIGINT (or
+    SIGTERM, what CI sends on cancel) cancels a scope around the call instead, so every
+    shield holds, and is then re-raised as KeyboardInterrupt (exit 130) or
+    :class:`Terminated` (exit 143). The default handlers are back in place as soon as the
+    first signal is taken: a second one stops at once. (Off the main thread, or where the
     loop cannot take signals, the call simply runs.)
 
     Raises:
+        Terminated: SIGTERM arrived; the call's cancellation has finished.
         KeyboardInterrupt: Ctrl-C was pressed; the call's cancellation has finished.
     """
     if threading.current_thread() is not threading.main_thread() or sys.platform == "win32":
         return await call()
-    interrupted = False
+    received: signal.Signals | None = None
     results: list[T] = []
     failure: Exception | None = None
 
     async with anyio.create_task_group() as tg:
 
         async def watch(*, task_status: anyio.abc.TaskStatus[None]) -> None:
-            nonlocal interrupted
-            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            nonlocal received
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 task_status.started()
-                async for _ in signals:
+                async for number in signals:
+                    received = signal.Signals(number)
                     break
-            interrupted = True
-            notice()
+            notice("terminated" if received == signal.SIGTERM else "interrupted")
             tg.cancel_scope.cancel()
 
         await tg.start(watch)
@@ -228,7 +307,9 @@ async def interruptible(call: Callable[[], Awaitable[T]], notice: Callable[[], N
             failure = error
         finally:
             tg.cancel_scope.cancel()
-    if interrupted:
+    if received == signal.SIGTERM:
+        raise Terminated from failure
+    if received is not None:
         raise KeyboardInterrupt from failure
     if failure is not None:
         raise failure
