@@ -225,7 +225,7 @@ def _exit(code: int) -> NoReturn:
 
 
 @click.group("aura-async", cls=AuraCommand, context_settings=CONTEXT)
-@click.version_option(__version__, prog_name="aura-async")
+@click.version_option(__version__, "--version", "-v", prog_name="aura-async")
 @click.option("--profile", help="Named profile in the config file (default: [profiles.default]).")
 @click.option(
     "--config",
