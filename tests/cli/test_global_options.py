@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from aura_async.cli import cli
 from aura_async.cli.app import GLOBAL_HERE, hoist_global_options
@@ -207,3 +208,34 @@ def test_root_help_describes_each_global_option_once(cli_run: CliRun) -> None:
     assert text.count("--credentials-dir") == 1
     assert text.count("--output") == 1
     assert GLOBAL_HERE not in " ".join(text.split())
+
+
+# ---------------------------------------------------------------------- version, completion
+
+
+def test_version_as_aura_cli_spells_it_too(cli_run: CliRun) -> None:
+    for flag in ("--version", "-v"):
+        result = cli_run(flag)
+        assert result.exit_code == 0
+        assert result.stdout.startswith("aura-async, version ")
+
+
+def test_shell_completion_the_click_way(cli_env: dict[str, str]) -> None:
+    register(cli)
+    runner = CliRunner()
+    source = runner.invoke(
+        cli, [], prog_name="aura-async", env={"_AURA_ASYNC_COMPLETE": "bash_source"}
+    )
+    assert source.exit_code == 0
+    assert "_aura_async_completion()" in source.stdout
+    words = {"COMP_WORDS": "aura-async instance li", "COMP_CWORD": "2"}
+    completed = runner.invoke(
+        cli, [], prog_name="aura-async", env={"_AURA_ASYNC_COMPLETE": "bash_complete", **words}
+    )
+    assert completed.stdout.split() == ["plain,list"]
+    # a global option after the subcommand does not derail completion
+    words = {"COMP_WORDS": "aura-async instance list -o json --ten", "COMP_CWORD": "5"}
+    completed = runner.invoke(
+        cli, [], prog_name="aura-async", env={"_AURA_ASYNC_COMPLETE": "bash_complete", **words}
+    )
+    assert completed.stdout.split() == ["plain,--tenant-id"]
