@@ -163,3 +163,26 @@ def test_sigterm_is_handled_as_ctrl_c_with_a_report_and_exit_143(
     entries = ledger(creds)
     assert {e.state for e in entries} == {EntryState.CREATED}
     assert {e.instance_id for e in entries} == set(held(slow))
+
+
+# ----------------------------------------------------------------- --emulator
+
+
+def test_the_embedded_emulator_keeps_its_credentials_out_of_the_real_ledger(
+    cli_run: CliRun, tmp_path: Path
+) -> None:
+    result = cli_run("--emulator", "fleet", "up", "--count", "2", "--name", "emu", *PRO)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "aura-credentials").exists()
+    assert "a temporary directory (the embedded emulator ends with the command)" in result.stderr
+    single = cli_run("--emulator", *ONE)
+    assert single.exit_code == 0, single.output
+    assert not (tmp_path / "aura-credentials").exists()
+
+
+def test_the_embedded_emulator_keeps_an_explicit_credentials_dir(
+    cli_run: CliRun, tmp_path: Path
+) -> None:
+    result = cli_run("--emulator", "--credentials-dir", "mine", *ONE)
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "mine" / "credentials").glob("*.json"))) == 1

@@ -12,6 +12,7 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -83,6 +84,7 @@ class Runtime:
     # The credential store the command opened, read again after an interruption to say
     # what it created.
     ledger: FileStore | None = None
+    _scratch: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def scale(self) -> float:
@@ -90,6 +92,11 @@ class Runtime:
         if self.emulator:
             return self.time_scale or EMULATOR_SCALE
         return self.time_scale or 1.0
+
+    @property
+    def ledger_is_temporary(self) -> bool:
+        """Whether the credentials go to a temporary directory (the embedded emulator's)."""
+        return self._scratch is not None
 
     def on_event(self, event: object) -> None:
         """Hand an event to the live display, if any, else print it."""
@@ -107,6 +114,14 @@ class Runtime:
         """
         if self.credentials_dir is None and not self.emulator:
             self.credentials_dir = profile_value(self.options, "credentials_dir")
+        if self.credentials_dir is None and self.emulator:
+            # The embedded emulator's instances end with the command: their passwords go to
+            # a temporary directory, not among the real ones in ./aura-credentials.
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="aura-emulator-")
+            directory = Path(self._scratch.name) / "credentials"
+            self.ledger = FileStore(directory)
+            return self.ledger
         directory = Path(self.credentials_dir or DEFAULT_CREDENTIALS_DIR).expanduser()
         self.ledger = FileStore(directory)
         return self.ledger
@@ -158,13 +173,9 @@ class Runtime:
         if not answer:
             raise click.Abort()
 
-    def _after_interruption(self, began: dt.datetime) -> None:
-        _report_interrupted(self, began)
-
     def run(self, body: Callable[[], Awaitable[Any]]) -> NoReturn:
         """Run a command body and exit with its code; never lets a traceback out for a
         user's mistake or a service failure."""
-        code = EXIT["ok"]
         began = dt.datetime.now(dt.UTC)
 
         def notice(name: str) -> None:
@@ -176,14 +187,29 @@ class Runtime:
             )
 
         try:
+            code = self._outcome(body, notice, began)
+        finally:
+            if self._scratch is not None:
+                self._scratch.cleanup()
+        sys.exit(code)
+
+    def _outcome(
+        self,
+        body: Callable[[], Awaitable[Any]],
+        notice: Callable[[str], None],
+        began: dt.datetime,
+    ) -> int:
+        """Run the body; return the exit code of how it ended (errors printed)."""
+        code = EXIT["ok"]
+        try:
             anyio.run(interruptible, body, notice)
         except Terminated:
             self.output.errors.print("terminated (SIGTERM)", highlight=False)
-            self._after_interruption(began)
+            _report_interrupted(self, began)
             code = EXIT["terminated"]
         except KeyboardInterrupt:
             self.output.errors.print("interrupted", highlight=False)
-            self._after_interruption(began)
+            _report_interrupted(self, began)
             code = EXIT["interrupted"]
         except PartialFailure:
             code = EXIT["partial"]
@@ -202,7 +228,7 @@ class Runtime:
                 raise
             _fail(self.output, str(first))
             code = EXIT["failure"]
-        sys.exit(code)
+        return code
 
 
 def _recover_command(rt: Runtime, ledger: FileStore) -> str:
@@ -242,13 +268,13 @@ def _report_interrupted(rt: Runtime, began: dt.datetime) -> None:
         rt.output.errors.print(
             safe(f"  {entry.name}: {where} ({entry.state.value})"), highlight=False
         )
+    if rt.emulator:
+        # The embedded emulator ends with the command: nothing of it is left to recover.
+        return
     if touched:
         rt.output.errors.print(
             safe(f"credentials saved in {ledger.location}"), highlight=False, markup=False
         )
-    if rt.emulator:
-        # The embedded emulator ended with the command: nothing of it is left to recover.
-        return
     rt.output.errors.print(
         safe(f"to account for everything it may have created: {_recover_command(rt, ledger)}"),
         highlight=False,

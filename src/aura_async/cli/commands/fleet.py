@@ -580,7 +580,12 @@ def up(
         _show_unsaved(rt, report)
         saved = [item for item in report.items if item.saved_to]
         if saved:
-            rt.output.note(f"credentials of {len(saved)} instances saved to {store.location}")
+            where = (
+                "a temporary directory (the embedded emulator ends with the command)"
+                if rt.ledger_is_temporary
+                else store.location
+            )
+            rt.output.note(f"credentials of {len(saved)} instances saved to {where}")
         for item in report.items:
             if item.outcome is Outcome.ADOPTED and not item.credentials_known:
                 rt.output.warn(

@@ -263,7 +263,10 @@ async def _print_created(
         credentials_file=str(saved) if saved else None,
         env_file=str(env) if env else None,
     )
-    where = " and ".join(str(p) for p in (saved, env) if p is not None)
+    places = [str(p) for p in (saved, env) if p is not None]
+    if saved is not None and rt.ledger_is_temporary:
+        places[0] = "a temporary directory (the embedded emulator ends with the command)"
+    where = " and ".join(places)
     rt.output.result(
         view, columns=CREATED_COLUMNS, message=f"Credentials saved to {where}" if where else None
     )
