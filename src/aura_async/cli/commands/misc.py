@@ -18,7 +18,12 @@ from rich.text import Text
 
 from aura_async._http.limiter import RateLimit
 from aura_async.cli.commands._common import pass_runtime, run
-from aura_async.cli.config import CliOptions, default_config_path, load_profile
+from aura_async.cli.config import (
+    CliOptions,
+    CredentialStore,
+    default_config_path,
+    load_profile,
+)
 from aura_async.cli.output import safe
 from aura_async.cli.progress import live_progress
 from aura_async.cli.runtime import DEFAULT_CREDENTIALS_DIR, PartialFailure, Runtime
@@ -127,8 +132,9 @@ def credential_sources(
 ) -> dict[str, str | None]:
     """Where the client id and secret would come from, by the command's precedence.
 
-    Flags, then the environment, then ``.env``, then the profile; None where nothing gives
-    one. It names places only and never reads out a value.
+    Flags, then the environment, then ``.env``, then the profile, then the profile's stored
+    credential (``credential use``: its name, and the keyring or the file holding its secret);
+    None where nothing gives one. It names places only and never reads out a value.
 
     Raises:
         ConfigurationError: the config file or profile cannot be read.
@@ -160,6 +166,12 @@ def credential_sources(
             found[key] = f"{where_profile} (client_secret_file)"
         else:
             found[key] = None
+    if found["client_id"] is None and found["client_secret"] is None and profile.get("credential"):
+        # The stored credential (`credential use`): its name and where its secret is kept.
+        store = CredentialStore(path)
+        chosen = store.get(profile["credential"])
+        found["client_id"] = f"credential {chosen.name!r} ({where_profile})"
+        found["client_secret"] = f"credential {chosen.name!r}: {chosen.where(store)}"
     return found
 
 
