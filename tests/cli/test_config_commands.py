@@ -119,3 +119,9 @@ def test_several_projects_are_listed_with_the_ways_to_choose(
     for way in ("--tenant-id ID", "AURA_TENANT_ID", "aura-async config set default-tenant ID"):
         assert way in line
     assert "AuraClient" not in line
+
+
+def test_the_configured_output_applies_unless_a_flag_is_given(cli_run: CliRun) -> None:
+    assert cli_run("config", "set", "output", "json").exit_code == 0
+    assert json_of(cli_run("instance", "list")) == []
+    assert cli_run("-o", "table", "instance", "list").stdout.strip() == "(none)"

@@ -16,7 +16,7 @@ import click
 from aura_async import __version__
 from aura_async._http.limiter import RateLimit
 from aura_async._validation import escape_controls
-from aura_async.cli.config import CliOptions, check_tenant_option
+from aura_async.cli.config import CliOptions, check_tenant_option, configured_output
 from aura_async.cli.output import Output
 from aura_async.cli.runtime import EXIT, Runtime, in_ci
 
@@ -333,6 +333,9 @@ def cli(
     yes: bool,
 ) -> None:
     """Drive Neo4j Aura: instances, snapshots, keys, sessions, and whole fleets of them."""
+    if ctx.get_parameter_source("output") is click.core.ParameterSource.DEFAULT:
+        # `aura-async config set output json`: the profile's mode when no -o is given.
+        output = configured_output(CliOptions(profile=profile, config=config_path)) or output
     printer = Output(output, quiet=quiet, show_password=show_password)  # type: ignore[arg-type]
     if show_password and in_ci():
         printer.warn(
