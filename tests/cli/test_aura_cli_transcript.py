@@ -7,9 +7,12 @@ options come after the subcommand, where aura-cli users put them (``--output tab
 ``--base-url``, ``--auth-url``: persistent flags of aura-cli's command groups). The transcript
 runs in order, each line feeding the next its ids; it fails if any line stops working.
 
-One deviation, because aura-async asks where aura-cli does not: ``instance delete`` asks first,
-and refuses without ``--yes`` when standard input is not a terminal, so the line has ``--yes``
-(after the subcommand, as every global option may be). Between
+Deviations: ``instance delete`` asks first, and refuses without ``--yes`` when standard input
+is not a terminal, so its line has ``--yes`` (after the subcommand, as every global option may
+be); ``credential add`` reads the secret from standard input, never from a ``--client-secret``
+flag (process listings and shell histories keep flags). The configuration lines
+(``credential add|list|use``, ``config set|list|get``) run with a file keyring in the test's
+directory and no credential in the environment, so only what they keep can work. Between
 lines the transcript waits as the guide tells the reader to ("check the status with instance
 get") before a change the instance's state would refuse.
 """
@@ -19,10 +22,14 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
 from click.testing import Result
+from keyrings.alt.file import PlaintextKeyring
 
 from aura_async.emulator import EmulatorServer
 from tests.cli.conftest import CliRun
@@ -148,3 +155,51 @@ def test_aura_clis_documented_lines(cli_run: CliRun, emulator: EmulatorServer) -
 
     # Version
     assert "aura-async" in t.run("aura-cli -v").stdout
+
+
+@pytest.fixture
+def file_keyring(tmp_path: Path) -> Iterator[PlaintextKeyring]:
+    """keyrings.alt's file keyring in the test's directory (the machine's is never touched)."""
+    previous = keyring.get_keyring()
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def test_aura_clis_documented_configuration_lines(
+    cli_run: CliRun,
+    emulator: EmulatorServer,
+    file_keyring: PlaintextKeyring,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only what the command keeps may give the credential and the project.
+    for name in ("AURA_CLIENT_ID", "AURA_CLIENT_SECRET", "AURA_TENANT_ID"):
+        monkeypatch.delenv(name)
+    t = Transcript(
+        cli_run,
+        {"tenant": emulator.project_id, "client_id": emulator.client_id, "label": "work"},
+    )
+
+    # Configure Aura CLI with Aura API key. aura-cli takes the secret as --client-secret;
+    # aura-async keeps it out of process listings and reads it from standard input instead.
+    t.run(
+        "aura-cli credential add --name {label} --client-id {client_id}",
+        input=emulator.client_secret + "\n",
+    )
+    t.run("aura-cli credential list")
+    # The guide writes `credential use --name NAME`; aura-cli itself takes `use <name>`
+    # (credential/use.go, cobra.ExactArgs(1)), as aura-async does.
+    t.run("aura-cli credential use {label}")
+    t.run("aura-cli instance list --output table")
+
+    # Working with AuraDB tenants: a default tenant
+    t.run("aura-cli config set default-tenant {tenant}")
+    t.run("aura-cli config list")
+    assert emulator.project_id in t.run("aura-cli config get default-tenant").stdout
+    created = t.json(
+        "aura-cli instance create --name YOUR_INSTANCE_NAME --cloud-provider gcp "
+        "--region europe-west1 --memory 2GB --type professional-db --output json"
+    )
+    assert created["tenant_id"] == emulator.project_id
