@@ -68,6 +68,15 @@ def test_every_global_option_moves_before_the_subcommand(option: str) -> None:
         assert hoist("instance", "pause", joined, "abc") == [joined, "instance", "pause", "abc"]
 
 
+def test_every_option_of_the_root_moves_even_one_added_later() -> None:
+    register(cli)
+    for param in cli.params:
+        if not isinstance(param, click.Option) or param.is_eager:
+            continue  # --help and --version: each command has its own --help
+        given = [param.opts[0]] if param.is_flag else [param.opts[0], "x"]
+        assert hoist("instance", "pause", "abc", *given)[-3:] == ["instance", "pause", "abc"]
+
+
 def test_short_forms_run_together_move_whole() -> None:
     assert hoist("instance", "pause", "-ojson", "abc") == ["-ojson", "instance", "pause", "abc"]
     assert hoist("instance", "pause", "-qy", "abc") == ["-qy", "instance", "pause", "abc"]
