@@ -16,7 +16,7 @@ def test_tenant_list_as_table_and_json(cli_run: CliRun, emulator: EmulatorServer
     data = json_of(cli_run("--output", "json", "tenant", "list"))
     assert [p["id"] for p in data] == [emulator.project_id]
     lines = cli_run("-o", "jsonl", "tenant", "list").stdout.splitlines()
-    assert json.loads(lines[-1])["kind"] == "Result"
+    assert [json.loads(line)["id"] for line in lines] == [emulator.project_id]
 
 
 def test_missing_credentials_is_a_usage_error(

@@ -213,6 +213,8 @@ def run(emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_the_command_shows_no_secret_in_any_output_mode(run: Any, tmp_path: Path) -> None:
     outputs: list[str] = []
     for mode in ("table", "json", "jsonl"):
+        # jsonl with --events: every event line is searched too.
+        flags = ("-o", mode, "--events") if mode == "jsonl" else ("-o", mode)
         prefix = f"c{mode}-"
         for args in (
             ("fleet", "up", "--count", "3", "--name-pattern", prefix + "{n}", *PRO),
@@ -223,7 +225,7 @@ def test_the_command_shows_no_secret_in_any_output_mode(run: Any, tmp_path: Path
             ("fleet", "down", "--prefix", prefix, "--yes"),
             ("fleet", "recover"),
         ):
-            result = run("-o", mode, *args)
+            result = run(*flags, *args)
             outputs += [result.output, result.stdout, result.stderr]
     passwords = emulator_secrets.issued("password")
     assert len(passwords) == 12

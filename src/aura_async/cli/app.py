@@ -272,6 +272,11 @@ def _exit(code: int) -> NoReturn:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors and results.")
 @click.option(
+    "--events",
+    is_flag=True,
+    help="With -o jsonl, print each event (requests, waits, items) as a line as it happens.",
+)
+@click.option(
     "--emulator",
     is_flag=True,
     help="Run against an embedded emulator of the Aura API (no account needed; its clock "
@@ -324,6 +329,7 @@ def cli(
     rate_limit_redis: str | None,
     output: str,
     quiet: bool,
+    events: bool,
     emulator: bool,
     emulator_preset: str | None,
     emulator_seed: int | None,
@@ -336,7 +342,12 @@ def cli(
     if ctx.get_parameter_source("output") is click.core.ParameterSource.DEFAULT:
         # `aura-async config set output json`: the profile's mode when no -o is given.
         output = configured_output(CliOptions(profile=profile, config=config_path)) or output
-    printer = Output(output, quiet=quiet, show_password=show_password)  # type: ignore[arg-type]
+    printer = Output(
+        output,  # type: ignore[arg-type]
+        quiet=quiet,
+        show_password=show_password,
+        events=events,
+    )
     if show_password and in_ci():
         printer.warn(
             "--show-password in CI: passwords will be printed to the job log, which others "

@@ -2,9 +2,10 @@
 
 The shapes are stable: what ``--output json`` prints for a resource is the API's own field
 names (snake_case) for it, a fleet call prints its report (``FleetReport.to_json``), and
-``--output jsonl`` prints each event as it happens (``to_json(event)``, with its ``kind``) and
-the result last as ``{"kind": "Result", "data": ...}``. Passwords appear only with
-``--show-password``.
+``--output jsonl`` prints the result as one JSON object per line: each instance of a
+listing, each item of a fleet call, or the one object a command returns; with ``--events``,
+each event as it happens too (``to_json(event)``, with its ``kind``; data lines have none).
+Passwords appear only with ``--show-password``.
 
 Whatever a user or the server wrote (names, messages, table cells, event lines) is printed
 with its control characters escaped (:func:`safe`): a name holding a newline shows as
@@ -73,6 +74,7 @@ class Output:
         mode: ``table``, ``json`` or ``jsonl``.
         quiet: print nothing but errors (and the result in json/jsonl modes).
         show_password: print one-time passwords (never by default).
+        events: in jsonl mode, print each event as a line too (``--events``).
         console: where tables go (stdout); ``errors``: where messages go (stderr).
     """
 
@@ -82,12 +84,14 @@ class Output:
         *,
         quiet: bool = False,
         show_password: bool = False,
+        events: bool = False,
         console: Console | None = None,
         errors: Console | None = None,
     ) -> None:
         self.mode = mode
         self.quiet = quiet
         self.show_password = show_password
+        self.events = events
         # Piped, a table is read by scripts and greps: as wide as its rows, never wrapped
         # mid-id (rich would assume 80 columns).
         piped = not sys.stdout.isatty()
@@ -120,7 +124,8 @@ class Output:
             self._write(json.dumps(data, indent=2, sort_keys=True))
             return
         if self.mode == "jsonl":
-            self._write(json.dumps({"kind": "Result", "data": data}, sort_keys=True))
+            for line in _lines_of(data):
+                self._write(json.dumps(line, sort_keys=True))
             return
         # Quiet drops the talk, never the result itself.
         if message is not None and not self.quiet:
@@ -154,7 +159,8 @@ class Output:
     def event(self, event: object) -> None:
         """Print one event: a JSON line in jsonl mode, a timestamped line when not live."""
         if self.mode == "jsonl":
-            self._write(json.dumps(to_json(event), default=str, sort_keys=True))
+            if self.events:
+                self._write(json.dumps(to_json(event), default=str, sort_keys=True))
         elif self.mode == "table" and not self.quiet:
             line = describe(event)
             if line:
@@ -179,6 +185,16 @@ class Output:
     def _write(self, text: str) -> None:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
+
+
+def _lines_of(data: Any) -> list[Any]:
+    """The objects a jsonl result prints, one per line: a listing's elements, a fleet
+    report's items, or the one object."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and isinstance(data.get("items"), list) and "operation" in data:
+        return list(data["items"])
+    return [data]
 
 
 def _cell(value: Any, column: str) -> str:
