@@ -63,6 +63,7 @@ ITEM_KEYS = {
     "credentials_known",
     "saved_to",
     "snapshot_id",
+    "snapshot_status",
 }
 
 
@@ -258,17 +259,25 @@ def test_timeouts_are_in_api_time(cli_run: CliRun, emulator: EmulatorServer) -> 
     assert list(held(emulator)) == [item["instance_id"]]
 
 
-def test_jsonl_streams_events_then_the_result(cli_run: CliRun) -> None:
+def test_jsonl_prints_one_item_per_line(cli_run: CliRun) -> None:
     result = cli_run("-o", "jsonl", "fleet", "up", "--count", "2", "--name", "j", *PRO)
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert all("kind" in line for line in lines)
-    kinds = [line["kind"] for line in lines]
-    assert kinds[-1] == "Result"
-    assert set(lines[-1]["data"]) == REPORT_KEYS
+    assert sorted(line["name"] for line in lines) == ["j-1", "j-2"]
+    assert {line["outcome"] for line in lines} == {"succeeded"}
+    assert not any("kind" in line for line in lines)  # no event without --events
+
+
+def test_jsonl_with_events_streams_them_before_the_items(cli_run: CliRun) -> None:
+    result = cli_run("-o", "jsonl", "--events", "fleet", "up", "--count", "2", "--name", "j", *PRO)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [line.get("kind") for line in lines]
     for kind in ("FleetStarted", "RequestSent", "CredentialsSaved", "FleetItemFinished"):
         assert kind in kinds
-    assert kinds.index("FleetStarted") < kinds.index("FleetFinished") < len(kinds) - 1
+    assert kinds[-2:] == [None, None]  # the two items, last
+    assert sorted(line["name"] for line in lines[-2:]) == ["j-1", "j-2"]
+    assert kinds.index("FleetStarted") < kinds.index("FleetFinished") < len(kinds) - 2
     assert "password" not in result.stdout.lower().replace('"password"', "")
 
 
@@ -367,6 +376,11 @@ def test_pause_resume_resize_snapshot_status(cli_run: CliRun, emulator: Emulator
     shot = json_of(cli_run("-o", "json", "fleet", "snapshot", "--all"))
     assert shot["totals"] == {"succeeded": 2}
     assert all(i["snapshot_id"] for i in shot["items"])
+    assert {i["snapshot_status"] for i in shot["items"]} == {"Completed"}
+    shot_table = cli_run("fleet", "snapshot", "--prefix", "ops-1")
+    assert shot_table.exit_code == 0, shot_table.output
+    assert "SNAPSHOT ID" in shot_table.stdout
+    assert "Completed" in shot_table.stdout
 
     table = cli_run("fleet", "status", "--all")
     assert table.exit_code == 0, table.output

@@ -850,15 +850,17 @@ class Fleet:
             )
             submitted = self._clock()
             item.snapshot_id = taken.snapshot_id
+            item.snapshot_status = "Pending"  # the create's answer holds the id alone
             item.submitted = submitted
             if wait and timeout != 0:
-                await self._snapshots.wait(
+                snapshot = await self._snapshots.wait(
                     instance_id,
                     taken.snapshot_id,
                     submitted=submitted,
                     timeout=timeout,
                     cohort=True,
                 )
+                item.snapshot_status = str(snapshot.status)
             item.outcome = Outcome.SUCCEEDED
 
         return await self._execute("snapshot", items, work, policy, timeout, spent=listing)

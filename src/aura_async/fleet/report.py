@@ -58,6 +58,8 @@ class FleetItem:
             never received: it cannot be used and should be deleted and created again.
         saved_to: where the credentials were saved (None if they were not).
         snapshot_id: for a fleet snapshot, the snapshot taken.
+        snapshot_status: for a fleet snapshot, its last status seen (``Pending`` when only
+            the create's answer was seen).
     """
 
     name: str
@@ -72,6 +74,7 @@ class FleetItem:
     credentials_known: bool = True
     saved_to: str | None = None
     snapshot_id: str | None = None
+    snapshot_status: str | None = None
 
     @property
     def elapsed(self) -> float | None:
@@ -93,6 +96,7 @@ class FleetItem:
             "credentials_known": self.credentials_known,
             "saved_to": self.saved_to,
             "snapshot_id": self.snapshot_id,
+            "snapshot_status": self.snapshot_status,
         }
 
 

@@ -2,9 +2,10 @@
 
 Every verb checks its input before anything is sent (a bad spec file, selector or age exits
 2 with nothing sent), runs the fleet call under the client's one rate budget with live
-progress on a terminal (timestamped lines elsewhere, JSON lines with ``-o jsonl``), and prints
-the report: a summary line and a table per item, or ``FleetReport.to_json()`` as one
-document. Exit codes: 0 every item ok, 3 some failed, 1 none succeeded, 130 on Ctrl-C.
+progress on a terminal (timestamped lines elsewhere, JSON lines with ``-o jsonl --events``),
+and prints the report: a summary line and a table per item, ``FleetReport.to_json()`` as one
+document, or one item per line with ``-o jsonl``. Exit codes: 0 every item ok, 3 some
+failed, 1 none succeeded, 130 on Ctrl-C, 143 on SIGTERM.
 
 Ctrl-C is turned into a cancel of the fleet call (not of whatever task happens to run), so
 the fleet's shielded steps hold: creates already sent are carried to their answers and their
@@ -56,6 +57,8 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 REPORT_COLUMNS = ["name", "id", "outcome", "status", "error"]
+# A snapshot's row shows the snapshot: its id, and its status where the instance's would be.
+SNAPSHOT_COLUMNS = ["name", "id", "snapshot_id", "outcome", "status", "error"]
 STATUS_COLUMNS = ["name", "id", "status", "type", "memory", "region"]
 # Every row of `fleet status -o json` has these keys: the instance's, and the error reading it.
 STATUS_KEYS = [*(field.name for field in attrs.fields(Instance)), "error"]
@@ -360,12 +363,18 @@ def _rows(report: FleetReport) -> list[dict[str, Any]]:
             return "planned"
         return None if item.outcome is None else item.outcome.value
 
+    def status(item: FleetItem) -> str | None:
+        if report.operation == "snapshot":
+            return item.snapshot_status
+        return None if item.instance is None else str(item.instance.status)
+
     return [
         {
             "name": item.name,
             "id": item.instance_id,
+            "snapshot_id": item.snapshot_id,
             "outcome": outcome(item),
-            "status": None if item.instance is None else str(item.instance.status),
+            "status": status(item),
             "error": _error_text(item),
         }
         for item in _sorted_items(report)
@@ -383,7 +392,8 @@ def _show(rt: Runtime, report: FleetReport) -> None:
             )
         else:
             summary = report.summary()
-        rt.output.result(rows, columns=REPORT_COLUMNS, message=summary)
+        columns = SNAPSHOT_COLUMNS if report.operation == "snapshot" else REPORT_COLUMNS
+        rt.output.result(rows, columns=columns, message=summary)
         return
     data = report.to_json()
     errors = {id(item): _error_text(item) for item in report.items}
