@@ -14,6 +14,7 @@ becomes the flag (or argument) of the running command that gives it.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -34,6 +35,7 @@ __all__ = [
     "TYPES",
     "Gone",
     "await_options",
+    "cli_error",
     "cli_text",
     "cli_wording",
     "flags_of",
@@ -188,21 +190,26 @@ class Gone:
 def run(rt: Runtime, body: Callable[[], Awaitable[Any]], *, reword: bool = True) -> NoReturn:
     """Run a command body (:meth:`Runtime.run`), its input errors in the command's words.
 
-    ``reword=False`` keeps the SDK's words (a spec file's errors name its keys, not flags).
+    ``reword=False`` keeps the SDK's field names (a spec file's errors name its keys, not
+    flags); its calls are still said as commands.
     """
-    if reword:
-        flags = flags_of(click.get_current_context(silent=True))
-        rt.run(lambda: reworded(body, flags))
-    else:
-        rt.run(body)
+    flags = flags_of(click.get_current_context(silent=True)) if reword else {}
+    rt.run(lambda: reworded(body, flags))
 
 
 async def reworded(body: Callable[[], Awaitable[T]], flags: Mapping[str, str]) -> T:
-    """Await ``body``; a :class:`ValidationError` is raised again in the command's words."""
+    """Await ``body``; an :class:`AuraError` is raised again in the command's words.
+
+    Raises:
+        AuraError: what ``body`` raised, of the same class, its message and hint in the
+            command's flags and commands (:func:`cli_wording`, :func:`cli_error`).
+    """
     try:
         return await body()
     except ValidationError as error:
         raise cli_wording(error, flags) from None
+    except AuraError as error:
+        raise cli_error(error, flags) from error.__cause__
 
 
 def show(
@@ -248,10 +255,28 @@ async def gather(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
 
 # --------------------------------------------------------------------------- wording
 
-# The SDK's words for what the command line says otherwise.
+# The SDK's words for what the command line says otherwise, replaced in this order: a call
+# that the SDK already glosses with the command ("aura.tenants.get() (aura-async regions)")
+# before the call alone, so the command is not said twice.
 SDK_PHRASES = {
+    "aura.tenants.list() (aura-async tenant list)": "aura-async tenant list",
+    "aura.tenants.get() (aura-async regions)": "aura-async regions",
+    "(aura.tenants.get())": "(aura-async regions)",
     "aura.tenants.list()": "aura-async tenant list",
     "aura.tenants.get()": "aura-async regions",
+    "fleet.recover(store, delete_lost=True), or aura-async fleet recover --delete-lost": (
+        "aura-async fleet recover --delete-lost"
+    ),
+    "fleet.recover(store, delete_lost=True)": "aura-async fleet recover --delete-lost",
+    "fleet.recover(delete_lost=True)": "aura-async fleet recover --delete-lost",
+    "fleet.recover(store)": "aura-async fleet recover",
+    "fleet.recover()": "aura-async fleet recover",
+    "(or pass them to AuraClient)": (
+        "(or --client-id and --client-secret-file, or a stored credential: aura-async "
+        "credential add)"
+    ),
+    "create a new AuraClient": "run the command again",
+    "(or rate_limit_backend=)": "(or --rate-limit-redis)",
     # resources/_project.py HOW_TO_CHOOSE: how to name the project, in the command's words.
     "AuraClient(tenant_id=ID) or AURA_TENANT_ID=ID": (
         "--tenant-id ID, AURA_TENANT_ID=ID or aura-async config set default-tenant ID"
@@ -316,6 +341,23 @@ def cli_wording(error: ValidationError, flags: Mapping[str, str]) -> ValidationE
     if message == error.message and hint == error.hint:
         return error
     return ValidationError(message, field=error.field, hint=hint or None)
+
+
+def cli_error(error: AuraError, flags: Mapping[str, str]) -> AuraError:
+    """Any error in the command's words: a copy of the same class with its message and hint
+    reworded (:func:`cli_text`), or ``error`` itself when they are the same."""
+    if isinstance(error, ValidationError):
+        return cli_wording(error, flags)
+    message = cli_text(error.message, flags)
+    hint = cli_text(error.hint, flags)
+    if message == error.message and hint == error.hint:
+        return error
+    # A copy keeps what callers read off the error (its class, status, ids): only the words
+    # change. (AuraError.__reduce__ makes every subclass copyable.)
+    copied = copy.copy(error)
+    copied.message, copied.hint = message, hint
+    copied.args = (message, *error.args[1:])
+    return copied
 
 
 # --------------------------------------------------------------------------- lost passwords

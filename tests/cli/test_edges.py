@@ -1,0 +1,104 @@
+"""The command at its edges (issue 15): errors in the command's words, waits on unknown ids,
+deleting what is already gone, an unreachable API, a server that stops mid-fleet."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import Result
+
+from aura_async.cli.commands._common import cli_error
+from aura_async.errors import (
+    AuraError,
+    ConfigurationError,
+    CreateFailedError,
+    RateLimitBackendError,
+    error_for_response,
+)
+
+from .conftest import CliRun
+
+# How the SDK spells what the command line says with flags and commands.
+SDK_SPELLINGS = re.compile(
+    r"AuraClient|aura\.(tenants|instances|snapshots)\.|fleet\.recover\(|\(store|"
+    r"delete_lost=|rate_limit_backend=|pass them to"
+)
+
+
+def assert_in_cli_words(result: Result) -> None:
+    """The run said something, and nothing in the SDK's spelling."""
+    assert "Traceback" not in result.output
+    found = SDK_SPELLINGS.search(result.output)
+    assert found is None, f"SDK spelling {found.group(0)!r} in: {result.output}"
+
+
+# --------------------------------------------------------------------------- 5: CLI words
+
+
+def test_missing_credentials_name_the_flags_and_commands(
+    cli_run: CliRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AURA_CLIENT_ID")
+    monkeypatch.delenv("AURA_CLIENT_SECRET")
+    result = cli_run("instance", "list")
+    assert result.exit_code == 2
+    assert "Missing API credentials" in result.stderr
+    assert "--client-id" in result.stderr
+    assert "aura-async credential add" in result.stderr
+    assert_in_cli_words(result)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("instance", "create", "--name", "x", "--type", "professional-db",
+         "--cloud-provider", "gcp", "--region", "mars-1", "--memory", "2GB"),
+        ("fleet", "up", "--count", "2", "--name-pattern", "x-{n}", "--type",
+         "professional-db", "--cloud-provider", "gcp", "--region", "mars", "--memory", "2GB"),
+        ("instance", "create", "--name", "x", "--type", "professional-db",
+         "--cloud-provider", "gcp", "--region", "europe-west1", "--memory", "3GB"),
+    ],
+    ids=["region", "fleet-region", "memory"],
+)  # fmt: skip
+def test_offer_errors_point_at_regions_once(cli_run: CliRun, args: tuple[str, ...]) -> None:
+    result = cli_run(*args)
+    assert result.exit_code == 2
+    assert result.stderr.count("aura-async regions") == 1, result.stderr
+    assert_in_cli_words(result)
+
+
+# The SDK errors a command may surface whose words name SDK calls (built as the SDK builds
+# them), and what the command line must say instead.
+SDK_ERRORS: dict[str, tuple[AuraError, str]] = {
+    "lost-password": (
+        CreateFailedError("db", 2, AuraError("a 503"), instance_id="abcdef12"),
+        "aura-async fleet recover --delete-lost",
+    ),
+    "tenant-not-found": (
+        error_for_response(
+            404,
+            {"errors": [{"message": "no such tenant", "reason": "tenant-not-found"}]},
+            method="GET",
+            path="/v1/tenants/x",
+        ),
+        "aura-async tenant list",
+    ),
+    "missing-credentials": (
+        ConfigurationError(
+            "Missing API credentials: set AURA_CLIENT_ID (or pass them to AuraClient)"
+        ),
+        "--client-id",
+    ),
+    "redis": (RateLimitBackendError("Redis is down"), "--rate-limit-redis"),
+    "closed": (ConfigurationError("The client is closed; create a new AuraClient"), "again"),
+}
+
+
+@pytest.mark.parametrize(("error", "instead"), SDK_ERRORS.values(), ids=SDK_ERRORS.keys())
+def test_sdk_errors_are_said_in_the_commands_words(error: AuraError, instead: str) -> None:
+    worded = cli_error(error, {})
+    assert type(worded) is type(error)
+    assert instead in str(worded)
+    assert SDK_SPELLINGS.search(str(worded)) is None, str(worded)
+    assert SDK_SPELLINGS.search(str(error)) is not None  # (the SDK's own words are kept)
