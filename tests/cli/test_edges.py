@@ -3,12 +3,16 @@ deleting what is already gone, an unreachable API, a server that stops mid-fleet
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
+import httpx
 import pytest
 from click.testing import Result
 
 from aura_async.cli.commands._common import cli_error
+from aura_async.emulator import EmulatorServer
 from aura_async.errors import (
     AuraError,
     ConfigurationError,
@@ -17,7 +21,18 @@ from aura_async.errors import (
     error_for_response,
 )
 
-from .conftest import CliRun
+from .conftest import CliRun, counters, json_of
+
+PRO = ("--type", "professional-db", "--cloud-provider", "gcp", "--region", "europe-west1",
+       "--memory", "2GB")  # fmt: skip
+
+
+def create(cli_run: CliRun, name: str, *extra: str) -> dict[str, Any]:
+    """Create an instance through the command; its JSON."""
+    data: dict[str, Any] = json_of(cli_run("-o", "json", "instance", "create", "--name", name,
+                                           *PRO, *extra))  # fmt: skip
+    return data
+
 
 # How the SDK spells what the command line says with flags and commands.
 SDK_SPELLINGS = re.compile(
@@ -102,3 +117,42 @@ def test_sdk_errors_are_said_in_the_commands_words(error: AuraError, instead: st
     assert instead in str(worded)
     assert SDK_SPELLINGS.search(str(worded)) is None, str(worded)
     assert SDK_SPELLINGS.search(str(error)) is not None  # (the SDK's own words are kept)
+
+
+# --------------------------------------------------------------------------- 1: unknown ids
+
+
+def test_wait_on_an_unknown_id_says_not_found_in_one_line(cli_run: CliRun) -> None:
+    result = cli_run("instance", "wait", "deadbeef")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: No instance deadbeef was found")
+    assert "aura-async instance list" in lines[0]
+    assert "submitted" not in result.output
+    assert "Create of" not in result.output
+
+
+def test_wait_on_known_and_unknown_ids_reports_each(cli_run: CliRun) -> None:
+    key = create(cli_run, "here", "--await")["id"]
+    result = cli_run("-o", "json", "instance", "wait", key, "deadbeef")
+    assert result.exit_code == 1
+    by_id = {w["id"]: w for w in json.loads(result.stdout)}
+    assert by_id[key]["result"] == "done"
+    assert by_id["deadbeef"]["result"] == "not found"
+    assert "no instance deadbeef was found" in by_id["deadbeef"]["error"]
+
+
+def test_wait_right_after_a_create_that_answers_404_still_waits(
+    cli_run: CliRun, emulator: EmulatorServer
+) -> None:
+    """Live Aura answers 404 for a just-created instance for a while: while it is listed, a
+    wait on it is no "not found"."""
+    httpx.put(f"{emulator.base_url}/_emulator/faults", json={"not_found_after_create": 150})
+    key = create(cli_run, "young")["id"]
+    result = cli_run("-o", "json", "instance", "wait", key, "--timeout", "20m")
+    waited = json_of(result)
+    assert waited[0]["result"] == "done"
+    assert waited[0]["status"] == "running"
+    assert counters(emulator)["faults_injected"]["not_found_after_create"] >= 1

@@ -50,6 +50,7 @@ from aura_async.fleet import (
     Outcome,
     write_env_file,
 )
+from aura_async.lifecycle.events import OperationSubmitted
 from aura_async.lifecycle.operations import Operation
 from aura_async.models import Instance
 
@@ -222,6 +223,16 @@ def _without_fleet_events(rt: Runtime) -> Callable[[object], None]:
 
     def listen(event: object) -> None:
         if not isinstance(event, FleetStarted | FleetItemFinished | FleetFinished):
+            rt.output.event(event)
+
+    return listen
+
+
+def _without(rt: Runtime, kind: type[object]) -> Callable[[object], None]:
+    """Print every event but those of ``kind``."""
+
+    def listen(event: object) -> None:
+        if not isinstance(event, kind):
             rt.output.event(event)
 
     return listen
@@ -439,6 +450,7 @@ class Waited:
     error: str | None = None
 
 
+NOT_FOUND = "not found"  # a waited id's status and result when it does not exist
 _UNTIL = {"running": Operation.CREATE, "paused": Operation.PAUSE, "deleted": Operation.DELETE}
 
 
@@ -461,7 +473,8 @@ def instance_wait(
 ) -> None:
     """Wait until instances (started elsewhere) are running, paused or deleted.
 
-    Waits for all of them at once; exits 1 if any failed or timed out.
+    Waits for all of them at once; exits 1 if any failed, timed out or was not found (an id
+    neither found nor listed).
     """
     limit = real_seconds(rt, timeout)
     ids = list(dict.fromkeys(instance_ids))
@@ -469,9 +482,20 @@ def instance_wait(
     async def body() -> None:
         for instance_id in ids:
             check_instance_id(instance_id, "ID")
+        # This command submitted nothing: the wait's "create submitted" would say otherwise.
+        rt.listeners.append(_without(rt, OperationSubmitted))
         async with rt.client() as aura:
             results = await gather([_waiter(aura, i, status, limit) for i in ids])
+        unknown = [r.id for r in results if r.result == NOT_FOUND]
+        not_found = AuraError(
+            f"No instance {', '.join(unknown)} was found",
+            hint="Check the id (aura-async instance list shows the project's instances)",
+        )
+        if unknown and len(unknown) == len(results) and rt.output.mode == "table":
+            raise not_found  # nothing to tabulate: the one line says it all
         rt.output.result(results, columns=WAITED_COLUMNS)
+        if unknown and len(unknown) == len(results):
+            raise not_found
         missed = sum(r.result != "done" for r in results)
         if missed:
             raise AuraError(f"{missed} of {len(results)} instances did not reach {status}")
@@ -490,6 +514,22 @@ def _waiter(
         now = str(seen.status) if seen else "deleted"
         if now == status:
             return Waited(instance_id, name, now, "done")
+        if seen is None:
+            # A 404 proves nothing for an instance created moments ago (live Aura answers
+            # 404 for a while), but one this client never saw that a listing sent after
+            # the 404 does not show either was never there, or is gone for good.
+            missed_at = anyio.current_time()
+            if aura.instances.not_found_counts_from(instance_id) <= missed_at:
+                listed = await aura.instances.list(sent_after=missed_at)
+                if all(summary.id != instance_id for summary in listed):
+                    return Waited(
+                        instance_id,
+                        None,
+                        NOT_FOUND,
+                        NOT_FOUND,
+                        f"no instance {instance_id} was found; check the id "
+                        "(aura-async instance list)",
+                    )
         try:
             seen = await aura.instances.wait(
                 instance_id, _UNTIL[status], name=name, timeout=timeout
