@@ -128,6 +128,7 @@ class AuraClient:
             self._bus.publish,
             tenant_id=settings.tenant_id,
             rate=lambda: self.limiter.rate if self.limiter is not None else None,
+            server_now=self._pipeline.server_clock.now,
         )
 
     @classmethod

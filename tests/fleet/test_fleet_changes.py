@@ -210,26 +210,27 @@ async def test_a_busy_instance_is_waited_for_not_failed(make_rig: RigFactory) ->
 
 
 async def test_older_than_follows_the_emulators_clock(make_rig: RigFactory) -> None:
-    # The emulated clock starts ten hours ago and moves only when told.
-    rig = await make_rig(clock=manual_clock(time.time() - 10 * 3600))
+    # The emulated clock starts three days ago and moves only when told: by the local clock
+    # every instance would be days old; by the server's (its Date headers) they are hours.
+    rig = await make_rig(clock=manual_clock(time.time() - 3 * 24 * 3600))
     old = await rig.raw_create("ci-old")
     rig.advance(6 * 3600)
     young = await rig.raw_create("ci-young")
-    rig.advance(1200)  # both are running now; ages about 10 h and 4 h
+    rig.advance(1200)  # both are running now; ages 6 h 20 min and 20 min
     aura = rig.client()
 
-    chosen = await aura.fleet.select(Selector(older_than="7h"))
+    chosen = await aura.fleet.select(Selector(older_than="5h"))
     assert [s.id for s in chosen] == [old["id"]]
-    assert {s.id for s in await aura.fleet.select(Selector(older_than="3h"))} == {
+    assert {s.id for s in await aura.fleet.select(Selector(older_than="10m"))} == {
         old["id"],
         young["id"],
     }
-    assert await aura.fleet.select(Selector(older_than="11h")) == []
-    assert [s.id for s in await aura.fleet.select(Selector(older_than="2h", prefix="ci-y"))] == [
+    assert await aura.fleet.select(Selector(older_than="7h")) == []
+    assert [s.id for s in await aura.fleet.select(Selector(older_than="10m", prefix="ci-y"))] == [
         young["id"]
     ]
 
-    report = await aura.fleet.delete(Selector(older_than="7h", glob="ci-*"), wait=False)
+    report = await aura.fleet.delete(Selector(older_than="5h", glob="ci-*"), wait=False)
     assert [i.instance_id for i in report.items] == [old["id"]]
     assert report.totals == {Outcome.SUCCEEDED: 1}
     assert rig.statuses() == {old["id"]: "destroying", young["id"]: "running"}

@@ -28,6 +28,7 @@ from aura_async._http.retry import (
     sent_nothing,
     transient_failure,
 )
+from aura_async._http.server_clock import ServerClock
 from aura_async._http.transport import RateLimitedTransport, reserved_permit
 from aura_async.config import ClientSettings
 from aura_async.errors import (
@@ -75,6 +76,7 @@ class Pipeline:
         on_event: EventHook | None = None,
     ) -> None:
         self.settings = settings
+        self.server_clock = ServerClock()
         self._prefix = httpx.URL(settings.api_url).path.rstrip("/")
         self._token_path = httpx.URL(settings.token_url).path
         self._hook = on_event
@@ -340,6 +342,7 @@ class Pipeline:
                     params=params,
                     extensions=extensions,
                 )
+                self.server_clock.saw(response.headers.get("Date"))
                 committed = _MISSING
                 if commit is not None and response.status_code < 400:
                     committed = await commit(self._data(response, method, shown))

@@ -190,6 +190,13 @@ class EmulatorState:
         return f"{math.ceil(round(real * 1000, 3)) / 1000:.3f}"
 
 
+def _http_date(emulated: float) -> str:
+    """An HTTP ``Date`` of the emulated clock: the server's clock, whose ``created_at``
+    values a client compares ages with (under a compressed clock it runs ahead of real time).
+    """
+    return email.utils.formatdate(emulated, usegmt=True)
+
+
 def _request_id() -> str:
     return f"{secrets.token_hex(16)}/{secrets.randbelow(10**20):020d}"
 
@@ -222,7 +229,7 @@ def _api(state: EmulatorState, template: str, handlers: dict[str, Handler]) -> R
         method = "GET" if request.method == "HEAD" else request.method
         handler = handlers[method]
         route_name = f"{method} {template}"
-        headers = {"X-Request-Id": _request_id()}
+        headers = {"X-Request-Id": _request_id(), "Date": _http_date(state.clock.now())}
         if state.config.deprecation_date:
             headers["X-Tyk-Api-Expires"] = state.config.deprecation_date
         response, drop = await _through_gateway(state, request, method, route_name, handler)
@@ -504,6 +511,7 @@ def _token_endpoint(state: EmulatorState) -> Route:
 
     async def endpoint(request: Request) -> Response:
         response = await _issue_token(state, request)
+        response.headers["Date"] = _http_date(state.clock.now())
         state.backend.counters.record_request(route_name, response.status_code)
         return response
 
@@ -663,6 +671,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if request.url.path == "/v1" or request.url.path.startswith("/v1/"):
         headers["X-Request-Id"] = _request_id()
+        headers["Date"] = _http_date(request.app.state.emulator.clock.now())
         config = request.app.state.emulator.config
         if config.deprecation_date:
             headers["X-Tyk-Api-Expires"] = config.deprecation_date

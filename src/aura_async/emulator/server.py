@@ -142,6 +142,8 @@ class EmulatorServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            # The app sends its own Date, of the emulated clock; uvicorn's would be real time.
+            date_header=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -200,8 +200,12 @@ class Fleet:
         tenant_id: str | None = None,
         rate: Callable[[], RateLimit | None] = lambda: None,
         clock: Callable[[], float] = anyio.current_time,
+        server_now: Callable[[], dt.datetime] = _now,
     ) -> None:
         self._tenant_id = tenant_id
+        # Ages are the server's created_at against the server's clock (the Date headers'),
+        # not the local one, which may be off (or an emulator's may run faster).
+        self._server_now = server_now
         self._rate = rate
         self._instances = instances
         self._snapshots = snapshots
@@ -935,7 +939,7 @@ class Fleet:
             in_ledger = {e.instance_id for e in entries if e.state in live and e.instance_id}
             # An intent never matched to an instance (a crash mid-create) still names what
             # may exist: recover() matches those; here only known ids count.
-        now = _now()
+        now = self._server_now()
         return [s for s in listed if selector.matches(s, now=now, in_ledger=in_ledger)]
 
     async def _items(self, targets: Targets, *, unlisted: bool = False) -> list[FleetItem]:
