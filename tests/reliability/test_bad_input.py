@@ -388,7 +388,6 @@ class Slot:
     fields: tuple[str | None, ...]
     words: tuple[str, ...]
     optional: bool = True  # None means "not given": not an invalid value here
-    bare: bool = False  # through a client without a default project
 
     @property
     def id(self) -> str:
@@ -411,7 +410,6 @@ def slot(
     words: Sequence[str] = (),
     optional: bool | None = None,
     label: str = "",
-    bare: bool = False,
     **kwargs: Any,
 ) -> Slot:
     """Put the value in ``param`` (a keyword, or a position among ``args``) of ``entry``."""
@@ -433,7 +431,6 @@ def slot(
         tuple(fields) or (named,),
         tuple(words) or (str(named),),
         optional=isinstance(param, str) if optional is None else optional,
-        bare=bare,
     )
 
 
@@ -444,12 +441,9 @@ def fixed(
     *,
     field: str | None,
     words: Sequence[str],
-    bare: bool = False,
 ) -> Slot:
     """A refusal that is one call, not a kind of value (no argument, or a missing one)."""
-    return Slot(
-        entry, label, "fixed", lambda aura, _: call(aura), (field,), tuple(words), bare=bare
-    )
+    return Slot(entry, label, "fixed", lambda aura, _: call(aura), (field,), tuple(words))
 
 
 def _spec_with(field_name: str) -> Callable[[AuraClient, Any], Any]:
@@ -511,26 +505,12 @@ TIMEOUTS = [
     ("graph_analytics.create", (), SESSION),
 ]
 
+# (No "no project" slots: with none configured the SDK uses the account's only project, after
+# one listing; tests/client/test_default_project.py holds those cases.)
 SLOTS: list[Slot] = [
     # ------------------------------------------------------------------------- tenants
     slot("tenants.get", 0, "path_id", field="tenant_id"),
-    fixed(
-        "tenants.get",
-        "no-project",
-        lambda a: a.tenants.get(),
-        field="tenant_id",
-        words=["tenant"],
-        bare=True,
-    ),
     slot("tenants.metrics_integration", 0, "path_id", field="tenant_id"),
-    fixed(
-        "tenants.metrics_integration",
-        "no-project",
-        lambda a: a.tenants.metrics_integration(),
-        field="tenant_id",
-        words=["tenant"],
-        bare=True,
-    ),
     # ----------------------------------------------------------------------- instances
     slot("instances.list", "tenant_id", "path_id"),
     slot("instances.get", 0, "instance_id", field="instance_id"),
@@ -570,14 +550,6 @@ SLOTS: list[Slot] = [
         )
         for kind in ("professional-db", "business-critical", "enterprise-db")
         for key in ("region", "memory", "cloud_provider")
-    ),
-    fixed(
-        "instances.create",
-        "no-project",
-        lambda a: a.instances.create(**PRO),
-        field="tenant_id",
-        words=["tenant"],
-        bare=True,
     ),
     # check_create is the same check, synchronous: fleets use it on every spec.
     slot(
@@ -706,14 +678,6 @@ SLOTS: list[Slot] = [
             ("tenant_id", "path_id"),
         ]
     ),
-    fixed(
-        "customer_managed_keys.create",
-        "no-project",
-        lambda a: a.customer_managed_keys.create(**KEY),
-        field="tenant_id",
-        words=["tenant"],
-        bare=True,
-    ),
     *_wait_slots("customer_managed_keys.wait", (SNAP,), [("key_id", "path_id")]),
     # ---------------------------------------------------------------- graph analytics
     slot("graph_analytics.list", "instance_id", "instance_id"),
@@ -754,14 +718,6 @@ SLOTS: list[Slot] = [
         lambda a: a.graph_analytics.create(name="s", memory="4GB", cloud_provider="gcp"),
         field="region",
         words=["region"],
-    ),
-    fixed(
-        "graph_analytics.create",
-        "no-project",
-        lambda a: a.graph_analytics.create(**SESSION),
-        field="tenant_id",
-        words=["tenant"],
-        bare=True,
     ),
     *(
         slot(
@@ -925,7 +881,6 @@ class Rig:
 
     control: httpx.AsyncClient
     aura: AuraClient  # the project is its default tenant
-    bare: AuraClient  # no default tenant
 
     async def counted(self) -> tuple[int, int]:
         """(requests answered, tokens issued) so far, from ``/_emulator/counters``."""
@@ -934,19 +889,19 @@ class Rig:
         data = response.json()
         return data["requests_total"], data["tokens_issued"]
 
-    async def invoke(self, call: Callable[[AuraClient], Any], *, bare: bool) -> object:
+    async def invoke(self, call: Callable[[AuraClient], Any]) -> object:
         """Make the call (awaited if it is a coroutine), in 5 seconds at the most."""
         with anyio.fail_after(5):
-            result = call(self.bare if bare else self.aura)
+            result = call(self.aura)
             if inspect.isawaitable(result):
                 return await result
             return result
 
-    async def refuses(self, call: Callable[[AuraClient], Any], *, bare: bool) -> ValidationError:
+    async def refuses(self, call: Callable[[AuraClient], Any]) -> ValidationError:
         """Make the call; return the ValidationError it raised, having sent nothing."""
         before = await self.counted()
         with pytest.raises(ValidationError) as caught:
-            await self.invoke(call, bare=bare)
+            await self.invoke(call)
         after = await self.counted()
         assert after == before, f"sent {after[0] - before[0]} requests: {caught.value}"
         text = str(caught.value)
@@ -970,8 +925,8 @@ async def rig() -> AsyncIterator[Rig]:
             rate_limit=None,
         )
 
-    async with client(DEFAULT_PROJECT_ID) as aura, client(None) as bare:
-        yield Rig(control, aura, bare)
+    async with client(DEFAULT_PROJECT_ID) as aura:
+        yield Rig(control, aura)
     await control.aclose()
 
 
@@ -1000,7 +955,7 @@ def test_every_public_entry_point_is_in_the_campaign() -> None:
 
 @pytest.mark.parametrize("case", [s for s in SLOTS if s.kind == "fixed"], ids=lambda s: s.id)
 async def test_missing_and_contradictory_arguments_are_refused(rig: Rig, case: Slot) -> None:
-    error = await rig.refuses(lambda aura: case.call(aura, None), bare=case.bare)
+    error = await rig.refuses(lambda aura: case.call(aura, None))
     assert error.field in case.fields, (error.field, str(error))
     assert any(word in str(error) for word in case.words), str(error)
 
@@ -1018,7 +973,7 @@ def _fuzzed(case: Slot) -> Callable[..., Awaitable[None]]:
     @FUZZ
     @given(value=values)
     async def test(rig: Rig, value: object) -> None:
-        error = await rig.refuses(lambda aura: case.call(aura, value), bare=case.bare)
+        error = await rig.refuses(lambda aura: case.call(aura, value))
         assert error.field in case.fields, (error.field, str(error))
         assert any(word in str(error) for word in case.words), str(error)
 
@@ -1193,7 +1148,7 @@ REGRESSIONS: dict[str, Callable[[AuraClient], Any]] = {
 
 @pytest.mark.parametrize("case", list(REGRESSIONS))
 async def test_once_a_crash_now_refused(rig: Rig, case: str) -> None:
-    await rig.refuses(REGRESSIONS[case], bare=False)
+    await rig.refuses(REGRESSIONS[case])
 
 
 @pytest.mark.parametrize(
