@@ -156,3 +156,43 @@ def test_wait_right_after_a_create_that_answers_404_still_waits(
     assert waited[0]["result"] == "done"
     assert waited[0]["status"] == "running"
     assert counters(emulator)["faults_injected"]["not_found_after_create"] >= 1
+
+
+# --------------------------------------------------------------------------- 2: already gone
+
+
+@pytest.mark.parametrize("wait", [(), ("--await",)], ids=["sent", "await"])
+def test_deleting_an_instance_already_gone_succeeds_with_a_note(
+    cli_run: CliRun, wait: tuple[str, ...]
+) -> None:
+    key = create(cli_run, "doomed", "--await")["id"]
+    assert json_of(cli_run("-o", "json", "-y", "instance", "delete", key, "--await"))["status"] == (
+        "deleted"
+    )
+
+    again = cli_run("-y", "instance", "delete", key, *wait)
+    assert again.exit_code == 0, again.output
+    assert f"instance {key}: already gone" in again.stdout
+    assert "error" not in again.stderr
+    gone = json_of(cli_run("-o", "json", "-y", "instance", "delete", key, *wait))
+    assert gone == {"id": key, "status": "already gone"}
+
+    # fleet down calls the same thing done, with the same exit code.
+    down = cli_run("-y", "fleet", "down", "--id", key)
+    assert down.exit_code == 0, down.output
+    assert "succeeded" in down.stdout
+
+
+def test_delete_right_after_create_is_no_already_gone(
+    cli_run: CliRun, emulator: EmulatorServer
+) -> None:
+    """A 404 inside a new instance's window proves nothing: the delete is sent again after
+    it and the instance is deleted, not reported gone."""
+    httpx.put(f"{emulator.base_url}/_emulator/faults", json={"not_found_after_create": 150})
+    key = create(cli_run, "newborn")["id"]
+    gone = json_of(cli_run("-o", "json", "-y", "instance", "delete", key))
+    assert gone == {"id": key, "status": "destroying"}
+    assert counters(emulator)["faults_injected"]["not_found_after_create"] >= 1
+    with emulator.backend.lock:  # the service took the delete
+        record = emulator.backend.instances.get(key)
+        assert record is None or record.status == "destroying"

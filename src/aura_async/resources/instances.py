@@ -662,11 +662,12 @@ class Instances(Resource):
         wait: bool = True,
         timeout: float | None = None,
         cohort: bool = False,
-    ) -> None:
+    ) -> bool:
         """Delete an instance and make sure of it, whatever the service first answers.
 
         Returns once the service accepted the delete (202) and, with ``wait``, once the
-        instance is gone; or once it is proven absent. A 404 is never taken at its word:
+        instance is gone: True; or once it is proven absent with no delete of it accepted
+        nor seen under way (it was gone already): False. A 404 is never taken at its word:
         live Aura answers 404 for a just-created instance for a while, so a 404 counts only
         when the instance is also missing from a listing sent after it and its creation lies
         further back than that window; until then the delete is sent again after the
@@ -691,7 +692,7 @@ class Instances(Resource):
         """
         check_instance_id(instance_id)
         check_timeout(timeout)
-        await self._until_gone(
+        return await self._until_gone(
             instance_id, send=True, timeout=timeout, cohort=cohort, accepted_is_enough=not wait
         )
 
@@ -705,8 +706,11 @@ class Instances(Resource):
         submitted: float | None = None,
         cohort: bool = False,
         accepted_is_enough: bool = False,
-    ) -> None:
+    ) -> bool:
         """Return once the instance is proven gone; delete it too when ``send``.
+
+        Returns whether a deletion was seen (a DELETE accepted, or without ``send`` the one
+        waited for): False when ``send`` found it absent already.
 
         The proof: a 404 seen once the instance's creation is older than the not-found
         window (:meth:`Watcher.not_found_window`), then a listing sent after that 404 that
@@ -756,7 +760,7 @@ class Instances(Resource):
                         # It answered 404 then took the delete: the 404s were the window's.
                         self._learn_window(instance_id, refused_at)
                     if accepted_is_enough:
-                        return
+                        return True
             if accepted:
                 await self._await(
                     instance_id,
@@ -782,7 +786,7 @@ class Instances(Resource):
             # a delete's time for the others serves most of them.
             gather = 0.1 * self._watcher.expected(Operation.DELETE) if cohort else 0.0
             if not await self._still_listed(instance_id, now, gather=gather):
-                return
+                return accepted
             last = "not found, but still listed"
             if send and not accepted:
                 # Refused with a 404, yet listed: someone else is deleting it, or it is still

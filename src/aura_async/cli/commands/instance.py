@@ -82,6 +82,8 @@ SNAPSHOT_COLUMNS = ("snapshot_id", "instance_id", "status", "profile", "timestam
 SIZING_COLUMNS = ("recommended_size", "min_required_memory", "did_exceed_maximum")
 WAITED_COLUMNS = ("id", "name", "status", "result", "error")
 GONE_COLUMNS = ("id", "status")
+# What a delete of an instance proven absent prints: success, as deleting it was the goal.
+ALREADY_GONE = "already gone"
 
 
 def _done(what: str) -> Callable[[Any], str]:
@@ -351,18 +353,25 @@ instance.command("resume", help="Resume a paused instance.")(
 def instance_delete(rt: Runtime, instance_id: str, wait: bool, timeout: float | None) -> None:
     """Delete an instance and its data, for good (asks first; --yes answers).
 
-    Prints the id and the status: destroying, or deleted once gone (with --await).
+    Prints the id and the status: destroying, deleted once gone (with --await), or already
+    gone when it was proven absent before (exit 0 all the same, as for fleet down).
     """
     wait, timeout = waiting(rt, wait, timeout)
 
     async def call(aura: AuraClient) -> Gone:
-        going = await aura.instances.delete(instance_id, wait=wait, timeout=timeout)
+        if wait:
+            took = await aura.instances.ensure_deleted(instance_id, wait=True, timeout=timeout)
+            return Gone(instance_id) if took else Gone(instance_id, ALREADY_GONE)
+        try:
+            going = await aura.instances.delete(instance_id)
+        except NotFoundError:
+            going = None
         if going is not None:
             return Gone(going.id, str(going.status))
-        if wait and timeout != 0:
-            return Gone(instance_id)  # proven gone
-        # A resend after a lost answer met a 404, which alone proves nothing.
-        return Gone(instance_id, "not found (--await makes sure it is gone)")
+        # A 404 alone proves nothing (a just-created instance answers 404 for a while):
+        # ensure_deleted proves it absent, or deletes it once that window is over.
+        took = await aura.instances.ensure_deleted(instance_id, wait=False, timeout=timeout)
+        return Gone(instance_id, "destroying") if took else Gone(instance_id, ALREADY_GONE)
 
     show(
         rt,
