@@ -12,6 +12,7 @@ import pytest
 from click.testing import Result
 
 from aura_async.cli.commands._common import cli_error
+from aura_async.cli.output import describe
 from aura_async.emulator import EmulatorServer
 from aura_async.errors import (
     AuraError,
@@ -20,6 +21,7 @@ from aura_async.errors import (
     RateLimitBackendError,
     error_for_response,
 )
+from aura_async.events import RetryScheduled
 
 from .conftest import CliRun, counters, json_of
 
@@ -196,3 +198,32 @@ def test_delete_right_after_create_is_no_already_gone(
     with emulator.backend.lock:  # the service took the delete
         record = emulator.backend.instances.get(key)
         assert record is None or record.status == "destroying"
+
+
+# --------------------------------------------------------------------------- 4: retries shown
+
+
+def test_server_errors_show_each_retry_as_it_happens(
+    cli_run: CliRun, emulator: EmulatorServer
+) -> None:
+    fault = {"status": 503, "probability": 1.0, "retry_after": 1,
+             "only": {"methods": ["GET"], "route": "/instances"}}  # fmt: skip
+    httpx.put(f"{emulator.base_url}/_emulator/faults", json={"errors": [fault]}).raise_for_status()
+    result = cli_run("instance", "list")
+    assert result.exit_code == 1
+    retries = [line for line in result.stderr.splitlines() if "retrying in" in line]
+    assert len(retries) == 5, result.stderr  # one line per resend, before the error
+    assert "GET /v1/instances: answered 503; retrying in" in retries[0]
+    assert retries[0].endswith("(attempt 2)")
+    assert retries[-1].endswith("(attempt 6)")
+    assert result.stderr.splitlines()[-1].startswith("error:")
+
+
+def test_retry_lines_say_what_failed_and_leave_out_rate_limits() -> None:
+    refused = RetryScheduled("GET", "/v1/tenants", 1, 0.4, "ConnectError")
+    assert describe(refused) == ("GET /v1/tenants: could not connect; retrying in 0.4s (attempt 2)")
+    token = RetryScheduled("GET", "/v1/tenants", 2, 0.9, "token 502")
+    assert "the token request answered 502" in describe(token)
+    # Routine in a fleet, and said once by the RateLimited line already.
+    assert describe(RetryScheduled("POST", "/v1/instances", 1, 2.0, "429")) == ""
+    assert describe(RetryScheduled("GET", "/v1/instances", 1, 2.0, "token 429")) == ""

@@ -228,6 +228,8 @@ def describe(event: object) -> str:
         return f"fleet {fields['operation']}: {fields['items']} items"
     if kind == "CredentialsSaved":
         return f"{who}: credentials saved to {fields['location']}"
+    if kind == "RetryScheduled":
+        return _retry_line(fields)
     if kind == "RateLimited":
         return f"rate limited: every request waits {fields['retry_after']:.1f}s"
     if kind == "RateLowered":
@@ -238,3 +240,40 @@ def describe(event: object) -> str:
     if kind == "RateLimitBackendRestored":
         return "the shared rate limit's Redis answers again: back on the shared budget"
     return ""
+
+
+# Transport failures as the pipeline names them (httpx's exception classes), for people.
+_TRANSPORT_WORDS = {
+    "ConnectError": "could not connect",
+    "ConnectTimeout": "connecting timed out",
+    "ReadTimeout": "the answer timed out",
+    "WriteTimeout": "sending timed out",
+    "PoolTimeout": "no free connection in time",
+    "ReadError": "the connection broke",
+    "WriteError": "the connection broke",
+    "RemoteProtocolError": "the server closed the connection",
+}
+
+
+def _retry_line(fields: Mapping[str, Any]) -> str:
+    """A resend after a failed attempt, or "" for one after a 429.
+
+    A 429 says nothing new: the client already prints its cool-down (``RateLimited``) and a
+    fleet's report counts them, and in a large fleet they are routine; a line per resend
+    would bury the rest. A refused connection or a 5xx is what a person waiting on a silent
+    command wants to see, as it happens.
+    """
+    reason = str(fields["reason"])
+    if reason in ("429", "token 429"):
+        return ""
+    if reason.isdigit():
+        why = f"answered {reason}"
+    elif reason.startswith("token "):
+        why = f"the token request answered {reason.removeprefix('token ')}"
+    else:
+        why = _TRANSPORT_WORDS.get(reason, reason)
+    attempt = int(fields["attempt"])
+    return (
+        f"{fields['method']} {fields['path']}: {why}; retrying in {float(fields['delay']):.1f}s "
+        f"(attempt {attempt + 1})"
+    )
