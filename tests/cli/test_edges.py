@@ -4,7 +4,12 @@ deleting what is already gone, an unreachable API, a server that stops mid-fleet
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +18,7 @@ from click.testing import Result
 
 from aura_async.cli.commands._common import cli_error
 from aura_async.cli.output import describe
-from aura_async.emulator import EmulatorServer
+from aura_async.emulator import EmulatorConfig, EmulatorServer
 from aura_async.errors import (
     AuraError,
     ConfigurationError,
@@ -227,3 +232,49 @@ def test_retry_lines_say_what_failed_and_leave_out_rate_limits() -> None:
     # Routine in a fleet, and said once by the RateLimited line already.
     assert describe(RetryScheduled("POST", "/v1/instances", 1, 2.0, "429")) == ""
     assert describe(RetryScheduled("GET", "/v1/instances", 1, 2.0, "token 429")) == ""
+
+
+# --------------------------------------------------------------------------- 3: server stops
+
+
+def test_a_server_stopped_mid_fleet_up_leaves_every_item_with_a_reason(tmp_path: Path) -> None:
+    """The emulator stops once every create was answered: the waits cannot poll, the first
+    item fails and the others are cut short, each saying why."""
+    server = EmulatorServer(EmulatorConfig(time_scale=30, seed=3))
+    server.start()
+    env = {
+        **os.environ,
+        "AURA_CLIENT_ID": server.client_id,
+        "AURA_CLIENT_SECRET": server.client_secret,
+        "AURA_TENANT_ID": server.project_id,
+        "AURA_BASE_URL": server.base_url,
+        "AURA_TIME_SCALE": "30",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+    }
+    env.pop("CI", None)
+    command = [sys.executable, "-m", "aura_async", "fleet", "up", "--count", "6",
+               "--name-pattern", "s-{n}", *PRO]  # fmt: skip
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answered = counters(server)["requests"].get("POST /v1/instances", {})
+            if sum(answered.values()) >= 6:
+                break
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == 1, err
+    assert "()" not in err
+    assert re.search(r"create failed \(\S", err), err
+    ended = [line for line in err.splitlines() if re.search(r" s-\d: (failed|cancelled)", line)]
+    assert len(ended) == 6, err
+    for line in ended:
+        assert re.search(r": (failed|cancelled): \S", line), line
+    assert sum("the API became unreachable: " in line for line in ended) == 5, err
+    rows = [line for line in out.splitlines() if "│ cancelled" in line]
+    assert len(rows) == 5, out
+    assert all("Cut short when the call stopped" in row for row in rows), out

@@ -218,7 +218,10 @@ def describe(event: object) -> str:
         return f"{who}: {fields['operation']} done ({fields['status']}, {fields['elapsed']:.0f}s)"
     if kind in ("WaitFailed", "WaitTimedOut"):
         what = "failed" if kind == "WaitFailed" else "timed out"
-        return f"{who}: {fields['operation']} {what} ({fields['status']})"
+        # Never empty parentheses: the status last seen, the reason, or that nothing was.
+        said = [str(fields[k]) for k in ("status", "reason") if fields.get(k)]
+        why = ": ".join(dict.fromkeys(said)) or "no status seen"
+        return f"{who}: {fields['operation']} {what} ({why})"
     if kind == "OperationSubmitted":
         return f"{who}: {fields['operation']} submitted"
     if kind == "FleetItemFinished":

@@ -40,6 +40,7 @@ from aura_async.errors import (
     OngoingOperationError,
     RateLimitBackendError,
     ResponseValidationError,
+    TransportError,
     ValidationError,
 )
 from aura_async.events import CredentialsSaved
@@ -94,11 +95,15 @@ class _Run:
     created: list[tuple[FleetItem, str]] = attrs.Factory(list)
     # Ambiguous creates whose reconciliation has not finished (a stop or cancel cut it short).
     unsettled: list[_Ambiguous] = attrs.Factory(list)
+    # Why the call stopped (the failure that stopped it): what the items it cut short say.
+    stopped_by: AuraError | None = None
 
-    def fail(self) -> None:
+    def fail(self, item: FleetItem | None = None) -> None:
         """An item failed: under STOP or ROLLBACK nothing more starts and waits end."""
         if self.policy is not ErrorPolicy.CONTINUE and not self.stopped:
             self.stopped = True
+            if item is not None:
+                self.stopped_by = _stop_reason(item)
             self.scope.cancel()
 
 
@@ -1333,13 +1338,17 @@ class Fleet:
         if item.outcome is None:
             item.outcome = Outcome.FAILED
         if item.outcome is Outcome.FAILED:
-            run.fail()
+            run.fail(item)
         self._end(item, run)
 
     def _end(self, item: FleetItem, run: _Run) -> None:
         item.finished = self._clock()
         if item.outcome is None:
             item.outcome = _cut_short(item)
+            if item.outcome is Outcome.CANCELLED and item.error is None:
+                # Sent and then cut short by another item's failure: say which, so no
+                # cancelled item is left without a reason.
+                item.error = run.stopped_by
         self._publish(
             FleetItemFinished(
                 operation=run.operation,
@@ -1429,6 +1438,21 @@ def _naming(spec: InstanceSpec) -> Iterator[None]:
         raise ValidationError(
             f"spec {spec.name!r}: {error.message}", field=error.field, hint=error.hint
         ) from None
+
+
+def _stop_reason(item: FleetItem) -> AuraError:
+    """Why a failed item stopped the call, as the items it cut short say it."""
+    error = item.error
+    while isinstance(error, CreateFailedError | CreateOutcomeUnknownError):
+        # Their cause says what went wrong on the way (a refused connection, a 503).
+        error = error.cause
+    # The message without its hint: this line is said once per item cut short.
+    said = error.message if isinstance(error, AuraError) else str(error or "no reason given")
+    if isinstance(error, TransportError):
+        why = f"the API became unreachable: {said}"
+    else:
+        why = f"{item.name} failed: {said}"
+    return AuraError(f"Cut short when the call stopped ({why})")
 
 
 def _cut_short(item: FleetItem) -> Outcome:
