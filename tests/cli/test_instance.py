@@ -307,8 +307,30 @@ def test_snapshots(cli_run: CliRun) -> None:
         "Completed" in ok(cli_run("instance", "snapshot", "get", snap, "--instance-id", key)).stdout
     )
 
+    # aura-cli's other spelling: --snapshot-id beside the positional.
+    by_flag = run_json(
+        cli_run, "instance", "snapshot", "get", "--snapshot-id", snap, "--instance-id", key
+    )
+    assert by_flag == taken
+    both = cli_run(
+        "instance", "snapshot", "get", snap, "--snapshot-id", "other", "--instance-id", key
+    )
+    assert both.exit_code == 2
+    assert "two snapshot ids given" in both.stderr
+    neither = cli_run("instance", "snapshot", "get", "--instance-id", key)
+    assert neither.exit_code == 2
+    assert "--snapshot-id ID" in neither.stderr
+
     restored = run_json(
-        cli_run, "instance", "snapshot", "restore", snap, "--instance-id", key, "--await"
+        cli_run,
+        "instance",
+        "snapshot",
+        "restore",
+        "--snapshot-id",
+        snap,
+        "--instance-id",
+        key,
+        "--await",
     )
     assert set(restored) == INSTANCE_KEYS
     assert restored["status"] == "running"

@@ -571,13 +571,41 @@ def snapshot_list(rt: Runtime, instance_id: str, date: str | None) -> None:
     show(rt, lambda aura: aura.snapshots.list(instance_id, date=date), SNAPSHOT_COLUMNS)
 
 
+def _snapshot_id_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The snapshot as a positional or as ``--snapshot-id`` (both spellings are aura-cli's)."""
+    command = click.option(
+        "--snapshot-id",
+        "snapshot_id_option",
+        metavar="ID",
+        help="The snapshot (or as the argument).",
+    )(command)
+    return click.argument("snapshot_id", required=False)(command)
+
+
+def _one_snapshot_id(positional: str | None, option: str | None) -> str:
+    """The snapshot id given one way or the other.
+
+    Raises:
+        click.UsageError: none given, or two that differ.
+    """
+    if positional and option and positional != option:
+        raise click.UsageError(f"two snapshot ids given: {positional} and --snapshot-id {option}")
+    chosen = positional or option
+    if not chosen:
+        raise click.UsageError("a snapshot id is needed: SNAPSHOT_ID or --snapshot-id ID")
+    return chosen
+
+
 @snapshot.command("get")
-@click.argument("snapshot_id")
+@_snapshot_id_options
 @_instance_id_option
 @pass_runtime
-def snapshot_get(rt: Runtime, snapshot_id: str, instance_id: str) -> None:
+def snapshot_get(
+    rt: Runtime, snapshot_id: str | None, snapshot_id_option: str | None, instance_id: str
+) -> None:
     """Show a snapshot with its status."""
-    show(rt, lambda aura: aura.snapshots.get(instance_id, snapshot_id), SNAPSHOT_COLUMNS)
+    chosen = _one_snapshot_id(snapshot_id, snapshot_id_option)
+    show(rt, lambda aura: aura.snapshots.get(instance_id, chosen), SNAPSHOT_COLUMNS)
 
 
 @snapshot.command("create")
@@ -598,18 +626,24 @@ def snapshot_create(rt: Runtime, instance_id: str, wait: bool, timeout: float | 
 
 
 @snapshot.command("restore")
-@click.argument("snapshot_id")
+@_snapshot_id_options
 @_instance_id_option
 @await_options("the instance runs again with the snapshot's data")
 @pass_runtime
 def snapshot_restore(
-    rt: Runtime, snapshot_id: str, instance_id: str, wait: bool, timeout: float | None
+    rt: Runtime,
+    snapshot_id: str | None,
+    snapshot_id_option: str | None,
+    instance_id: str,
+    wait: bool,
+    timeout: float | None,
 ) -> None:
     """Restore an instance from one of its completed snapshots."""
+    chosen = _one_snapshot_id(snapshot_id, snapshot_id_option)
     wait, timeout = waiting(rt, wait, timeout)
     show(
         rt,
-        lambda aura: aura.snapshots.restore(instance_id, snapshot_id, wait=wait, timeout=timeout),
+        lambda aura: aura.snapshots.restore(instance_id, chosen, wait=wait, timeout=timeout),
         INSTANCE_COLUMNS,
     )
 
