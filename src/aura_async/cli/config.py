@@ -230,7 +230,7 @@ def resolve_settings(
     if "credential" in profile and not _credentials_given(options, layered, profile):
         # The stored credential (`credential use`) only when nothing above gives an id or a
         # secret: a flag or a variable wins, and an id and a secret are never mixed.
-        store = CredentialStore(config_file(options, environ))
+        store = NamedCredentials(config_file(options, environ))
         chosen = store.get(profile["credential"])
         flags["client_id"] = chosen.client_id
         flags["client_secret"] = store.secret(chosen)
@@ -515,7 +515,7 @@ class StoredCredential:
     client_id: str
     kept_in: str  # "keyring" or "file"
 
-    def where(self, store: CredentialStore) -> str:
+    def where(self, store: NamedCredentials) -> str:
         """Where the secret is kept, for people (never the secret)."""
         if self.kept_in == "keyring":
             return "the system keyring"
@@ -537,7 +537,7 @@ def check_credential_name(name: str) -> str:
     return name
 
 
-class CredentialStore:
+class NamedCredentials:
     """The credentials of one config file: ids in it, secrets in the keyring or files."""
 
     def __init__(self, path: Path) -> None:

@@ -15,7 +15,7 @@ import click
 
 from aura_async.cli.commands._common import pass_runtime, run
 from aura_async.cli.config import (
-    CredentialStore,
+    NamedCredentials,
     StoredCredential,
     check_credential_name,
     config_file,
@@ -71,7 +71,7 @@ def credential_add(rt: Runtime, name: str, client_id: str, client_secret_file: s
 
     async def body() -> None:
         check_credential_name(name)
-        store = CredentialStore(config_file(rt.options))
+        store = NamedCredentials(config_file(rt.options))
         store.list()  # a malformed config file is reported before the secret is asked for
         secret = _read_secret(client_secret_file)
         added = store.add(name, client_id, secret)
@@ -111,7 +111,7 @@ def _read_secret(source: str | None) -> str:
     return str(secret).strip()
 
 
-def _row(store: CredentialStore, stored: StoredCredential, *, in_use: bool) -> dict[str, object]:
+def _row(store: NamedCredentials, stored: StoredCredential, *, in_use: bool) -> dict[str, object]:
     return {
         "name": stored.name,
         "client_id": stored.client_id,
@@ -126,7 +126,7 @@ def credential_list(rt: Runtime) -> None:
     """The stored credentials; IN USE marks the profile's (never a secret)."""
 
     async def body() -> None:
-        store = CredentialStore(config_file(rt.options))
+        store = NamedCredentials(config_file(rt.options))
         in_use = store.in_use(rt.options)
         rows = [_row(store, c, in_use=c.name == in_use) for c in store.list()]
         rt.output.result(rows, columns=["name", "client_id", "secret_in", "in_use"])
@@ -141,7 +141,7 @@ def credential_use(rt: Runtime, name: str) -> None:
     """Make NAME the credential commands use (in the profile: --profile, else default)."""
 
     async def body() -> None:
-        store = CredentialStore(config_file(rt.options))
+        store = NamedCredentials(config_file(rt.options))
         chosen = store.use(name, rt.options.profile)
         rt.output.result(
             _row(store, chosen, in_use=True),
@@ -159,7 +159,7 @@ def credential_remove(rt: Runtime, name: str) -> None:
     """Forget credential NAME: its secret (keyring or file) and its entry."""
 
     async def body() -> None:
-        store = CredentialStore(config_file(rt.options))
+        store = NamedCredentials(config_file(rt.options))
         removed = store.remove(name)
         rt.output.result(
             _row(store, removed, in_use=False), message=f"credential {removed.name!r} removed"

@@ -20,7 +20,7 @@ from aura_async._http.limiter import RateLimit
 from aura_async.cli.commands._common import pass_runtime, run
 from aura_async.cli.config import (
     CliOptions,
-    CredentialStore,
+    NamedCredentials,
     default_config_path,
     load_profile,
 )
@@ -168,7 +168,7 @@ def credential_sources(
             found[key] = None
     if found["client_id"] is None and found["client_secret"] is None and profile.get("credential"):
         # The stored credential (`credential use`): its name and where its secret is kept.
-        store = CredentialStore(path)
+        store = NamedCredentials(path)
         chosen = store.get(profile["credential"])
         found["client_id"] = f"credential {chosen.name!r} ({where_profile})"
         found["client_secret"] = f"credential {chosen.name!r}: {chosen.where(store)}"
