@@ -184,10 +184,13 @@ def test_deleting_an_instance_already_gone_succeeds_with_a_note(
     gone = json_of(cli_run("-o", "json", "-y", "instance", "delete", key, *wait))
     assert gone == {"id": key, "status": "already gone"}
 
-    # fleet down calls the same thing done, with the same exit code.
+    # fleet down calls the same thing done, with the same exit code and the same note.
     down = cli_run("-y", "fleet", "down", "--id", key)
     assert down.exit_code == 0, down.output
     assert "succeeded" in down.stdout
+    assert "already gone" in down.stdout
+    (item,) = json_of(cli_run("-o", "json", "-y", "fleet", "down", "--id", key))["items"]
+    assert (item["outcome"], item["already_gone"]) == ("succeeded", True)
 
 
 def test_delete_right_after_create_is_no_already_gone(

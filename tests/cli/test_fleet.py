@@ -64,6 +64,7 @@ ITEM_KEYS = {
     "saved_to",
     "snapshot_id",
     "snapshot_status",
+    "already_gone",
 }
 
 

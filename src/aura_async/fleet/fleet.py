@@ -1116,9 +1116,11 @@ class Fleet:
         """
         if item is not None:
             item.submitted = self._clock()
-        await self._instances.ensure_deleted(
+        deleted = await self._instances.ensure_deleted(
             instance_id, wait=wait and timeout != 0, timeout=timeout or None, cohort=True
         )
+        if item is not None and not deleted:
+            item.already_gone = True
 
     # ------------------------------------------------------------------ recovery
 

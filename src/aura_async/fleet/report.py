@@ -60,6 +60,7 @@ class FleetItem:
         snapshot_id: for a fleet snapshot, the snapshot taken.
         snapshot_status: for a fleet snapshot, its last status seen (``Pending`` when only
             the create's answer was seen).
+        already_gone: for a fleet delete, the instance was proven absent, nothing deleted.
     """
 
     name: str
@@ -75,6 +76,7 @@ class FleetItem:
     saved_to: str | None = None
     snapshot_id: str | None = None
     snapshot_status: str | None = None
+    already_gone: bool = False
 
     @property
     def elapsed(self) -> float | None:
@@ -97,6 +99,7 @@ class FleetItem:
             "saved_to": self.saved_to,
             "snapshot_id": self.snapshot_id,
             "snapshot_status": self.snapshot_status,
+            "already_gone": self.already_gone,
         }
 
 

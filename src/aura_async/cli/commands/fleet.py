@@ -366,6 +366,8 @@ def _rows(report: FleetReport) -> list[dict[str, Any]]:
     def status(item: FleetItem) -> str | None:
         if report.operation == "snapshot":
             return item.snapshot_status
+        if item.already_gone:
+            return "already gone"
         return None if item.instance is None else str(item.instance.status)
 
     return [
