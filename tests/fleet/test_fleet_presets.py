@@ -37,7 +37,7 @@ from aura_async.errors import CreateOutcomeUnknownError
 from aura_async.fleet import MemoryStore, Outcome, Selector
 from aura_async.fleet.store import EntryState
 from aura_async.lifecycle import PollPolicy
-from tests.fleet.conftest import PROJECT, Rig, RigFactory, spec
+from tests.fleet.conftest import Rig, RigFactory, spec
 
 pytestmark = pytest.mark.anyio
 
@@ -79,18 +79,9 @@ def service(preset: str, seed: int | None) -> EmulatorConfig:
 
 def client(rig: Rig) -> AuraClient:
     """A client told only the documented limit and the scale: nothing of the preset."""
-    credential = rig.state.config.credentials[0]
-    aura = AuraClient(
-        credential.client_id,
-        credential.client_secret,
-        tenant_id=PROJECT,
-        base_url=rig.base_url,
-        transport=rig.transport(),
-        rate_limit=RateLimit(125, 60.0 / SCALE),
-        poll=PollPolicy().scaled(1 / SCALE),
+    return rig.client(
+        rate_limit=RateLimit(125, 60.0 / SCALE), policy=PollPolicy().scaled(1 / SCALE)
     )
-    rig.clients.append(aura)
-    return aura
 
 
 def failures(*reports: Any) -> list[tuple[str, str, str]]:
