@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import keyring
 import pytest
 from click.testing import CliRunner, Result
+from keyrings.alt.file import PlaintextKeyring
 
 from aura_async.cli import cli
 from aura_async.cli.commands import register
@@ -32,6 +34,17 @@ def emulator() -> Iterator[EmulatorServer]:
     """An emulator on loopback, 600 times faster than real time."""
     with EmulatorServer(EmulatorConfig(time_scale=SCALE, seed=11)) as server:
         yield server
+
+
+@pytest.fixture
+def file_keyring(tmp_path: Path) -> Iterator[PlaintextKeyring]:
+    """keyrings.alt's file keyring in the test's directory (the machine's is never touched)."""
+    previous = keyring.get_keyring()
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -22,11 +22,8 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import keyring
 import pytest
 from click.testing import Result
 from keyrings.alt.file import PlaintextKeyring
@@ -155,17 +152,6 @@ def test_aura_clis_documented_lines(cli_run: CliRun, emulator: EmulatorServer) -
 
     # Version
     assert "aura-async" in t.run("aura-cli -v").stdout
-
-
-@pytest.fixture
-def file_keyring(tmp_path: Path) -> Iterator[PlaintextKeyring]:
-    """keyrings.alt's file keyring in the test's directory (the machine's is never touched)."""
-    previous = keyring.get_keyring()
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_aura_clis_documented_configuration_lines(
