@@ -15,7 +15,6 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from aura_async import __version__
 from aura_async._http.auth import ClientCredentialsAuth
 from aura_async._http.limiter import Priority, RateLimit, RateLimiter
 from aura_async._http.redis_limiter import RedisRateLimiter
@@ -30,6 +29,7 @@ from aura_async._http.retry import (
 )
 from aura_async._http.server_clock import ServerClock
 from aura_async._http.transport import RateLimitedTransport, reserved_permit
+from aura_async._version import __version__
 from aura_async.config import ClientSettings
 from aura_async.errors import (
     APIError,
