@@ -6,10 +6,9 @@ Start with :class:`AuraClient`; everything public is re-exported here. The emula
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from aura_async._http.limiter import Priority, RateLimit, RateLimiter
 from aura_async._http.retry import RetryPolicy
+from aura_async._version import __version__
 from aura_async.backends import RedisBackend
 from aura_async.client import AuraClient
 from aura_async.config import ClientSettings
@@ -39,6 +38,9 @@ from aura_async.errors import (
     TransportError,
     UnsupportedForTierError,
     ValidationError,
+    VerifyAuthError,
+    VerifyError,
+    VerifyUnreachableError,
     WaitCancelledError,
     WaitError,
     WaitFailedError,
@@ -78,6 +80,8 @@ from aura_async.fleet import (
     write_env_file,
 )
 from aura_async.lifecycle import (
+    Connectable,
+    Connectivity,
     LifecycleEvent,
     Operation,
     OperationSubmitted,
@@ -87,6 +91,7 @@ from aura_async.lifecycle import (
     Subscription,
     TargetReached,
     UnknownStatusSeen,
+    VerifyFailed,
     WaitCancelled,
     WaitFailed,
     WaitTimedOut,
@@ -130,6 +135,8 @@ __all__ = [
     "CloudProvider",
     "ConfigurationError",
     "ConflictError",
+    "Connectable",
+    "Connectivity",
     "CreateFailedError",
     "CreateOutcomeUnknownError",
     "CreatedInstance",
@@ -211,6 +218,10 @@ __all__ = [
     "UnknownStatusSeen",
     "UnsupportedForTierError",
     "ValidationError",
+    "VerifyAuthError",
+    "VerifyError",
+    "VerifyFailed",
+    "VerifyUnreachableError",
     "WaitCancelled",
     "WaitCancelledError",
     "WaitError",

@@ -42,6 +42,9 @@ __all__ = [
     "TransportError",
     "UnsupportedForTierError",
     "ValidationError",
+    "VerifyAuthError",
+    "VerifyError",
+    "VerifyUnreachableError",
     "WaitCancelledError",
     "WaitError",
     "WaitFailedError",
@@ -338,6 +341,62 @@ class WaitCancelledError(WaitError):
     """The wait was cancelled because its client was closed."""
 
     hint = "Keep the client open for as long as something waits on it"
+
+
+class VerifyError(AuraError):
+    """A database did not prove that it accepts connections (``instances.verify``).
+
+    Raised as is when the driver failed in a way neither retried nor about the password (a
+    URI the driver refuses, a query error); its subclasses say which of the two it was.
+
+    Attributes:
+        instance_id: the instance verified ("" when the credentials did not say).
+        connection_url: the address tried (None when there was none).
+        attempts: how many connections were tried.
+        elapsed: seconds from the first attempt to the verdict.
+    """
+
+    hint = "Run it again with -v to see the driver's error, or check the instance's status"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        instance_id: str = "",
+        connection_url: str | None = None,
+        attempts: int = 0,
+        elapsed: float = 0.0,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.instance_id = instance_id
+        self.connection_url = connection_url
+        self.attempts = attempts
+        self.elapsed = elapsed
+
+
+class VerifyAuthError(VerifyError):
+    """The database refused the user name and password: never retried.
+
+    A password that worked once and is refused now means the saved copy is stale: the
+    instance was overwritten from another one, restored, or its password was reset.
+    """
+
+    hint = (
+        "The saved password is stale (the instance was overwritten, restored or had its "
+        "password reset): reset it in the Aura console and save it again, or delete the "
+        "instance and create it again"
+    )
+
+
+class VerifyUnreachableError(VerifyError):
+    """No connection could be made before the timeout: refused, unresolved or silent."""
+
+    hint = (
+        "Check the network, a proxy or firewall, and the project's IP allow-list in the "
+        "Aura console; a new instance's address can lag its running status, so try a longer "
+        "--timeout"
+    )
 
 
 @attrs.frozen

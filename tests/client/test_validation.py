@@ -20,13 +20,21 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from aura_async import AuraClient, InstanceSpec, MemoryStore, ValidationError
+from aura_async import AuraClient, Credentials, InstanceSpec, MemoryStore, ValidationError
 from aura_async.emulator import EmulatorServer
 from tests.client.conftest import Witness, emulator_config, make_client
 
 pytestmark = pytest.mark.timeout(60)
 
 ID = "0123abcd"  # a well-formed instance id (never sent: the calls below are all refused)
+# Credentials to verify (never used: every verify below is refused before connecting).
+LOGIN = Credentials(
+    instance_id=ID,
+    name="db",
+    username="neo4j",
+    password="not-a-real-password",  # noqa: S106
+    connection_url="neo4j://127.0.0.1:1",
+)
 PRO: dict[str, Any] = {
     "name": "db",
     "type": "professional-db",
@@ -276,6 +284,30 @@ CASES = [
         base={"wait": False},
         tag="no-wait",
         match=TIMEOUT,
+    ),
+    # Verifying: the credentials are checked before the instance is read for its address
+    # (and before the driver is loaded).
+    *each("instances.verify", "timeout", BAD_TIMEOUTS, args=(LOGIN,), match=TIMEOUT),
+    case(
+        "instances.verify",
+        attrs.evolve(LOGIN, instance_id="", connection_url=None),
+        field="connection_url",
+        match="no connection URL",
+        id="no-url-nor-id",
+    ),
+    case(
+        "instances.verify",
+        attrs.evolve(LOGIN, password=""),
+        field="password",
+        match="no user name or password",
+        id="no-password",
+    ),
+    case(
+        "instances.verify",
+        attrs.evolve(LOGIN, username="", connection_url=None),
+        field="password",
+        match="no user name or password",
+        id="no-user",
     ),
     # The create and resize checks on their own: what is malformed is refused before even
     # the project's offer is read (the refusals of what the project does not offer, which
@@ -628,14 +660,15 @@ def _public_operations() -> set[str]:
 
 def test_every_public_method_with_arguments_has_refusals() -> None:
     covered = {param.values[0].operation for param in CASES}
-    # The 26 API operations, the create and resize checks (validate_create, validate_resize)
-    # and ensure_deleted; the waits (instances.wait, ...) send only GETs of them.
+    # The 26 API operations, the create and resize checks (validate_create, validate_resize),
+    # ensure_deleted and verify; the waits (instances.wait, ...) send only GETs of them.
     operations = {op for op in _public_operations() if not op.endswith(".wait")}
-    assert len(operations) == 29
+    assert len(operations) == 30
     assert {
         "instances.validate_create",
         "instances.validate_resize",
         "instances.ensure_deleted",
+        "instances.verify",
     } <= operations
     # tenants.list takes no arguments: there is nothing to refuse.
     assert covered == operations - {"tenants.list"}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from aura_async.lifecycle.bus import EventBus, Subscription
+from aura_async.lifecycle.connectivity import Connectivity
 from aura_async.lifecycle.events import (
+    Connectable,
     LifecycleEvent,
     OperationSubmitted,
     StatusChanged,
     StatusObserved,
     TargetReached,
     UnknownStatusSeen,
+    VerifyFailed,
     WaitCancelled,
     WaitFailed,
     WaitTimedOut,
@@ -19,6 +22,8 @@ from aura_async.lifecycle.operations import Observation, Operation, PollPolicy, 
 from aura_async.lifecycle.watcher import Watcher
 
 __all__ = [
+    "Connectable",
+    "Connectivity",
     "EventBus",
     "LifecycleEvent",
     "Observation",
@@ -32,6 +37,7 @@ __all__ = [
     "TargetReached",
     "UnknownStatusSeen",
     "Verdict",
+    "VerifyFailed",
     "WaitCancelled",
     "WaitFailed",
     "WaitTimedOut",

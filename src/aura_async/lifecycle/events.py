@@ -2,7 +2,9 @@
 
 Every event is a frozen attrs class that turns into JSON with :func:`to_json`. Each carries
 the resource id and name, the operation, wall-clock and monotonic timestamps, and the seconds
-since the operation was submitted.
+since the operation was submitted. A verification's events (:class:`Connectable`,
+:class:`VerifyFailed`) follow no API operation: they carry the attempts instead, and count
+from the first.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import attrs
 from aura_async.lifecycle.operations import Operation
 
 __all__ = [
+    "Connectable",
     "LifecycleEvent",
     "OperationSubmitted",
     "StatusChanged",
     "StatusObserved",
     "TargetReached",
     "UnknownStatusSeen",
+    "VerifyFailed",
     "WaitCancelled",
     "WaitFailed",
     "WaitTimedOut",
@@ -94,6 +98,34 @@ class WaitCancelled(_Base):
     status: str
 
 
+@attrs.frozen(kw_only=True)
+class _Verification:
+    resource_id: str
+    name: str | None
+    at: dt.datetime
+    monotonic: float
+    elapsed: float
+    attempts: int
+
+
+@attrs.frozen(kw_only=True)
+class Connectable(_Verification):
+    """The database accepted a connection with its credentials and answered a query
+    (``instances.verify``). ``elapsed`` counts from the first connection attempt;
+    ``attempts`` is how many it took; ``server`` is the server's agent."""
+
+    server: str
+
+
+@attrs.frozen(kw_only=True)
+class VerifyFailed(_Verification):
+    """A verification ended without a connection: ``reason`` is ``auth`` (the password was
+    refused), ``unreachable`` (nothing accepted before the timeout) or ``error``."""
+
+    reason: str
+    message: str
+
+
 LifecycleEvent = (
     OperationSubmitted
     | StatusObserved
@@ -103,6 +135,8 @@ LifecycleEvent = (
     | WaitFailed
     | WaitTimedOut
     | WaitCancelled
+    | Connectable
+    | VerifyFailed
 )
 
 

@@ -224,6 +224,10 @@ class PollPolicy:
         poll_share: the share of each window of the rate limit a fleet's polls may be
             planned in (all of it by default: mutations go ahead of polls at the limiter
             anyway, and a share left unplanned is lost where polls are the bottleneck).
+        verify_timeout: how long ``instances.verify`` keeps trying an address that does
+            not accept connections yet (a running instance's has had long enough to resolve
+            and accept by then); its pauses grow from ``min_interval`` to a third of
+            ``max_interval``.
     """
 
     expected: Mapping[Operation, float] = attrs.field(factory=lambda: dict(_EXPECTED))
@@ -240,6 +244,7 @@ class PollPolicy:
     poll_share: float = attrs.field(
         default=1.0, validator=[attrs.validators.gt(0.0), attrs.validators.le(1.0)]
     )
+    verify_timeout: float = attrs.field(default=300.0, validator=attrs.validators.gt(0.0))
 
     def scaled(self, factor: float) -> PollPolicy:
         """Return this policy with every duration multiplied by ``factor``.
@@ -259,6 +264,7 @@ class PollPolicy:
             max_interval=self.max_interval * factor,
             single_pace=self.single_pace * factor,
             not_found_grace=self.not_found_grace * factor,
+            verify_timeout=self.verify_timeout * factor,
         )
 
     def first_delay(self, expected: float) -> float:

@@ -228,6 +228,14 @@ class Watcher:
         self._drained = anyio.Event()  # set once closed and the last wait has left
         self.polls = 0
 
+    def publish(self, event: object) -> None:
+        """Hand an event that happened beside the waits (a verification) to the subscribers."""
+        self._publish(event)
+
+    def now(self) -> float:
+        """The watcher's monotonic clock, in seconds."""
+        return self._clock()
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""

@@ -1,4 +1,5 @@
-"""``aura.instances``: list, inspect, create, change, pause, resume, overwrite, upgrade, delete."""
+"""``aura.instances``: list, inspect, create, change, pause, resume, overwrite, upgrade, delete,
+and verify (connect with the official driver)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,21 @@ from aura_async.errors import (
     OngoingOperationError,
     ResponseValidationError,
     ValidationError,
+    VerifyAuthError,
+    VerifyError,
+    VerifyUnreachableError,
     WaitError,
     WaitFailedError,
     WaitTimeoutError,
 )
+from aura_async.lifecycle.connectivity import (
+    QUERY,
+    Connectivity,
+    Login,
+    check_connectable,
+    check_login,
+)
+from aura_async.lifecycle.events import Connectable, VerifyFailed
 from aura_async.lifecycle.operations import Operation, Target
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.models import (
@@ -490,6 +502,86 @@ class Instances(Resource):
             cohort=cohort,
         )
         return result if isinstance(result, Instance) else None
+
+    async def verify(
+        self,
+        credentials: Login,
+        *,
+        timeout: float | None = None,
+        query: str = QUERY,
+    ) -> Connectivity:
+        """Prove that an instance accepts connections: connect with the official driver and
+        run ``query`` (``RETURN 1``) with its saved user name and password.
+
+        ``credentials`` is a create's answer (:class:`~aura_async.models.CreatedInstance`),
+        the ledger's :class:`~aura_async.fleet.Credentials`, or anything with
+        ``connection_url``, ``username`` and ``password``. Without a URL (the live service
+        may send none at first) the instance is read for it. Refused connections and names
+        that do not resolve yet are tried again, pausing from the policy's
+        ``min_interval`` up to a third of its ``max_interval``, until ``timeout`` seconds
+        (the policy's ``verify_timeout`` when None); a refused password is tried once.
+        Publishes :class:`~aura_async.lifecycle.events.Connectable` or
+        :class:`~aura_async.lifecycle.events.VerifyFailed`. Needs ``aura-async[verify]``
+        and asyncio.
+
+        Raises:
+            ConfigurationError: the driver (``neo4j``) is not installed.
+            ValidationError: no URL, user name or password, or a negative timeout.
+            VerifyAuthError: the password was refused: the saved copy is stale.
+            VerifyUnreachableError: nothing accepted a connection before the timeout.
+            VerifyError: the driver refused the URL, or the server refused the query.
+            AuraError: reading the instance for its URL failed.
+        """
+        check_timeout(timeout)
+        instance_id = str(
+            getattr(credentials, "instance_id", None) or getattr(credentials, "id", "") or ""
+        )
+        name = getattr(credentials, "name", None)
+        check_login(credentials.username, credentials.password, instance_id)
+        url = credentials.connection_url
+        if not url and instance_id:
+            url = (await self.get(instance_id)).connection_url
+        policy = self._watcher.policy
+        began = self._watcher.now()
+
+        def stamp() -> dict[str, Any]:
+            now = self._watcher.now()
+            return {
+                "resource_id": instance_id,
+                "name": name if isinstance(name, str) else None,
+                "at": dt.datetime.now(dt.UTC),
+                "monotonic": now,
+                "elapsed": now - began,
+            }
+
+        try:
+            found = await check_connectable(
+                url or "",
+                credentials.username,
+                credentials.password,
+                timeout=policy.verify_timeout if timeout is None else timeout,
+                first_pause=policy.min_interval,
+                longest_pause=max(policy.min_interval, policy.max_interval / 3),
+                instance_id=instance_id,
+                query=query,
+                clock=self._watcher.now,
+            )
+        except VerifyError as error:
+            reason = (
+                "auth"
+                if isinstance(error, VerifyAuthError)
+                else "unreachable"
+                if isinstance(error, VerifyUnreachableError)
+                else "error"
+            )
+            self._watcher.publish(
+                VerifyFailed(
+                    reason=reason, message=error.message, attempts=error.attempts, **stamp()
+                )
+            )
+            raise
+        self._watcher.publish(Connectable(attempts=found.attempts, server=found.server, **stamp()))
+        return found
 
     def _found_or_listed(
         self, instance_id: str, target: Target, started: float
