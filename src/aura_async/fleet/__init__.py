@@ -20,6 +20,7 @@ from aura_async.fleet.store import (
     MemoryStore,
     default_store_directory,
     ensure_gitignored,
+    read_env_file,
     write_env_file,
 )
 
@@ -48,5 +49,6 @@ __all__ = [
     "ensure_gitignored",
     "expand",
     "parse_age",
+    "read_env_file",
     "write_env_file",
 ]

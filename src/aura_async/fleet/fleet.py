@@ -42,6 +42,7 @@ from aura_async.errors import (
     ResponseValidationError,
     TransportError,
     ValidationError,
+    VerifyError,
 )
 from aura_async.events import CredentialsSaved
 from aura_async.fleet.events import FleetFinished, FleetItemFinished, FleetStarted
@@ -58,6 +59,7 @@ from aura_async.fleet.store import (
     default_store_directory,
     new_intent_id,
 )
+from aura_async.lifecycle.connectivity import load_driver
 from aura_async.lifecycle.operations import Operation
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.models import CreatedInstance, Instance, InstanceStatus, InstanceSummary
@@ -232,6 +234,7 @@ class Fleet:
         store: CredentialStore | None = None,
         adopt: bool = True,
         attempts: int = 10,
+        verify: bool = False,
     ) -> FleetReport:
         """Create many instances: a list of specs, or ``count`` copies of one named by ``pattern``.
 
@@ -262,11 +265,20 @@ class Fleet:
                 an instance already under such a name then gets a twin.
             attempts: how many create requests an item may send, each after the last was
                 proven to have created nothing (1: never resend).
+            verify: once an instance runs, connect to it with the official driver and its
+                saved password (:meth:`Instances.verify`; needs ``aura-async[verify]``): an
+                item succeeds only once its database answered, and its
+                ``connectable_after`` says how long after running that was. A refused
+                password or an address still unreachable at the policy's verify timeout
+                fails the item (the instance and its credentials are kept, unless the
+                policy rolls back). Needs ``wait``.
 
         Raises:
             ValidationError: any spec, the count, the pattern, a repeated name or the
-                policy is invalid, or a spec asks for what the project does not offer;
-                nothing was sent (but the read of the project's offer, once per client).
+                policy is invalid, ``verify`` without ``wait``, or a spec asks for what the
+                project does not offer; nothing was sent (but the read of the project's
+                offer, once per client).
+            ConfigurationError: ``verify`` without the driver installed; nothing was sent.
             CredentialStoreError: the ledger could not be read to adopt what exists;
                 nothing was created.
             AuraError: listing the project's instances failed; nothing was created.
@@ -285,6 +297,14 @@ class Fleet:
                 f"attempts must be a whole number, 1 or more; got {attempts!r}", field="attempts"
             )
         _check_store(store)
+        if verify is not True and verify is not False:
+            raise ValidationError("verify must be True or False", field="verify")
+        if verify and (not wait or timeout == 0):
+            raise ValidationError(
+                "verify needs wait: an instance is verified once it runs", field="verify"
+            )
+        if verify:
+            load_driver()  # a missing extra stops the call before anything is created
         # Then against what the project offers (one read of it per client, shared).
         with counting_requests() as checking:
             for spec in chosen:
@@ -312,6 +332,8 @@ class Fleet:
             await self._create_one(
                 item, spec, run, existing, ledger, store, wait, timeout, attempts
             )
+            if verify:
+                await self._verify(item)
 
         async def before(run: _Run) -> None:
             if not adopt:
@@ -465,6 +487,28 @@ class Fleet:
             await self._complete_address(item, intent.intent_id, store)
         item.outcome = Outcome.SUCCEEDED
         return None
+
+    async def _verify(self, item: FleetItem) -> None:
+        """Connect to a created or adopted instance that runs; fail the item if it refuses.
+
+        An instance without credentials (adopted without its password) or not seen running
+        is left as it is: its outcome already says why.
+        """
+        if (
+            item.outcome not in (Outcome.SUCCEEDED, Outcome.ADOPTED)
+            or item.error is not None
+            or item.credentials is None
+            or item.instance is None
+            or item.instance.status is not InstanceStatus.RUNNING
+        ):
+            return
+        running = self._clock()
+        try:
+            await self._instances.verify(item.credentials)
+        except (VerifyError, ValidationError) as error:
+            item.outcome, item.error = Outcome.FAILED, error
+            return
+        item.connectable_after = self._clock() - running
 
     async def _complete_address(
         self, item: FleetItem, intent_id: str, store: CredentialStore

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import statistics
 from collections import Counter
 from typing import Any
 
@@ -61,6 +62,8 @@ class FleetItem:
         snapshot_status: for a fleet snapshot, its last status seen (``Pending`` when only
             the create's answer was seen).
         already_gone: for a fleet delete, the instance was proven absent, nothing deleted.
+        connectable_after: for a create with ``verify=True``, seconds from the instance
+            seen running to its database answering a query (None when not verified).
     """
 
     name: str
@@ -77,6 +80,7 @@ class FleetItem:
     snapshot_id: str | None = None
     snapshot_status: str | None = None
     already_gone: bool = False
+    connectable_after: float | None = None
 
     @property
     def elapsed(self) -> float | None:
@@ -100,6 +104,9 @@ class FleetItem:
             "snapshot_id": self.snapshot_id,
             "snapshot_status": self.snapshot_status,
             "already_gone": self.already_gone,
+            "connectable_after": (
+                None if self.connectable_after is None else round(self.connectable_after, 3)
+            ),
         }
 
 
@@ -158,13 +165,30 @@ class FleetReport:
             return self
         raise FleetError.from_report(self)
 
+    @property
+    def connectable_after(self) -> tuple[float, float, float] | None:
+        """Seconds from running to connectable over the verified items: (fastest, median,
+        slowest); None when none was verified."""
+        seen = sorted(i.connectable_after for i in self.items if i.connectable_after is not None)
+        if not seen:
+            return None
+        return seen[0], statistics.median(seen), seen[-1]
+
     def summary(self) -> str:
-        """One line: the verb, the totals and the requests spent."""
+        """One line: the verb, the totals, the requests spent and, for a verified create,
+        how long databases took from running to connectable."""
         totals = ", ".join(f"{count} {outcome.value}" for outcome, count in self.totals.items())
-        return (
+        line = (
             f"{self.operation}: {totals or 'nothing to do'} in {self.elapsed:.1f}s, "
             f"{self.requests} requests, {self.rate_limited} rate-limited"
         )
+        spread = self.connectable_after
+        if spread is not None:
+            line += (
+                f"; connectable {spread[1]:.1f}s after running (median; "
+                f"{spread[0]:.1f}-{spread[2]:.1f}s)"
+            )
+        return line
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON values; never includes a password."""
@@ -176,5 +200,15 @@ class FleetReport:
             "requests": self.requests,
             "rate_limited": self.rate_limited,
             "elapsed": round(self.elapsed, 3),
+            "connectable_after": (
+                None
+                if self.connectable_after is None
+                else {
+                    key: round(value, 3)
+                    for key, value in zip(
+                        ("fastest", "median", "slowest"), self.connectable_after, strict=True
+                    )
+                }
+            ),
             "items": [item.to_json() for item in self.items],
         }

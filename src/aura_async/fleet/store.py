@@ -1032,6 +1032,61 @@ def write_env_file(
     return target
 
 
+def read_env_file(path: str | os.PathLike[str], instance_id: str | None = None) -> Credentials:
+    """Read an instance's credentials back from a ``.env`` file (as :func:`write_env_file`
+    writes it, or as Aura's console downloads it).
+
+    Reads NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD and AURA_INSTANCEID or AURA_INSTANCE_ID
+    (and AURA_INSTANCENAME, when there); ``path`` may be a directory holding ``.env``.
+
+    Args:
+        path: the file, or its directory.
+        instance_id: the instance the file must be of: a file that names another one is
+            refused (a file that names none is taken as this one's).
+
+    Raises:
+        CredentialStoreError: the file cannot be read, lacks a value, or names another
+            instance; the message never holds the password.
+    """
+    from dotenv import dotenv_values
+
+    target = pathlib.Path(path)
+    if target.is_dir():
+        target = target / ".env"
+    try:
+        with target.open(encoding="utf-8") as stream:
+            values = dotenv_values(stream=stream, interpolate=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CredentialStoreError(
+            f"Could not read {target}: {_reason(exc) if isinstance(exc, OSError) else exc}",
+            location=str(target),
+            hint="Check the path",
+        ) from None
+    named = values.get("AURA_INSTANCEID") or values.get("AURA_INSTANCE_ID") or ""
+    if instance_id is not None and named and named != instance_id:
+        raise CredentialStoreError(
+            f"{target} holds the credentials of instance {named}, not {instance_id}",
+            location=str(target),
+            hint="Pass the .env file of this instance",
+        )
+    missing = [
+        key for key in ("NEO4J_URI", "NEO4J_USERNAME", "NEO4J_PASSWORD") if not values.get(key)
+    ]
+    if missing:
+        raise CredentialStoreError(
+            f"{target} holds no {', '.join(missing)}",
+            location=str(target),
+            hint="Pass a .env file as `instance create --env-file` or the Aura console writes it",
+        )
+    return Credentials(
+        instance_id=instance_id or named,
+        name=values.get("AURA_INSTANCENAME") or "",
+        username=values["NEO4J_USERNAME"] or "",
+        password=values["NEO4J_PASSWORD"] or "",
+        connection_url=values["NEO4J_URI"],
+    )
+
+
 def _dotenv_quote(value: str) -> str:
     # In single quotes python-dotenv decodes only \\ and \'; everything else is literal.
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
