@@ -224,6 +224,11 @@ def describe(event: object) -> str:
         return f"{who}: {fields['operation']} {what} ({why})"
     if kind == "OperationSubmitted":
         return f"{who}: {fields['operation']} submitted"
+    if kind == "Connectable":
+        tries = "" if fields["attempts"] == 1 else f", {fields['attempts']} attempts"
+        return f"{who}: connectable ({fields['server']}, {fields['elapsed']:.1f}s{tries})"
+    if kind == "VerifyFailed":
+        return f"{who}: verify failed ({fields['reason']}): {fields['message']}"
     if kind == "FleetItemFinished":
         error = f": {fields['error']}" if fields.get("error") else ""
         return f"{who}: {fields['outcome']}{error}"

@@ -29,6 +29,7 @@ from aura_async.cli.output import Output, safe
 from aura_async.events import CredentialsSaved, RequestSent
 from aura_async.fleet.events import FleetFinished, FleetItemFinished, FleetStarted
 from aura_async.lifecycle.events import (
+    Connectable,
     OperationSubmitted,
     StatusChanged,
     StatusObserved,
@@ -149,6 +150,8 @@ class FleetProgress:
             item = self._item(event.name, event.resource_id, event.monotonic)
             if item.status == "queued":
                 item.status = "creating"
+        elif isinstance(event, Connectable):
+            self._item(event.name, event.resource_id, event.monotonic).status = "connectable"
 
     def _item(self, name: str | None, resource_id: str | None, now: float) -> _Item:
         if name is None and resource_id is not None:

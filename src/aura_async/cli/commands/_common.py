@@ -126,6 +126,15 @@ def waiting(rt: Runtime, wait: bool, timeout: float | None) -> tuple[bool, float
     return True, real_seconds(rt, timeout)
 
 
+verify_option = click.option(
+    "--verify",
+    is_flag=True,
+    help="Once running, connect with the official Neo4j driver, the saved user and password, "
+    "and run RETURN 1 (pip install 'aura-async[verify]'): an address that does not accept "
+    "yet is tried again up to 5m, a refused password fails at once. Implies waiting.",
+)
+
+
 # --------------------------------------------------------------------------- --yes
 
 

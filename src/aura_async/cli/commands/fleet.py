@@ -35,6 +35,7 @@ from aura_async.cli.commands._common import (
     timeout_option,
     unsaved,
     unsaved_message,
+    verify_option,
     yes_option,
 )
 from aura_async.cli.envfiles import EnvFileStore, prepare_env_dir
@@ -59,6 +60,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 REPORT_COLUMNS = ["name", "id", "outcome", "status", "error"]
 # A snapshot's row shows the snapshot: its id, and its status where the instance's would be.
 SNAPSHOT_COLUMNS = ["name", "id", "snapshot_id", "outcome", "status", "error"]
+# A verified create's row says how long after running its database answered.
+VERIFIED_COLUMNS = ["name", "id", "outcome", "status", "connectable_after", "error"]
 STATUS_COLUMNS = ["name", "id", "status", "type", "memory", "region"]
 # Every row of `fleet status -o json` has these keys: the instance's, and the error reading it.
 STATUS_KEYS = [*(field.name for field in attrs.fields(Instance)), "error"]
@@ -377,6 +380,9 @@ def _rows(report: FleetReport) -> list[dict[str, Any]]:
             "snapshot_id": item.snapshot_id,
             "outcome": outcome(item),
             "status": status(item),
+            "connectable_after": (
+                None if item.connectable_after is None else f"{item.connectable_after:.1f}s"
+            ),
             "error": _error_text(item),
         }
         for item in _sorted_items(report)
@@ -394,7 +400,13 @@ def _show(rt: Runtime, report: FleetReport) -> None:
             )
         else:
             summary = report.summary()
-        columns = SNAPSHOT_COLUMNS if report.operation == "snapshot" else REPORT_COLUMNS
+        columns = (
+            SNAPSHOT_COLUMNS
+            if report.operation == "snapshot"
+            else VERIFIED_COLUMNS
+            if report.connectable_after is not None
+            else REPORT_COLUMNS
+        )
         rt.output.result(rows, columns=columns, message=summary)
         return
     data = report.to_json()
@@ -507,6 +519,7 @@ def fleet() -> None:
     metavar="DIR",
     help="Also write each instance's credentials to DIR/<name>.env (mode 0600, git-ignored).",
 )
+@verify_option
 @pass_runtime
 def up(
     rt: Runtime,
@@ -522,6 +535,7 @@ def up(
     timeout: float | None,
     no_adopt: bool,
     env_dir: str | None,
+    verify: bool,
     **flags: Any,
 ) -> None:
     """Create many instances: COUNT copies named by a pattern, or the specs of a file.
@@ -537,6 +551,8 @@ def up(
         raise click.UsageError("give --count N (with --name and the spec flags) or --spec-file")
     if rollback and on_error not in (None, "rollback"):
         raise click.UsageError(f"--rollback contradicts --on-error {on_error}")
+    if verify and (no_wait or timeout == 0):
+        raise click.UsageError("--verify waits until each instance runs: drop --no-wait")
     policy = "rollback" if rollback else _policy(on_error, "stop")
 
     def build() -> tuple[list[InstanceSpec], str | None]:
@@ -583,6 +599,7 @@ def up(
                     on_error=policy,
                     store=ledger,
                     adopt=not no_adopt,
+                    verify=verify,
                 ),
             )
         env_failed = (

@@ -1,5 +1,5 @@
 """Commands: ``instance`` (list, get, create, update, pause, resume, delete, overwrite, upgrade,
-sizing, wait) and ``instance snapshot`` (list, get, create, restore).
+sizing, wait, verify) and ``instance snapshot`` (list, get, create, restore).
 
 ``--timeout`` counts the API's clock (seconds, or a duration such as ``10m``): against an
 emulator whose clock runs faster (``--emulator``, ``--time-scale``) a wait gives up that much
@@ -34,6 +34,7 @@ from aura_async.cli.commands._common import (
     timeout_option,
     unsaved,
     unsaved_message,
+    verify_option,
     waiting,
     yes_option,
 )
@@ -48,8 +49,10 @@ from aura_async.fleet import (
     FleetStarted,
     InstanceSpec,
     Outcome,
+    read_env_file,
     write_env_file,
 )
+from aura_async.lifecycle.connectivity import load_driver
 from aura_async.lifecycle.events import OperationSubmitted
 from aura_async.lifecycle.operations import Operation
 from aura_async.models import Instance
@@ -154,6 +157,7 @@ class CreatedView:
     created_at: dt.datetime | None
     credentials_file: str | None
     env_file: str | None
+    connectable_after: float | None = None
 
 
 @instance.command("create")
@@ -181,9 +185,16 @@ class CreatedView:
     help="Also write the credentials to this .env file (mode 0600, added to .gitignore).",
 )
 @await_options("the instance is running")
+@verify_option
 @pass_runtime
 def instance_create(
-    rt: Runtime, /, env_file: Path | None, wait: bool, timeout: float | None, **fields: Any
+    rt: Runtime,
+    /,
+    env_file: Path | None,
+    wait: bool,
+    timeout: float | None,
+    verify: bool,
+    **fields: Any,
 ) -> None:
     """Create an instance; its credentials go to the credential store.
 
@@ -193,7 +204,9 @@ def instance_create(
     a create cut short is found again by `fleet recover`.
     """
     spec = InstanceSpec(**fields)
-    wait, timeout = waiting(rt, wait, timeout)
+    if verify and timeout == 0:
+        raise click.UsageError("--verify waits until the instance runs: drop --timeout 0")
+    wait, timeout = waiting(rt, wait or verify, timeout)
     rt.listeners.append(_without_fleet_events(rt))
 
     async def body() -> None:
@@ -207,7 +220,7 @@ def instance_create(
             # Checked against the project's offer too: a refusal sends nothing billable.
             payload = await aura.instances.validate_create(**spec.create_arguments())
             report = await aura.fleet.create(
-                spec, wait=wait, timeout=timeout, store=ledger, adopt=False
+                spec, wait=wait, timeout=timeout, store=ledger, adopt=False, verify=verify
             )
         item = report.items[0]
         if item.credentials is not None:
@@ -275,13 +288,19 @@ async def _print_created(
         created_at=credentials.created_at,
         credentials_file=str(saved) if saved else None,
         env_file=str(env) if env else None,
+        connectable_after=(
+            None if item.connectable_after is None else round(item.connectable_after, 3)
+        ),
     )
     places = [str(p) for p in (saved, env) if p is not None]
     if saved is not None and rt.ledger_is_temporary:
         places[0] = "a temporary directory (the embedded emulator ends with the command)"
     where = " and ".join(places)
+    columns: tuple[str, ...] = CREATED_COLUMNS
+    if item.connectable_after is not None:
+        columns = (*columns, "connectable_after")
     rt.output.result(
-        view, columns=CREATED_COLUMNS, message=f"Credentials saved to {where}" if where else None
+        view, columns=columns, message=f"Credentials saved to {where}" if where else None
     )
 
 
@@ -508,6 +527,84 @@ def instance_wait(
         missed = sum(r.result != "done" for r in results)
         if missed:
             raise AuraError(f"{missed} of {len(results)} instances did not reach {status}")
+
+    run(rt, body)
+
+
+@attrs.frozen
+class Verified:
+    """An instance that accepted a connection, as ``instance verify`` prints it."""
+
+    id: str
+    name: str | None
+    connection_url: str
+    server: str
+    attempts: int
+    elapsed: float
+    credentials_from: str
+
+
+VERIFIED_COLUMNS = ("id", "name", "connection_url", "server", "attempts", "elapsed")
+
+
+@instance.command("verify")
+@click.argument("instance_id", required=False, metavar="ID")
+@click.option(
+    "--env-file",
+    type=click.Path(exists=True, path_type=Path),
+    help="Read the credentials from this .env file (NEO4J_URI, NEO4J_USERNAME, "
+    "NEO4J_PASSWORD) instead of the credential store.",
+)
+@timeout_option(
+    "Keep trying an address that does not accept yet for this long, in seconds or as 10m "
+    "(API time; default 5m)."
+)
+@pass_runtime
+def instance_verify(
+    rt: Runtime, instance_id: str | None, env_file: Path | None, timeout: float | None
+) -> None:
+    """Connect to an instance with its saved credentials and run RETURN 1.
+
+    The credentials come from the credential store (the ledger of creates) or from a .env
+    file; the official Neo4j driver does the connecting (pip install 'aura-async[verify]').
+    A refused password fails at once: the saved copy is stale. An address that refuses or
+    does not resolve yet is tried again until the timeout. Exits 1 when it fails.
+    """
+    if instance_id is None and env_file is None:
+        raise click.UsageError("give the instance's ID, or --env-file with its credentials")
+    limit = real_seconds(rt, timeout)
+
+    async def body() -> None:
+        if instance_id is not None:
+            check_instance_id(instance_id, "ID")
+        load_driver()  # a missing extra is said before anything is read or sent
+        if env_file is not None:
+            credentials = read_env_file(env_file, instance_id)
+            where = str(env_file)
+        else:
+            assert instance_id is not None
+            found = await rt.store().lookup(instance_id=instance_id)
+            if found is None:
+                raise AuraError(
+                    f"the credential store holds no credentials of instance {instance_id}",
+                    hint="Give --env-file with them, or check --credentials-dir",
+                )
+            credentials, where = found, rt.store().location
+        async with rt.client() as aura:
+            result = await aura.instances.verify(credentials, timeout=limit)
+        rt.output.result(
+            Verified(
+                id=credentials.instance_id,
+                name=credentials.name or None,
+                connection_url=result.connection_url,
+                server=result.server,
+                attempts=result.attempts,
+                elapsed=round(result.elapsed, 3),
+                credentials_from=where,
+            ),
+            columns=VERIFIED_COLUMNS,
+            message=f"{credentials.instance_id} is connectable (credentials from {where})",
+        )
 
     run(rt, body)
 
