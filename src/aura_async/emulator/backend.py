@@ -38,6 +38,7 @@ from aura_async.emulator.counters import Counters
 from aura_async.emulator.errors import ApiError
 from aura_async.emulator.faults import FaultPlan
 from aura_async.emulator.records import (
+    REACHABLE_STATUSES,
     InstanceRecord,
     KeyRecord,
     Operation,
@@ -203,6 +204,9 @@ class AuraBackend:
         self.keys: dict[str, KeyRecord] = {}
         self.sessions: dict[str, SessionRecord] = {}
         self.deleted_once: set[str] = set()
+        # Where the Bolt listener serves, while one runs ("127.0.0.1:7687"); connection URLs
+        # point there instead of at Aura's hosts.
+        self.bolt_address: str | None = None
         for credential in config.credentials:
             record_secret(credential.client_secret, "client-secret")
         for spec in config.projects:
@@ -318,6 +322,10 @@ class AuraBackend:
         for key, value in op.changes.items():
             setattr(instance, key, value)
         instance.status = op.final_status
+        # An online operation (update, resize) never took the database down: it has been
+        # running all along. Anything else brings it (back) up at the operation's end.
+        if instance.status == "running" and op.status not in REACHABLE_STATUSES:
+            instance.running_since = op.ends_at
         if instance.type == "free-db" and op.kind in ("create", "resume"):
             instance.auto_pause_at = op.ends_at + self.config.free_auto_pause_after
         self._auto_pause(instance, now)
@@ -364,6 +372,17 @@ class AuraBackend:
             changes=changes or {},
         )
         return drawn
+
+    def settled_instance(self, instance_id: str) -> InstanceRecord | None:
+        """The instance as it stands now (its operation finished if due), or None when gone.
+
+        Unlike the API's routes, this ignores the ``not_found_after_create`` fault: it is what
+        the database side (the Bolt listener) sees, not the management API.
+        """
+        instance = self.instances.get(instance_id)
+        if instance is None or not self._settle(instance, self.now()):
+            return None
+        return instance
 
     def _live_instance(self, instance_id: str) -> InstanceRecord:
         """The instance an id names, as every by-id route looks it up.
@@ -574,6 +593,7 @@ class AuraBackend:
         self.counters.record_create(instance.id, name, now, drawn)
         password = secrets.token_urlsafe(32)
         record_secret(password, "password")
+        instance.password = password
         return CreatedInstance(instance, "neo4j", password)
 
     def _check_clone_source(

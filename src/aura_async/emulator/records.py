@@ -13,6 +13,7 @@ import attrs
 from aura_async.emulator.catalog import InstanceConfiguration
 
 __all__ = [
+    "REACHABLE_STATUSES",
     "InstanceRecord",
     "KeyRecord",
     "Operation",
@@ -20,6 +21,11 @@ __all__ = [
     "SessionRecord",
     "SnapshotRecord",
 ]
+
+
+#: The statuses in which an instance's database answers its clients: running, and the online
+#: operations (an update or a resize changes a running database without taking it down).
+REACHABLE_STATUSES = frozenset({"running", "updating", "resizing"})
 
 
 @attrs.define
@@ -78,6 +84,13 @@ class InstanceRecord:
     # When a running AuraDB Free instance pauses itself for being idle (0 = never).
     auto_pause_at: float = 0.0
     deleting_word: str = "destroying"
+    # When the instance last became running from a status in which it was not reachable
+    # (the end of a create, resume, overwrite, restore); None until then. The Bolt listener
+    # counts its delay from here.
+    running_since: float | None = None
+    # The one-time password of the create answer, kept so the Bolt listener can check a
+    # LOGON; never shown in a repr.
+    password: str = attrs.field(default="", repr=False)
 
     @property
     def busy(self) -> bool:
