@@ -201,6 +201,13 @@ class EmulatorConfig:
         deprecation_date: when set, every answer carries ``X-Tyk-Api-Expires`` with it.
         free_auto_pause_after: a running AuraDB Free instance pauses itself after this many
             emulated seconds (Aura pauses free instances idle for 72 hours).
+        bolt: whether :class:`~aura_async.emulator.EmulatorServer` also serves Bolt on
+            loopback for the running instances (see :mod:`aura_async.emulator.bolt`), so the
+            official ``neo4j`` driver can connect and ``RETURN 1``; their ``connection_url``
+            then points there. Off in ``ideal``, on in ``live`` and ``chaos``.
+        bolt_delay: emulated seconds, after an instance becomes running, before the Bolt
+            listener accepts its connections (the database's address lags its status).
+            ``ideal`` 0, ``live`` 15, ``chaos`` drawn between 0 and 60.
 
     Raises:
         ValueError: for an unknown preset or inconsistent settings.
@@ -233,6 +240,8 @@ class EmulatorConfig:
     free_auto_pause_after: float = 72 * 3600.0
     # Refuse with 400 what the official spec's schemas refuse (emulator/validation.py).
     validate_requests: bool = True
+    bolt: bool = attrs.field(default=_from_preset("bolt"), validator=_bool)
+    bolt_delay: float = attrs.field(default=_from_preset("bolt_delay"))
 
     def __attrs_post_init__(self) -> None:
         if not self.credentials:
@@ -249,6 +258,14 @@ class EmulatorConfig:
                 raise ValueError(
                     "token_lifetime must last at least one real second at this time_scale"
                 )
+        if (
+            isinstance(self.bolt_delay, bool)
+            or not isinstance(self.bolt_delay, int | float)
+            or not (self.bolt_delay >= 0 and math.isfinite(self.bolt_delay))
+        ):
+            raise ValueError(
+                f"bolt_delay must be a finite number of seconds >= 0, got {self.bolt_delay!r}"
+            )
         if self.rate_limit.model not in RATE_MODELS:
             raise ValueError(f"rate model must be one of {', '.join(RATE_MODELS)}")
 
