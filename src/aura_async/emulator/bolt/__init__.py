@@ -9,9 +9,15 @@ password the one the create answer gave.
 
 An instance is connectable while ``running`` (or ``updating``/``resizing``: online
 operations) and at least ``EmulatorConfig.bolt_delay`` emulated seconds after it last
-became running. Otherwise the connection is reset unanswered and the driver raises
-``ServiceUnavailable``. A wrong password is refused as Neo4j refuses it
-(``Neo.ClientError.Security.Unauthorized``: the driver's ``AuthError``).
+became running. Otherwise the connection is reset (SO_LINGER 0) without an answer to the
+message that named the instance (HELLO, or LOGON over ``bolt://``), and to every later
+message once the instance stops being connectable (paused, deleted). The driver raises
+``ServiceUnavailable`` on ``neo4j://`` (routing discovery fails); on ``bolt://`` it raises
+``SessionExpired``, its class for a connection lost while it opens (the instance is known
+only after the handshake, and the driver attaches a connection to its direct pool only once
+opened). Both are retryable (``is_retryable()``). A wrong password is refused as Neo4j
+refuses it (``Neo.ClientError.Security.Unauthorized``: the driver's ``AuthError``), and the
+connection closed.
 
 Only trivial queries are answered: ``RETURN <integer|float|'string'|true|false|null> [AS
 name]``; anything else fails with ``Neo.ClientError.Statement.RuntimeUnsupportedError``.

@@ -9,7 +9,8 @@ and equally beside an in-process ASGI app with no server at all::
         ...  # connection URLs now read neo4j://127.0.0.1:PORT?instance=ID
 
 A refused connection is reset (SO_LINGER 0) without an answer to the message that named the
-instance: the driver raises ``neo4j.exceptions.ServiceUnavailable``.
+instance: the driver raises ``neo4j.exceptions.ServiceUnavailable`` for a ``neo4j://`` URI
+and ``SessionExpired`` for ``bolt://`` (see :mod:`aura_async.emulator.bolt`).
 """
 
 from __future__ import annotations

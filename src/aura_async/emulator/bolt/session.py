@@ -15,8 +15,8 @@ Which instance the connection is for comes from the ``instance`` key of HELLO's 
 context (``neo4j://host:port?instance=ID``); without one (``bolt://``), from LOGON's
 password, which must then match exactly one existing instance. The instance must be
 connectable (see :mod:`.gate`) when it is named, at LOGON and before every later message;
-when it is not, the connection is reset unanswered, and the driver raises
-``ServiceUnavailable``.
+when it is not, the connection is reset unanswered (the driver raises ``ServiceUnavailable``
+on ``neo4j://``, ``SessionExpired`` on ``bolt://``).
 """
 
 from __future__ import annotations
