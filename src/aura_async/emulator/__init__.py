@@ -7,13 +7,17 @@ limit in a chosen model, and injects faults on demand. Use it:
 - from the shell: ``python -m aura_async.emulator --port 8080 --time-scale 60``;
 - in Python, on a loopback port: ``with EmulatorServer(config) as emulator: ...``;
 - in process: ``httpx.ASGITransport(app=create_app(config))``;
-- in pytest: the ``aura_emulator`` fixture (installed with the package).
+- in pytest: the ``aura_emulator`` fixture (installed with the package);
+- with the ``neo4j`` driver: ``EmulatorConfig(bolt=True)`` (on in the ``live`` and ``chaos``
+  presets) serves Bolt for running instances (:class:`BoltListener`), and their
+  ``connection_url`` reads ``neo4j://127.0.0.1:PORT?instance=ID``.
 
 The HTTP server needs the ``emulator`` extra: ``pip install 'aura-async[emulator]'``.
 """
 
 from __future__ import annotations
 
+from aura_async.emulator.bolt import BoltListener, BoltStats
 from aura_async.emulator.clock import Clock, ManualClock, ScaledClock
 from aura_async.emulator.config import (
     DEFAULT_CLIENT_ID,
@@ -56,6 +60,8 @@ __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_PROJECT_ID",
+    "BoltListener",
+    "BoltStats",
     "Clock",
     "ConnectionDropped",
     "Credential",

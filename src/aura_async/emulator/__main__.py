@@ -156,6 +156,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(reject, the default) or accept it",
     )
     parser.add_argument(
+        "--bolt",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve Bolt for running instances on a second loopback port, so the neo4j "
+        "driver can connect (connection_url becomes neo4j://127.0.0.1:PORT?instance=ID) "
+        "(live, chaos: yes; ideal: no)",
+    )
+    parser.add_argument(
+        "--bolt-delay",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="emulated seconds after an instance runs before Bolt accepts its connections "
+        "(live: 15; chaos: drawn; ideal: 0)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="run a short scripted scenario against the emulator and exit",
@@ -213,6 +229,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         "resize_status": args.resize_status,
         "duplicate_names": args.duplicate_names,
         "rename_while_busy": args.rename_while_busy,
+        "bolt": args.bolt,
+        "bolt_delay": args.bolt_delay,
     }
     return attrs.evolve(
         base,
@@ -288,6 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"default project id:  {server.project_id}", flush=True)
         print(f"client id:           {server.client_id}", flush=True)
         print(f"time scale:          x{config.time_scale:g}", flush=True)
+        if server.bolt is not None:
+            print(
+                f"bolt:                {server.bolt.address} "
+                f"(neo4j://{server.bolt.address}?instance=ID, user neo4j)",
+                flush=True,
+            )
         for line in describe_run(config, server.backend.seed):
             print(line, flush=True)
         print("Press Ctrl+C to stop.", flush=True)

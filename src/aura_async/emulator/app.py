@@ -322,7 +322,9 @@ def _list_instances(r: ApiRequest) -> Response:
 
 
 def _create_instance(r: ApiRequest) -> Response:
-    return _data(views.created_instance(r.backend.create_instance(r.body)), 202)
+    return _data(
+        views.created_instance(r.backend.create_instance(r.body), r.backend.bolt_address), 202
+    )
 
 
 def _instance_sizing(r: ApiRequest) -> Response:
@@ -330,16 +332,20 @@ def _instance_sizing(r: ApiRequest) -> Response:
 
 
 def _get_instance(r: ApiRequest) -> Response:
-    return _data(views.instance(r.backend.get_instance(r.path("instanceId"))))
+    return _data(
+        views.instance(r.backend.get_instance(r.path("instanceId")), r.backend.bolt_address)
+    )
 
 
 def _update_instance(r: ApiRequest) -> Response:
     status, record = r.backend.update_instance(r.path("instanceId"), r.body)
-    return _data(views.instance(record), status)
+    return _data(views.instance(record, r.backend.bolt_address), status)
 
 
 def _delete_instance(r: ApiRequest) -> Response:
-    return _data(views.instance(r.backend.delete_instance(r.path("instanceId"))), 202)
+    return _data(
+        views.instance(r.backend.delete_instance(r.path("instanceId")), r.backend.bolt_address), 202
+    )
 
 
 def _pause_resume_status(r: ApiRequest) -> int:
@@ -348,21 +354,25 @@ def _pause_resume_status(r: ApiRequest) -> int:
 
 def _pause_instance(r: ApiRequest) -> Response:
     record = r.backend.pause_instance(r.path("instanceId"))
-    return _data(views.instance(record), _pause_resume_status(r))
+    return _data(views.instance(record, r.backend.bolt_address), _pause_resume_status(r))
 
 
 def _resume_instance(r: ApiRequest) -> Response:
     record = r.backend.resume_instance(r.path("instanceId"))
-    return _data(views.instance(record), _pause_resume_status(r))
+    return _data(views.instance(record, r.backend.bolt_address), _pause_resume_status(r))
 
 
 def _overwrite_instance(r: ApiRequest) -> Response:
     record = r.backend.overwrite_instance(r.path("instanceId"), r.body)
-    return _data(views.instance(record), 202)
+    return _data(views.instance(record, r.backend.bolt_address), 202)
 
 
 def _upgrade_instance(r: ApiRequest) -> Response:
-    return _data(views.instance(r.backend.upgrade_instance(r.path("instanceId"), r.body)))
+    return _data(
+        views.instance(
+            r.backend.upgrade_instance(r.path("instanceId"), r.body), r.backend.bolt_address
+        )
+    )
 
 
 def _list_snapshots(r: ApiRequest) -> Response:
@@ -383,7 +393,7 @@ def _get_snapshot(r: ApiRequest) -> Response:
 
 def _restore_snapshot(r: ApiRequest) -> Response:
     record = r.backend.restore_snapshot(r.path("instanceId"), r.path("snapshotId"))
-    return _data(views.instance(record), 202)
+    return _data(views.instance(record, r.backend.bolt_address), 202)
 
 
 def _list_projects(r: ApiRequest) -> Response:

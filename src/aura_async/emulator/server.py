@@ -15,6 +15,7 @@ import uvicorn
 
 from aura_async.emulator.app import ConnectionDropped, EmulatorState, create_app
 from aura_async.emulator.backend import AuraBackend
+from aura_async.emulator.bolt import BoltListener
 from aura_async.emulator.clock import Clock
 from aura_async.emulator.config import EmulatorConfig
 
@@ -49,9 +50,13 @@ class EmulatorServer:
         with EmulatorServer(EmulatorConfig(time_scale=600)) as emulator:
             client = AuraClient(base_url=emulator.base_url, ...)
 
+    With ``config.bolt`` on (the ``live`` and ``chaos`` presets) it also serves Bolt for the
+    running instances on a second port (:attr:`bolt`), and their ``connection_url`` points
+    there.
+
     Args:
         config: the run's settings.
-        host: the address to bind (loopback by default).
+        host: the address to bind (loopback by default), for HTTP and Bolt alike.
         port: the port; 0 picks a free one.
         clock: an explicit clock (a :class:`~aura_async.emulator.clock.ManualClock` in tests).
         log_level: uvicorn's log level.
@@ -74,6 +79,7 @@ class EmulatorServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
+        self._bolt: BoltListener | None = None
         self.port = 0
 
     @property
@@ -90,6 +96,11 @@ class EmulatorServer:
         reading more than one value, or read through ``/_emulator/counters``.
         """
         return self.state.backend
+
+    @property
+    def bolt(self) -> BoltListener | None:
+        """The Bolt listener while it serves (``config.bolt`` on), else None."""
+        return self._bolt
 
     @property
     def base_url(self) -> str:
@@ -120,8 +131,10 @@ class EmulatorServer:
     def start(self) -> None:
         """Bind the port and start serving; return once the server accepts connections.
 
+        With ``config.bolt`` on, the Bolt listener starts too, before this returns.
+
         Raises:
-            OSError: if the address cannot be bound.
+            OSError: if an address cannot be bound.
             RuntimeError: if the server fails to start within 10 seconds.
         """
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -156,9 +169,20 @@ class EmulatorServer:
                 self.stop()
                 raise RuntimeError("the emulator's HTTP server did not start")
             time.sleep(0.005)
+        if self.config.bolt:
+            bolt = BoltListener(self.state, host=self.host)
+            try:
+                bolt.start()
+            except BaseException:
+                self.stop()
+                raise
+            self._bolt = bolt
 
     def stop(self) -> None:
-        """Stop serving and wait for the thread to end."""
+        """Stop serving (Bolt too) and wait for the threads to end."""
+        if self._bolt is not None:
+            self._bolt.stop()
+            self._bolt = None
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

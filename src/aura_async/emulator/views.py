@@ -33,23 +33,31 @@ __all__ = [
 _METRICS_TYPES = ("enterprise-db", "enterprise-ds", "business-critical")
 
 
-def _connection_url(record: InstanceRecord) -> str | None:
+def _connection_url(record: InstanceRecord, bolt: str | None) -> str | None:
     if record.null_connection_url and (
         not record.null_connection_url_until_running or record.status == "creating"
     ):
         return None
+    if bolt is not None:
+        # The emulator's own Bolt listener: one port for every instance, the instance named
+        # in the routing context (the driver sends URI query parameters with every HELLO).
+        return f"neo4j://{bolt}?instance={record.id}"
     return f"neo4j+s://{record.id}.databases.neo4j.io"
 
 
-def instance(record: InstanceRecord) -> dict[str, Any]:
-    """Render an instance as ``GET /instances/{id}`` does."""
+def instance(record: InstanceRecord, bolt: str | None = None) -> dict[str, Any]:
+    """Render an instance as ``GET /instances/{id}`` does.
+
+    ``bolt`` is the Bolt listener's address while one serves (``AuraBackend.bolt_address``):
+    ``connection_url`` then points there rather than at Aura's hosts.
+    """
     data: dict[str, Any] = {
         "id": record.id,
         "name": record.name,
         "status": record.status,
         "tenant_id": record.tenant_id,
         "cloud_provider": record.cloud_provider,
-        "connection_url": _connection_url(record),
+        "connection_url": _connection_url(record, bolt),
         "region": record.region,
         "type": record.type,
         "memory": record.memory,
@@ -88,12 +96,15 @@ def instance_summary(record: InstanceRecord) -> dict[str, Any]:
     }
 
 
-def created_instance(created: CreatedInstance) -> dict[str, Any]:
-    """Render the 202 answer of a create: the only place the password ever appears."""
+def created_instance(created: CreatedInstance, bolt: str | None = None) -> dict[str, Any]:
+    """Render the 202 answer of a create: the only place the password ever appears.
+
+    ``bolt`` is as for :func:`instance`.
+    """
     record = created.instance
     return {
         "id": record.id,
-        "connection_url": _connection_url(record),
+        "connection_url": _connection_url(record, bolt),
         "username": created.username,
         "password": created.password,
         "tenant_id": record.tenant_id,
