@@ -7,7 +7,9 @@ Installed with the package (entry point ``pytest11``), it provides:
 - ``aura_emulator_config``: the :class:`~aura_async.emulator.EmulatorConfig` it starts with:
   the ``live`` preset (every behaviour the live service shows), time compressed 600 times.
   Override this fixture in your ``conftest.py`` to change credentials, time scale, rate
-  limit or faults.
+  limit or faults. The ``live`` preset serves Bolt too (``aura_emulator.bolt``): an
+  instance's ``connection_url`` (``neo4j://127.0.0.1:PORT?instance=ID``) answers the
+  ``neo4j`` driver's ``RETURN 1`` from 15 emulated seconds after it runs (25 ms at 600x).
 
 Options (command line, or the same names in the ini file without the dashes):
 
