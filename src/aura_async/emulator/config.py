@@ -207,7 +207,8 @@ class EmulatorConfig:
             then points there. Off in ``ideal``, on in ``live`` and ``chaos``.
         bolt_delay: emulated seconds, after an instance becomes running, before the Bolt
             listener accepts its connections (the database's address lags its status).
-            ``ideal`` 0, ``live`` 15, ``chaos`` drawn between 0 and 60.
+            ``ideal`` 0, ``live`` 15 (a fixed guess: ``BEHAVIOUR.md`` records no such
+            delay), ``chaos`` drawn from the seed between 0 and 60.
 
     Raises:
         ValueError: for an unknown preset or inconsistent settings.
