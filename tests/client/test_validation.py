@@ -32,7 +32,7 @@ LOGIN = Credentials(
     instance_id=ID,
     name="db",
     username="neo4j",
-    password="not-a-real-password",  # noqa: S106
+    password="not-a-real-password",
     connection_url="neo4j://127.0.0.1:1",
 )
 PRO: dict[str, Any] = {

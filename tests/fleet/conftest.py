@@ -22,6 +22,7 @@ import pytest
 from aura_async import AuraClient, RateLimit, RetryPolicy
 from aura_async.emulator import (
     DEFAULT_PROJECT_ID,
+    BoltListener,
     EmulatorConfig,
     EmulatorServer,
     ManualClock,
@@ -109,6 +110,7 @@ class Rig:
     control: httpx.AsyncClient
     clients: list[AuraClient] = attrs.Factory(list)
     token: str = ""
+    bolt: BoltListener | None = None  # the Bolt listener, when served on loopback with one
 
     @property
     def backend(self) -> AuraBackend:
@@ -250,7 +252,7 @@ async def loopback(cfg: EmulatorConfig | None = None) -> AsyncIterator[Rig]:
     """The emulator served over real loopback HTTP (uvicorn in a thread)."""
     async with EmulatorServer(cfg or config()) as server:
         control = httpx.AsyncClient(base_url=server.base_url, timeout=10)
-        rig = Rig(server.state, server.base_url, lambda: None, control)
+        rig = Rig(server.state, server.base_url, lambda: None, control, bolt=server.bolt)
         try:
             yield rig
         finally:
