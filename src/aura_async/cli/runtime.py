@@ -7,6 +7,7 @@ failure, 130 interrupted) with a one-line message and no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shlex
@@ -135,8 +136,9 @@ class Runtime:
         """
         transport: httpx.AsyncBaseTransport | None = None
         poll: PollPolicy | None = None
+        bolt: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
         if self.emulator:
-            settings, transport = _embedded(self, self.scale)
+            settings, transport, bolt = _embedded(self, self.scale)
         else:
             settings, _ = resolve_settings(self.options)
         if self.scale != 1.0:
@@ -146,9 +148,12 @@ class Runtime:
                 # The API's window is a minute of its own clock.
                 rate = RateLimit(limit.limit, limit.period / self.scale)
                 settings = attrs.evolve(settings, rate_limit=rate)
-        async with AuraClient(
-            settings=settings, transport=transport, on_event=self.on_event, poll=poll
-        ) as aura:
+        async with (
+            bolt,
+            AuraClient(
+                settings=settings, transport=transport, on_event=self.on_event, poll=poll
+            ) as aura,
+        ):
             yield aura
 
     def confirm(self, question: str) -> None:
@@ -346,8 +351,14 @@ def _fail(output: Output, message: str) -> None:
     output.error(message)
 
 
-def _embedded(rt: Runtime, scale: float) -> tuple[ClientSettings, httpx.AsyncBaseTransport]:
-    """Settings and an in-process transport for the embedded emulator, in ``rt``'s preset.
+def _embedded(
+    rt: Runtime, scale: float
+) -> tuple[
+    ClientSettings, httpx.AsyncBaseTransport, contextlib.AbstractAsyncContextManager[object]
+]:
+    """Settings and an in-process transport for the embedded emulator, in ``rt``'s preset,
+    and its Bolt listener on loopback (to enter for as long as the client lives) when the
+    preset serves Bolt, so that ``--verify`` connects with the official driver.
 
     A chaos run says its seed first, so a failure can be replayed.
 
@@ -359,6 +370,7 @@ def _embedded(rt: Runtime, scale: float) -> tuple[ClientSettings, httpx.AsyncBas
             DEFAULT_CLIENT_ID,
             DEFAULT_CLIENT_SECRET,
             DEFAULT_PROJECT_ID,
+            BoltListener,
             EmulatorConfig,
             create_app,
         )
@@ -389,4 +401,7 @@ def _embedded(rt: Runtime, scale: float) -> tuple[ClientSettings, httpx.AsyncBas
         base_url="http://emulator.invalid",
         rate_limit=RateLimit(limit.limit, limit.period / scale),
     )
-    return settings, httpx.ASGITransport(app=app)
+    bolt: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+    if config.bolt:
+        bolt = BoltListener(app.state.emulator)
+    return settings, httpx.ASGITransport(app=app), bolt
