@@ -7,6 +7,9 @@ lag between running and accepting, so each verification meets the lag or has out
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +137,19 @@ def test_the_embedded_emulator_answers_bolt(cli_run: CliRun) -> None:
     made = json.loads(result.stdout)
     assert result.exit_code == 0, result.output
     assert made["connectable_after"] is not None
+
+
+def test_the_drivers_own_log_lines_stay_out_of_the_commands_output(tmp_path: Path) -> None:
+    """The driver logs each refused attempt at ERROR with no handler of its own: in a process
+    that configured no logging (the command), Python's last resort would print them all."""
+    result = subprocess.run(
+        [sys.executable, "-m", "aura_async", "--emulator", "--time-scale", "120",
+         "fleet", "up", "--count", "5", "--name", "quiet", "--type", "professional-db",
+         "--memory", "2GB", "--region", "europe-west1", "--cloud-provider", "gcp", "--verify"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
+        env={**os.environ, "AURA_CONFIG": str(tmp_path / "none.toml")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "connectable" in result.stdout + result.stderr
+    assert "defunct" not in result.stderr
+    assert "routing information" not in result.stderr

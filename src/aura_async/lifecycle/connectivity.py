@@ -94,6 +94,13 @@ def load_driver() -> ModuleType:
             "verifying a database needs the official Neo4j driver (the neo4j package)",
             hint="pip install 'aura-async[verify]'",
         ) from None
+    # The driver logs every refused attempt at ERROR on "neo4j" without a handler of its own,
+    # so where the application configured none, Python's last-resort handler prints each to
+    # stderr. The verdict is ours to report: a NullHandler (what a library should add) stops
+    # only that fallback; handlers the application configured still receive everything.
+    driver_log = logging.getLogger("neo4j")
+    if not any(isinstance(h, logging.NullHandler) for h in driver_log.handlers):
+        driver_log.addHandler(logging.NullHandler())
     return neo4j
 
 
