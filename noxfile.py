@@ -84,5 +84,5 @@ def demo(session: nox.Session) -> None:
     Arguments after -- go to the command's global options (``nox -s demo -- -o json``).
     The raw-HTTP tour of the emulator is still ``python -m aura_async.emulator --demo``.
     """
-    _sync(session)
+    _sync(session, extras=("emulator", "verify"))
     session.run("aura-async", *session.posargs, "demo")

@@ -95,8 +95,21 @@ def test_doctor_passes_against_the_emulator(cli_run: CliRun, emulator: EmulatorS
         "rate limit",
         ".env",
         "credential store",
+        "neo4j driver",
     }
     assert all(c["status"] in ("ok", "skip") for c in checks)
+
+
+def test_doctor_says_whether_verify_can_run(
+    cli_run: CliRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = {c["name"]: c for c in json_of(cli_run("-o", "json", "doctor"))}["neo4j driver"]
+    assert driver["status"] == "ok"
+    monkeypatch.setitem(sys.modules, "neo4j", None)  # as without the [verify] extra
+    checks = json_of(cli_run("-o", "json", "doctor"))
+    driver = {c["name"]: c for c in checks}["neo4j driver"]
+    assert driver["status"] == "skip"  # optional: not a failure
+    assert "aura-async[verify]" in driver["detail"]
 
 
 def test_doctor_fails_with_a_wrong_secret_and_never_prints_it(

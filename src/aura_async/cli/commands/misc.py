@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import click
@@ -31,7 +31,11 @@ from aura_async.client import AuraClient
 from aura_async.errors import AuraError, ConfigurationError, ValidationError
 from aura_async.fleet import FileStore, FleetReport, InstanceSpec, Outcome, Selector
 from aura_async.fleet.store import _git_ignores, _patterns_ignore
+from aura_async.lifecycle.connectivity import load_driver
 from aura_async.models import InstanceConfiguration
+
+if TYPE_CHECKING:
+    from aura_async.emulator.presets import Preset
 
 __all__ = ["credential_sources", "register"]
 
@@ -233,7 +237,19 @@ async def _doctor_checks(rt: Runtime) -> list[_Check]:
     # Under --time-scale (or --emulator) the client's window runs on the API's clock.
     checks.append(_rate_check(rate, rt.scale, emulator=rt.emulator))
     checks.extend(_local_checks(rt))
+    checks.append(_driver_check())
     return checks
+
+
+def _driver_check() -> _Check:
+    """Whether ``--verify`` can run: the official driver is an optional extra."""
+    try:
+        neo4j = load_driver()
+    except ConfigurationError:
+        return _Check(
+            "neo4j driver", "skip", "not installed: --verify needs pip install 'aura-async[verify]'"
+        )
+    return _Check("neo4j driver", "ok", f"{neo4j.__version__} (--verify can connect)")
 
 
 def _local_checks(rt: Runtime) -> list[_Check]:
@@ -417,8 +433,15 @@ async def _story(rt: Runtime, count: int, store: FileStore) -> list[FleetReport]
         f"account needed), its clock {rt.scale:g} times faster than real time."
     )
     reports: list[FleetReport] = []
+    verify = _verifies(rt)
     async with rt.client() as aura:
-        say(f"\n1. Create {count} instances (demo-01..) and wait until all run")
+        if verify:
+            say(
+                f"\n1. Create {count} instances (demo-01..), wait until all run, and connect "
+                "to each with the neo4j driver and its saved password"
+            )
+        else:
+            say(f"\n1. Create {count} instances (demo-01..) and wait until all run")
         budget = aura.limiter.rate if aura.limiter is not None else None
 
         async def step(operation: str, call: Callable[[], Awaitable[FleetReport]]) -> FleetReport:
@@ -433,7 +456,12 @@ async def _story(rt: Runtime, count: int, store: FileStore) -> list[FleetReport]
         created = await step(
             "create",
             lambda: aura.fleet.create(
-                DEMO_SPEC, count=count, pattern="demo-{n:02d}", store=store, on_error="continue"
+                DEMO_SPEC,
+                count=count,
+                pattern="demo-{n:02d}",
+                store=store,
+                on_error="continue",
+                verify=verify,
             ),
         )
         say(f"   passwords saved in {store.location}, never printed")
@@ -454,6 +482,18 @@ async def _story(rt: Runtime, count: int, store: FileStore) -> list[FleetReport]
         say("\n6. Tear down everything in the ledger")
         await step("delete", lambda: aura.fleet.delete(Selector(ledger=store)))
     return reports
+
+
+def _verifies(rt: Runtime) -> bool:
+    """Whether the demo's creates can be verified: the neo4j driver is installed (the
+    ``verify`` extra) and the emulator's preset serves Bolt (``live`` and ``chaos`` do)."""
+    try:
+        load_driver()
+        from aura_async.emulator.presets import behaviour
+    except (ConfigurationError, ModuleNotFoundError):
+        return False
+    preset = cast("Preset", rt.emulator_preset)  # click checked the choice
+    return behaviour(preset, rt.emulator_seed or 0).bolt
 
 
 def _succeeded(report: FleetReport) -> list[str]:
