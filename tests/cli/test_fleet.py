@@ -50,6 +50,7 @@ REPORT_KEYS = {
     "requests",
     "rate_limited",
     "elapsed",
+    "connectable_after",
     "items",
 }
 ITEM_KEYS = {
@@ -65,6 +66,7 @@ ITEM_KEYS = {
     "snapshot_id",
     "snapshot_status",
     "already_gone",
+    "connectable_after",
 }
 
 

@@ -53,6 +53,7 @@ CREATED_KEYS = {
     "created_at",
     "credentials_file",
     "env_file",
+    "connectable_after",  # null unless --verify
 }
 SNAPSHOT_KEYS = {"snapshot_id", "instance_id", "status", "profile", "timestamp", "exportable"}
 PRO: tuple[str, ...] = ("--type", "professional-db", "--memory", "2GB", "--region", "europe-west1")

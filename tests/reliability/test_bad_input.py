@@ -58,7 +58,7 @@ from aura_async.emulator import (
     EmulatorServer,
     create_app,
 )
-from aura_async.fleet import InstanceSpec, MemoryStore, Selector
+from aura_async.fleet import Credentials, InstanceSpec, MemoryStore, Selector
 from aura_async.fleet.selectors import parse_age
 from aura_async.fleet.specs import expand
 from aura_async.models import CdcEnrichmentMode, CloudProvider, InstanceType
@@ -81,6 +81,10 @@ FUZZ = settings(
 FUZZ_MORE = settings(FUZZ, max_examples=25)
 
 ID = "0123abcd"  # a well-formed instance id
+# Credentials to verify, never used: each call with them below is refused first.
+LOGIN = Credentials(
+    instance_id=ID, name="db", username="neo4j", password="unused", connection_url="neo4j://x"
+)
 SNAP = "snap-1"  # a well-formed snapshot, key or session id
 PRO: dict[str, Any] = {
     "name": "db",
@@ -615,6 +619,7 @@ SLOTS: list[Slot] = [
     slot("instances.ensure_deleted", 0, "instance_id", field="instance_id"),
     slot("instances.not_found_counts_from", 0, "instance_id", field="instance_id"),
     slot("instances.ensure_deleted", "timeout", "timeout", ID),
+    slot("instances.verify", "timeout", "timeout", LOGIN),
     slot("instances.list", "sent_after", "moment"),
     slot("instances.pause", 0, "instance_id", field="instance_id"),
     slot("instances.resume", 0, "instance_id", field="instance_id"),
@@ -779,6 +784,14 @@ SLOTS: list[Slot] = [
     slot("fleet.create", "timeout", "fleet_timeout", InstanceSpec(**PRO), store=MemoryStore()),
     slot(
         "fleet.create", "adopt", "boolean", InstanceSpec(**PRO), store=MemoryStore(), optional=False
+    ),
+    slot(
+        "fleet.create",
+        "verify",
+        "boolean",
+        InstanceSpec(**PRO),
+        store=MemoryStore(),
+        optional=False,
     ),
     slot(
         "fleet.create",

@@ -886,12 +886,12 @@ def command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Command:
     embedded = cli_runtime._embedded
 
     def behind_a_proxy(*args: Any, **kwargs: Any) -> Any:
-        settings, transport = embedded(*args, **kwargs)
+        settings, transport, bolt = embedded(*args, **kwargs)
         proxy = Mangler(transport)
         proxy.set(state.rule, when=state.when)
         state.proxy = proxy
         settings = attrs.evolve(settings, retry=FAST_RETRIES)
-        return settings, proxy
+        return settings, proxy, bolt
 
     monkeypatch.setattr(cli_runtime, "_embedded", behind_a_proxy)
     return state
