@@ -17,7 +17,8 @@ with a dropped connection); what must hold on every service:
 - nothing leaked: after the teardown and a recovery, the service holds no instance.
 
 A single instance's lifecycle (create, pause, resume, resize, delete, each awaited) runs on
-the same services.
+the same services. Every one of them serves Bolt: the fleet's creates are verified with the
+real ``neo4j`` driver, through each service's address lag.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from typing import Any, TypeVar
 import pytest
 
 from aura_async import AuraClient, RateLimit
-from aura_async.emulator import EmulatorConfig
+from aura_async.emulator import BoltListener, EmulatorConfig
 from aura_async.emulator.presets import describe
-from aura_async.errors import CreateOutcomeUnknownError
+from aura_async.errors import CreateOutcomeUnknownError, VerifyError
 from aura_async.fleet import MemoryStore, Outcome, Selector
 from aura_async.fleet.store import EntryState
 from aura_async.lifecycle import PollPolicy
@@ -103,15 +104,25 @@ async def test_fleet_cycle_loses_leaks_and_duplicates_nothing(
     store = MemoryStore()
     context = "; ".join(describe(config))
 
-    created = await aura.fleet.create(
-        spec("cycle"),
-        count=COUNT,
-        pattern="cycle-{n:02d}",
-        store=store,
-        on_error="continue",
-        timeout=TIMEOUT,
-    )
+    # Every preset here serves Bolt (its address lagging running by the preset's delay):
+    # the creates are verified with the real driver on a listener beside the app.
+    assert config.bolt, context
+    async with BoltListener(rig.state):
+        created = await aura.fleet.create(
+            spec("cycle"),
+            count=COUNT,
+            pattern="cycle-{n:02d}",
+            store=store,
+            on_error="continue",
+            timeout=TIMEOUT,
+            verify=True,
+        )
     assert len(created.items) == COUNT
+    unverified = [i.name for i in created.items if isinstance(i.error, VerifyError)]
+    assert not unverified, (context, failures(created))
+    assert all(
+        i.connectable_after is not None for i in created.items if i.outcome is Outcome.SUCCEEDED
+    ), context
     assert all(item.outcome is not None for item in created.items), context
     assert not [i for i in created.items if i.outcome is Outcome.CANCELLED], context
     running = [i.instance_id for i in created.items if i.outcome is Outcome.SUCCEEDED]
