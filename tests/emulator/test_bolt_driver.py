@@ -147,6 +147,33 @@ async def test_a_wrong_password_raises_auth_error(
     assert bolt_of(server).stats(instance_id) == BoltStats(connections=1, auth_failures=1)
 
 
+async def test_three_wrong_passwords_lock_the_user_out_for_five_seconds(
+    server: EmulatorServer, clock: ManualClock
+) -> None:
+    instance_id, password = up(server, clock)
+    uri = uris(server, instance_id)["neo4j"]
+    for _ in range(3):
+        async with driver(uri, "not-the-password") as db:
+            with pytest.raises(AuthError):
+                await db.verify_connectivity()
+    # Locked, as Neo4j locks a user (auth_max_failed_attempts 3, auth_lock_time 5 s): the
+    # right password is refused too, with a code the driver does not map to AuthError.
+    async with driver(uri, password) as db:
+        with pytest.raises(ClientError) as caught:
+            await db.verify_connectivity()
+    assert caught.value.code == "Neo.ClientError.Security.AuthenticationRateLimit"
+    assert not isinstance(caught.value, AuthError)
+    clock.advance(5.0)
+    async with driver(uri, password) as db:
+        await db.verify_connectivity()  # the lock is over; a success clears the count
+    async with driver(uri, "not-the-password") as db:
+        with pytest.raises(AuthError):
+            await db.verify_connectivity()
+    async with driver(uri, password) as db:
+        await db.verify_connectivity()
+    assert bolt_of(server).stats(instance_id).auth_failures == 5
+
+
 async def test_refused_before_running_and_within_the_delay_then_accepted(
     server: EmulatorServer, clock: ManualClock
 ) -> None:

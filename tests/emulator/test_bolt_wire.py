@@ -262,8 +262,11 @@ class FakeGate:
             return "unknown"
         return "open" if self.instances[instance_id][1] else "closed"
 
-    def authenticate(self, instance_id: str, principal: object, credentials: object) -> bool:
-        return principal == "neo4j" and self.instances[instance_id][0] == credentials
+    def authenticate(
+        self, instance_id: str, principal: object, credentials: object
+    ) -> Literal["ok", "refused", "locked"]:
+        right = principal == "neo4j" and self.instances[instance_id][0] == credentials
+        return "ok" if right else "refused"
 
     def find_by_password(self, credentials: object) -> str | None:
         found = [i for i, (password, _) in self.instances.items() if password == credentials]

@@ -14,12 +14,20 @@ from typing import Literal
 from aura_async.emulator.backend import AuraBackend
 from aura_async.emulator.records import REACHABLE_STATUSES, InstanceRecord
 
-__all__ = ["USERNAME", "InstanceGate", "Verdict"]
+__all__ = ["LOCK_AFTER", "LOCK_FOR", "USERNAME", "InstanceGate", "Login", "Verdict"]
 
 #: The one database user of an Aura instance, as the create answer names it.
 USERNAME = "neo4j"
+#: Neo4j's defaults: after this many refused logons in a row (dbms.security.
+#: auth_max_failed_attempts)...
+LOCK_AFTER = 3
+#: ...every logon is refused for this many seconds after the last (auth_lock_time), the
+#: right password too, with Neo.ClientError.Security.AuthenticationRateLimit. Emulated
+#: seconds, as every duration of the emulator.
+LOCK_FOR = 5.0
 
 Verdict = Literal["open", "closed", "unknown"]
+Login = Literal["ok", "refused", "locked"]
 
 
 def _same(given: object, expected: str) -> bool:
@@ -36,6 +44,8 @@ class InstanceGate:
 
     def __init__(self, backend: AuraBackend) -> None:
         self.backend = backend
+        # instance id -> (refused logons in a row, when the last was refused)
+        self._refusals: dict[str, tuple[int, float]] = {}
 
     def _connectable(self, record: InstanceRecord) -> bool:
         if record.status not in REACHABLE_STATUSES:
@@ -53,12 +63,22 @@ class InstanceGate:
                 return "unknown"
             return "open" if self._connectable(record) else "closed"
 
-    def authenticate(self, instance_id: str, principal: object, credentials: object) -> bool:
-        """Whether ``principal``/``credentials`` are the instance's user and password."""
+    def authenticate(self, instance_id: str, principal: object, credentials: object) -> Login:
+        """Whether ``principal``/``credentials`` are the instance's user and password
+        (``ok``, ``refused``), or the user is locked out for now (``locked``): Neo4j's
+        answer to :data:`LOCK_AFTER` refusals in a row, for :data:`LOCK_FOR` seconds."""
         with self.backend.lock:
             record = self.backend.settled_instance(instance_id)
             password = "" if record is None else record.password
-        return principal == USERNAME and _same(credentials, password)
+            now = self.backend.now()
+            refused, last = self._refusals.get(instance_id, (0, 0.0))
+            if refused >= LOCK_AFTER and now < last + LOCK_FOR:
+                return "locked"
+            if principal == USERNAME and _same(credentials, password):
+                self._refusals.pop(instance_id, None)
+                return "ok"
+            self._refusals[instance_id] = (refused + 1, now)
+            return "refused"
 
     def find_by_password(self, credentials: object) -> str | None:
         """The id of the one existing instance whose password is ``credentials``, else None.

@@ -49,6 +49,10 @@ DEFAULT_DATABASE = "neo4j"
 _DATABASES = (DEFAULT_DATABASE, "system")
 
 UNAUTHORIZED = "Neo.ClientError.Security.Unauthorized"
+RATE_LIMITED = "Neo.ClientError.Security.AuthenticationRateLimit"
+RATE_LIMITED_MESSAGE = (
+    "The client has provided incorrect authentication details too many times in a row."
+)
 UNAUTHORIZED_MESSAGE = "The client is unauthorized due to authentication failure."
 INVALID = "Neo.ClientError.Request.Invalid"
 NOT_FOUND = "Neo.ClientError.Database.DatabaseNotFound"
@@ -80,8 +84,10 @@ class Gate(Protocol):
         """Whether the instance is connectable now."""
         ...
 
-    def authenticate(self, instance_id: str, principal: object, credentials: object) -> bool:
-        """Whether these are the instance's user and password."""
+    def authenticate(
+        self, instance_id: str, principal: object, credentials: object
+    ) -> Literal["ok", "refused", "locked"]:
+        """Whether these are the instance's user and password, or the user is locked out."""
         ...
 
     def find_by_password(self, credentials: object) -> str | None:
@@ -270,9 +276,13 @@ class BoltSession:
             return self._unauthorized(
                 f"Unsupported authentication token, scheme '{auth.get('scheme')}' is not supported."
             )
-        if self.instance_id is None or not self.gate.authenticate(
-            self.instance_id, principal, credentials
-        ):
+        if self.instance_id is None:
+            return self._unauthorized()
+        login = self.gate.authenticate(self.instance_id, principal, credentials)
+        if login == "locked":
+            self.stats.add(self.instance_id, "auth_failures")
+            return self._fail(RATE_LIMITED, RATE_LIMITED_MESSAGE, close=True)
+        if login == "refused":
             return self._unauthorized()
         self.stats.add(self.instance_id, "logons")
         self.state = State.READY
