@@ -115,6 +115,26 @@ async def test_a_wrong_password_fails_at_once_with_no_retry() -> None:
         assert (await aura.instances.verify(credentials)).attempts == 1
 
 
+async def test_a_locked_out_user_is_an_auth_failure_without_retries_too() -> None:
+    # Real time, for the lock's 5 s: three wrong passwords lock the user (as Neo4j does), and
+    # the right one is then refused with AuthenticationRateLimit, which the driver raises as
+    # a plain ClientError; verify still says "the password", and still tries only once.
+    cfg = config(time_scale=1.0, token_lifetime=None, durations=Durations(create=0.1))
+    async with loopback(attrs.evolve(cfg, bolt=True, bolt_delay=0.0)) as rig:
+        aura = rig.client(policy=PollPolicy(min_interval=0.1))
+        report = await aura.fleet.create(spec("locked"), store=MemoryStore(), adopt=False)
+        credentials = report.items[0].credentials
+        assert credentials is not None
+        stale = attrs.evolve(credentials, password="not-the-password")
+        for _ in range(3):
+            with pytest.raises(VerifyAuthError, match="Unauthorized"):
+                await aura.instances.verify(stale, timeout=30.0)
+        with pytest.raises(VerifyAuthError, match="AuthenticationRateLimit") as locked:
+            await aura.instances.verify(credentials, timeout=30.0)
+        assert locked.value.attempts == 1
+        assert listener(rig).stats(credentials.instance_id).auth_failures == 4
+
+
 async def test_a_listener_delayed_5s_after_running_is_waited_out() -> None:
     # Real time (time_scale 1): the instance runs after 0.2 s, its address accepts 5 s later.
     cfg = config(

@@ -41,6 +41,7 @@ QUERY = "RETURN 1"
 # The longest one connection attempt may take before it counts as silence.
 _ATTEMPT_LIMIT = 30.0
 _GROWTH = 1.5
+_SECURITY = "Neo.ClientError.Security."
 
 
 class Login(Protocol):
@@ -227,6 +228,14 @@ async def check_connectable(
                 VerifyError, f"the driver cannot use the connection URL {where}: {error}"
             ) from None
         except exceptions.Neo4jError as error:
+            if (error.code or "").startswith(_SECURITY):
+                # After repeated refusals Neo4j answers AuthenticationRateLimit, a plain
+                # ClientError to the driver: the password is the matter all the same.
+                raise failure(
+                    VerifyAuthError,
+                    f"instance {instance_id or where} refused the user {username!r} "
+                    f"({error.code})",
+                ) from None
             if not error.is_retryable():
                 raise failure(
                     VerifyError,
