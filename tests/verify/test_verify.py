@@ -26,6 +26,7 @@ from aura_async import (
     Outcome,
     ValidationError,
     VerifyAuthError,
+    VerifyError,
     VerifyFailed,
     VerifyUnreachableError,
 )
@@ -273,3 +274,18 @@ async def test_verify_needs_a_wait() -> None:
             with pytest.raises(ValidationError, match="verify needs wait"):
                 await aura.fleet.create(spec("no-wait"), store=MemoryStore(), verify=True, **kwargs)
         assert rig.names() == {}
+
+
+async def test_verify_fails_an_adopted_instance_that_is_paused() -> None:
+    async with loopback(config(bolt=True, bolt_delay=0.0)) as rig:
+        store = MemoryStore()
+        credentials = await created(rig, "napping", store)
+        aura = rig.client()
+        await aura.instances.pause(credentials.instance_id, wait=True)
+        report = await aura.fleet.create(spec("napping"), store=store, verify=True)
+        (item,) = report.items
+        assert item.outcome is Outcome.FAILED
+        assert isinstance(item.error, VerifyError)
+        assert "is paused, not running" in str(item.error)
+        assert f"instance resume {credentials.instance_id}" in str(item.error)
+        assert rig.statuses()[credentials.instance_id] == "paused"  # left as it was

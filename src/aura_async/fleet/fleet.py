@@ -491,16 +491,26 @@ class Fleet:
     async def _verify(self, item: FleetItem) -> None:
         """Connect to a created or adopted instance that runs; fail the item if it refuses.
 
-        An instance without credentials (adopted without its password) or not seen running
-        is left as it is: its outcome already says why.
+        An item that failed, or an instance adopted without its password, is left as it is:
+        its outcome already says why. An adopted instance that does not run (paused) fails:
+        asked to verify, the caller counts on connecting to it.
         """
         if (
             item.outcome not in (Outcome.SUCCEEDED, Outcome.ADOPTED)
             or item.error is not None
             or item.credentials is None
             or item.instance is None
-            or item.instance.status is not InstanceStatus.RUNNING
         ):
+            return
+        status = item.instance.status
+        if status is not InstanceStatus.RUNNING:
+            item.outcome = Outcome.FAILED
+            item.error = VerifyError(
+                f"instance {item.instance_id} ({item.name}) is {status}, not running: it "
+                "accepts no connections",
+                instance_id=item.instance_id or "",
+                hint=f"Resume it (aura-async instance resume {item.instance_id}) and verify again",
+            )
             return
         running = self._clock()
         try:
