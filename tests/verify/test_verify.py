@@ -43,6 +43,17 @@ def listener(rig: Rig) -> BoltListener:
     return rig.bolt
 
 
+def login(url: str) -> Credentials:
+    """Credentials of no instance the emulator has, for an address of the test's choosing."""
+    return Credentials(
+        instance_id="0123abcd",
+        name="elsewhere",
+        username="neo4j",
+        password="pw",
+        connection_url=url,
+    )
+
+
 async def run_query(credentials: Credentials) -> Any:
     """Connect as a user's own code would, with the saved credentials, and RETURN 1."""
     assert credentials.connection_url
@@ -191,13 +202,7 @@ async def test_a_deleted_instance_refuses() -> None:
 async def test_an_address_that_does_not_resolve_is_tried_again_until_the_timeout() -> None:
     async with loopback(config(bolt=True)) as rig:
         aura = rig.client(policy=PollPolicy(min_interval=0.1, max_interval=0.6))
-        nowhere = Credentials(
-            instance_id="0123abcd",
-            name="nowhere",
-            username="neo4j",
-            password="irrelevant",
-            connection_url="neo4j://aura-async-verify.invalid:7687",
-        )
+        nowhere = login("neo4j://aura-async-verify.invalid:7687")
         with pytest.raises(VerifyUnreachableError) as failed:
             await aura.instances.verify(nowhere, timeout=1.0)
         assert failed.value.attempts >= 2
@@ -251,15 +256,8 @@ async def test_verify_needs_the_driver_and_says_how_to_install_it(
     async with loopback(config(bolt=True)) as rig:
         monkeypatch.setitem(sys.modules, "neo4j", None)  # as if the extra were not installed
         aura = rig.client()
-        login = Credentials(
-            instance_id="0123abcd",
-            name="x",
-            username="neo4j",
-            password="pw",
-            connection_url="neo4j://127.0.0.1:1",
-        )
         with pytest.raises(ConfigurationError) as missing:
-            await aura.instances.verify(login)
+            await aura.instances.verify(login("neo4j://127.0.0.1:1"))
         assert "aura-async[verify]" in str(missing.value)
         before = (await rig.counters())["requests_total"]
         with pytest.raises(ConfigurationError):

@@ -6,11 +6,7 @@ import logging
 import socket
 import threading
 import time
-from types import TracebackType
-from typing import Any
 
-import anyio
-import anyio.to_thread
 import uvicorn
 
 from aura_async.emulator.app import ConnectionDropped, EmulatorState, create_app
@@ -18,6 +14,7 @@ from aura_async.emulator.backend import AuraBackend
 from aura_async.emulator.bolt import BoltListener
 from aura_async.emulator.clock import Clock
 from aura_async.emulator.config import EmulatorConfig
+from aura_async.emulator.threaded import ThreadedService
 
 __all__ = ["EmulatorServer"]
 
@@ -42,7 +39,7 @@ _filter = _HideDroppedConnections()
 logging.getLogger("uvicorn.error").addFilter(_filter)
 
 
-class EmulatorServer:
+class EmulatorServer(ThreadedService):
     """The emulator served over HTTP on loopback from a background thread.
 
     Use it as a context manager (sync or async)::
@@ -190,26 +187,6 @@ class EmulatorServer:
         if self._socket is not None:
             self._socket.close()
         self._server = self._thread = self._socket = None
-
-    def __enter__(self) -> EmulatorServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> EmulatorServer:
-        # Starting and stopping wait on the server thread: keep the event loop free meanwhile.
-        await anyio.to_thread.run_sync(self.start)
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await anyio.to_thread.run_sync(self.stop)
 
     def __repr__(self) -> str:
         return f"EmulatorServer(base_url={self.base_url!r})"

@@ -233,8 +233,7 @@ async def check_connectable(
                 # ClientError to the driver: the password is the matter all the same.
                 raise failure(
                     VerifyAuthError,
-                    f"instance {instance_id or where} refused the user {username!r} "
-                    f"({error.code})",
+                    f"instance {instance_id or where} refused the user {username!r} ({error.code})",
                 ) from None
             if not error.is_retryable():
                 raise failure(

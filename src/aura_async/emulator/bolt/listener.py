@@ -22,10 +22,7 @@ import logging
 import socket
 import struct
 import threading
-from types import TracebackType
-from typing import Any, Protocol
-
-import anyio.to_thread
+from typing import Protocol
 
 from aura_async.emulator.backend import AuraBackend
 from aura_async.emulator.bolt.gate import InstanceGate
@@ -40,6 +37,7 @@ from aura_async.emulator.bolt.messages import (
 from aura_async.emulator.bolt.packstream import PackStreamError
 from aura_async.emulator.bolt.session import BoltSession
 from aura_async.emulator.bolt.stats import BoltStats, StatsBook
+from aura_async.emulator.threaded import ThreadedService
 
 __all__ = ["BoltListener"]
 
@@ -83,7 +81,7 @@ async def _close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.close()
 
 
-class BoltListener:
+class BoltListener(ThreadedService):
     """Serve Bolt for the emulator's instances on one port (see the module's docstring).
 
     Args:
@@ -188,26 +186,6 @@ class BoltListener:
         if thread is not None:
             thread.join(timeout=10)
         self._thread = self._loop = self._stopping = None
-
-    def __enter__(self) -> BoltListener:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> BoltListener:
-        # Starting and stopping wait on the listener's thread: keep the caller's loop free.
-        await anyio.to_thread.run_sync(self.start)
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await anyio.to_thread.run_sync(self.stop)
 
     def __repr__(self) -> str:
         return f"BoltListener(address={self.address!r}, running={self.running})"
