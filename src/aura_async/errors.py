@@ -356,7 +356,10 @@ class VerifyError(AuraError):
         elapsed: seconds from the first attempt to the verdict.
     """
 
-    hint = "Run it again with -v to see the driver's error, or check the instance's status"
+    hint = (
+        "Check the instance's status and its connection URL; the message names the "
+        "driver's own error"
+    )
 
     def __init__(
         self,

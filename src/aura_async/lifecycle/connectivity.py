@@ -12,12 +12,14 @@ uses it, so "connectable" means what they will see. It runs on asyncio only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import socket
-from collections.abc import Awaitable, Callable
+import ssl
+from collections.abc import Awaitable, Callable, Iterator
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -32,7 +34,15 @@ from aura_async.errors import (
     VerifyUnreachableError,
 )
 
-__all__ = ["Connectivity", "Login", "check_connectable", "check_login", "load_driver"]
+__all__ = [
+    "Connectivity",
+    "Login",
+    "check_connectable",
+    "check_login",
+    "classify",
+    "load_driver",
+    "shown",
+]
 
 logger = logging.getLogger("aura_async.verify")
 
@@ -41,6 +51,8 @@ QUERY = "RETURN 1"
 # The longest one connection attempt may take before it counts as silence.
 _ATTEMPT_LIMIT = 30.0
 _GROWTH = 1.5
+# However short the policy's pauses (a compressed clock's), a connection attempt is real.
+_SHORTEST_PAUSE = 0.01
 _SECURITY = "Neo.ClientError.Security."
 
 
@@ -108,21 +120,72 @@ def load_driver() -> ModuleType:
 def shown(url: str) -> str:
     """The URL fit for a message: any user and password in it left out."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def _unresolved(error: BaseException) -> bool:
-    """Whether a driver error came from a name that did not resolve."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, socket.gaierror):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error, its causes and contexts, and the members of its exception groups.
+
+    The driver wraps what went wrong: a routing failure holds an ExceptionGroup of each
+    address's error, each holding the socket's.
+    """
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _innermost(error: BaseException, password: str) -> str:
+    """The deepest cause's words, for a message: one line, bounded, the password masked."""
+    deepest = list(_chain(error))[-1]
+    text = f"{type(deepest).__name__}: {deepest}" if str(deepest) else type(deepest).__name__
+    if password:
+        text = text.replace(password, "********")
+    return " ".join(text.split())[:300]
+
+
+Verdict = Literal["auth", "retry", "final", "busy"]
+
+
+def classify(error: Exception, exceptions: ModuleType, password: str = "") -> tuple[Verdict, str]:
+    """What a driver error says of the database: a refused password (``auth``), something
+    an address that lags may stop doing (``retry``), a server that answered with a
+    transient error (``busy``, retried too), or a verdict no retry can change (``final``);
+    and its description for people (the password masked).
+    """
+    chain = list(_chain(error))
+    code = getattr(error, "code", None) or ""
+    if isinstance(error, exceptions.AuthError):
+        return "auth", f"refused ({code or 'unauthorized'})"
+    # The driver's own judgement of a server's answer (Neo4jError.is_retryable).
+    transient = bool(getattr(error, "is_retryable", lambda: False)())
+    if isinstance(error, exceptions.Neo4jError) and code.startswith(_SECURITY) and not transient:
+        # After repeated refusals Neo4j answers AuthenticationRateLimit, a plain ClientError
+        # to the driver: the password is the matter all the same.
+        return "auth", f"refused ({code})"
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
+        return "final", f"its TLS certificate is not trusted ({_innermost(error, password)})"
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return "retry", "the address does not resolve"
+    if isinstance(error, exceptions.Neo4jError):
+        verdict: Verdict = "busy" if transient else "final"
+        return verdict, f"the server answered {code}: {error.message}"
+    if isinstance(error, exceptions.ConfigurationError | ValueError):
+        return "final", f"the driver cannot use the URL ({_innermost(error, password)})"
+    if any(isinstance(e, TimeoutError) for e in chain) or "timed out" in str(error).lower():
+        return "retry", "no answer (timed out)"
+    if isinstance(error, exceptions.DriverError | OSError):
+        return "retry", "the connection was refused or reset"
+    return "final", f"the driver failed ({_innermost(error, password)})"
 
 
 def check_login(username: str, password: str, instance_id: str = "") -> None:
@@ -141,7 +204,11 @@ def check_login(username: str, password: str, instance_id: str = "") -> None:
 async def _attempt(
     neo4j: ModuleType, url: str, username: str, password: str, query: str, limit: float
 ) -> str:
-    """Connect once, verify, run ``query``; return the server's agent. Driver errors pass."""
+    """Connect once, verify, run ``query``; return the server's agent.
+
+    Raises whatever the driver raises (``neo4j.exceptions`` errors, ``OSError``,
+    ``ValueError``, its private protocol errors): :func:`classify` judges them.
+    """
     driver = neo4j.AsyncGraphDatabase.driver(
         url,
         auth=(username, password),
@@ -176,14 +243,17 @@ async def check_connectable(
 
     Refused connections, names that do not resolve yet, silence and the server's transient
     errors are tried again after a pause that starts at ``first_pause`` seconds and grows
-    to ``longest_pause`` (with jitter); a refused password is not.
+    to ``longest_pause`` (with jitter; 10 ms at the least); a refused password, an
+    untrusted certificate and a URL the driver refuses are not. Messages name the driver's
+    deepest cause, never the password.
 
     Raises:
         ConfigurationError: the driver is not installed.
         ValidationError: no URL, user name or password to connect with; nothing was tried.
         VerifyAuthError: the database refused the user name and password (tried once).
         VerifyUnreachableError: no connection was made before ``timeout`` seconds.
-        VerifyError: the driver refused the URL, or the server refused the query.
+        VerifyError: the driver refused the URL, the certificate was not trusted, the
+            server refused the query or answered only transient errors until the timeout.
     """
     if not url:
         raise ValidationError(
@@ -192,8 +262,19 @@ async def check_connectable(
             hint="Wait until it runs (the API shows the address by then) and try again",
         )
     check_login(username, password, instance_id)
+    if "@" in urlsplit(url).netloc:
+        raise ValidationError(
+            f"the connection URL of instance {instance_id or '?'} holds a user name or "
+            "password: give them apart",
+            field="connection_url",
+        )
     neo4j = load_driver()
-    exceptions = neo4j.exceptions
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigurationError(
+            "the Neo4j driver runs on asyncio only", hint="Verify from an asyncio event loop"
+        ) from None
     where = shown(url)
     began = clock()
     deadline = began + timeout
@@ -217,47 +298,33 @@ async def check_connectable(
         try:
             with anyio.fail_after(limit + 1.0):
                 server = await _attempt(neo4j, url, username, password, query, limit)
-        except exceptions.AuthError as error:
-            raise failure(
-                VerifyAuthError,
-                f"instance {instance_id or where} refused the user {username!r} and its "
-                f"password ({error.code or 'unauthorized'})",
-            ) from None
-        except (exceptions.ConfigurationError, ValueError) as error:
-            raise failure(
-                VerifyError, f"the driver cannot use the connection URL {where}: {error}"
-            ) from None
-        except exceptions.Neo4jError as error:
-            if (error.code or "").startswith(_SECURITY):
-                # After repeated refusals Neo4j answers AuthenticationRateLimit, a plain
-                # ClientError to the driver: the password is the matter all the same.
+        except Exception as error:  # any driver failure is judged here; cancellation passes
+            verdict, last = classify(error, neo4j.exceptions, password)
+            logger.debug("verify %s: attempt %d: %s: %s", where, attempts, verdict, last)
+            who = f"instance {instance_id or where}"
+            if verdict == "auth":
                 raise failure(
-                    VerifyAuthError,
-                    f"instance {instance_id or where} refused the user {username!r} ({error.code})",
+                    VerifyAuthError, f"{who} refused the user {username!r} and its password: {last}"
                 ) from None
-            if not error.is_retryable():
+            if verdict == "final":
                 raise failure(
-                    VerifyError,
-                    f"instance {instance_id or where} accepted the connection but not the "
-                    f"query {query!r} ({error.code}: {error.message})",
+                    VerifyError, f"{who} could not be verified at {where}: {last}"
                 ) from None
-            last = f"the server answered {error.code}"
-        except (exceptions.DriverError, OSError, TimeoutError) as error:
-            if _unresolved(error):
-                last = "the address does not resolve"
-            elif isinstance(error, TimeoutError):
-                last = f"no answer within {limit:.0f} s"
-            else:
-                last = "the connection was refused or closed"
-            logger.debug("verify %s: attempt %d: %s", where, attempts, error)
+            answered = verdict == "busy"
         else:
             return Connectivity(instance_id, where, attempts, clock() - began, server)
-        wait = min(pause, longest_pause) * random.uniform(0.5, 1.0)
+        wait = max(_SHORTEST_PAUSE, min(pause, longest_pause) * random.uniform(0.5, 1.0))
         if clock() + wait >= deadline:
+            if answered:
+                raise failure(
+                    VerifyError,
+                    f"{who} accepted connections at {where} but answered none of {attempts} "
+                    f"queries within {timeout:.0f} s (last: {last})",
+                )
             raise failure(
                 VerifyUnreachableError,
-                f"instance {instance_id or where} did not accept a connection at {where} "
-                f"within {timeout:.0f} s ({attempts} attempts; last: {last})",
+                f"{who} did not accept a connection at {where} within {timeout:.0f} s "
+                f"({attempts} attempts; last: {last})",
             )
         await sleep(wait)
         pause *= _GROWTH
