@@ -10,6 +10,7 @@ made. Nothing of the driver is mocked: ``instances.verify`` drives the unmodifie
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import sys
 from typing import Any
 
@@ -33,7 +34,7 @@ from aura_async import (
 from aura_async.emulator import BoltListener, Durations
 from aura_async.fleet.store import EntryState, Intent, new_intent_id
 from aura_async.lifecycle import PollPolicy
-from tests.fleet.conftest import Recorder, Rig, config, loopback, spec
+from tests.fleet.conftest import POLICY, Recorder, Rig, config, loopback, spec
 
 pytestmark = pytest.mark.anyio
 
@@ -75,16 +76,22 @@ async def created(rig: Rig, name: str, store: MemoryStore) -> Credentials:
 async def test_a_fleet_of_20_created_with_verify_is_connectable_with_its_saved_passwords() -> None:
     events = Recorder()
     store = MemoryStore()
-    async with loopback(config(bolt=True, bolt_delay=30.0)) as rig:
-        aura = rig.client(on_event=events.append)
+    # Each address accepts half a real second (1800 emulated) after its instance runs: every
+    # verification meets refusals first and waits them out.
+    async with loopback(config(bolt=True, bolt_delay=1800.0)) as rig:
+        aura = rig.client(on_event=events.append, policy=attrs.evolve(POLICY, verify_timeout=30.0))
         report = await aura.fleet.create(
             spec("verified"), count=20, store=store, adopt=False, verify=True
         )
         assert report.ok, report.summary()
-        assert all(item.connectable_after is not None for item in report.items)
+        waited = [item.connectable_after for item in report.items]
+        assert all(seconds is not None for seconds in waited)
         spread = report.connectable_after
         assert spread is not None
-        assert spread[0] <= spread[1] <= spread[2]
+        assert spread[2] == max(s for s in waited if s is not None)
+        assert spread[2] >= 0.3  # the lag was waited out, not missed
+        refused = [listener(rig).stats(item.instance_id).refused for item in report.items]
+        assert sum(refused) >= 20, refused
         assert "connectable" in report.summary()
         assert report.to_json()["items"][0]["connectable_after"] is not None
         connectable = events.of(Connectable)
@@ -199,7 +206,19 @@ async def test_a_deleted_instance_refuses() -> None:
             await aura.instances.verify(credentials, timeout=0.2)
 
 
-async def test_an_address_that_does_not_resolve_is_tried_again_until_the_timeout() -> None:
+async def test_an_address_that_does_not_resolve_is_tried_again_until_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The name fails to resolve as a new instance's does while its DNS record is missing,
+    # whatever resolver the machine has (a slow one would time out instead).
+    resolve = socket.getaddrinfo
+
+    def missing(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", missing)
     async with loopback(config(bolt=True)) as rig:
         aura = rig.client(policy=PollPolicy(min_interval=0.1, max_interval=0.6))
         nowhere = login("neo4j://aura-async-verify.invalid:7687")
@@ -284,6 +303,6 @@ async def test_verify_fails_an_adopted_instance_that_is_paused() -> None:
         (item,) = report.items
         assert item.outcome is Outcome.FAILED
         assert isinstance(item.error, VerifyError)
-        assert "is paused, not running" in str(item.error)
+        assert "is paused: it accepts no connections" in str(item.error)
         assert f"instance resume {credentials.instance_id}" in str(item.error)
         assert rig.statuses()[credentials.instance_id] == "paused"  # left as it was

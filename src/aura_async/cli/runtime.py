@@ -127,6 +127,28 @@ class Runtime:
         self.ledger = FileStore(directory)
         return self.ledger
 
+    def poll_policy(self) -> PollPolicy | None:
+        """The waits' policy on the API's clock (None: the default, for real time)."""
+        return PollPolicy().scaled(1 / self.scale) if self.scale != 1.0 else None
+
+    def check_verifiable(self) -> None:
+        """Refuse ``--verify`` where nothing could answer: an embedded emulator whose preset
+        serves no Bolt (``ideal``), whose connection URLs name no real host.
+
+        Raises:
+            click.UsageError: so.
+        """
+        if not self.emulator:
+            return
+        from aura_async.emulator.presets import behaviour
+
+        preset = cast("Preset", self.emulator_preset)  # click checked the choice
+        if not behaviour(preset, self.emulator_seed or 0).bolt:
+            raise click.UsageError(
+                f"the {self.emulator_preset} preset of the embedded emulator serves no Bolt: "
+                "--verify needs --emulator-preset live or chaos"
+            )
+
     @asynccontextmanager
     async def client(self) -> AsyncIterator[AuraClient]:
         """An AuraClient for the configured account, or for the embedded emulator.
@@ -142,7 +164,7 @@ class Runtime:
         else:
             settings, _ = resolve_settings(self.options)
         if self.scale != 1.0:
-            poll = PollPolicy().scaled(1 / self.scale)
+            poll = self.poll_policy()
             limit = settings.rate_limit
             if not self.emulator and limit is not None:
                 # The API's window is a minute of its own clock.

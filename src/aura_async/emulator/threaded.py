@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
+import anyio
 import anyio.to_thread
 
 __all__ = ["ThreadedService"]
@@ -40,4 +41,7 @@ class ThreadedService:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        await anyio.to_thread.run_sync(self.stop)
+        # Shielded: leaving a cancelled scope (Ctrl-C) must still stop the thread and free
+        # the port, and run_sync would otherwise be cancelled before it ran.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.stop)

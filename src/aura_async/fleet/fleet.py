@@ -492,8 +492,9 @@ class Fleet:
         """Connect to a created or adopted instance that runs; fail the item if it refuses.
 
         An item that failed, or an instance adopted without its password, is left as it is:
-        its outcome already says why. An adopted instance that does not run (paused) fails:
-        asked to verify, the caller counts on connecting to it.
+        its outcome already says why. An adopted instance that is down (paused, being
+        deleted, failed) fails at once: asked to verify, the caller counts on connecting to
+        it. Any other status (running, or an online change: updating, resizing) is tried.
         """
         if (
             item.outcome not in (Outcome.SUCCEEDED, Outcome.ADOPTED)
@@ -503,13 +504,17 @@ class Fleet:
         ):
             return
         status = item.instance.status
-        if status is not InstanceStatus.RUNNING:
+        if status in _DOWN:
             item.outcome = Outcome.FAILED
+            hint = (
+                f"Resume it (aura-async instance resume {item.instance_id}) and verify again"
+                if status in _RESUMABLE
+                else "It cannot accept connections in this state"
+            )
             item.error = VerifyError(
-                f"instance {item.instance_id} ({item.name}) is {status}, not running: it "
-                "accepts no connections",
+                f"instance {item.instance_id} ({item.name}) is {status}: it accepts no connections",
                 instance_id=item.instance_id or "",
-                hint=f"Resume it (aura-async instance resume {item.instance_id}) and verify again",
+                hint=hint,
             )
             return
         running = self._clock()
@@ -1494,6 +1499,17 @@ def _naming(spec: InstanceSpec) -> Iterator[None]:
         raise ValidationError(
             f"spec {spec.name!r}: {error.message}", field=error.field, hint=error.hint
         ) from None
+
+
+# Statuses in which an instance accepts no connection for certain: a verification fails at
+# once rather than trying until its timeout. The first three come back with a resume.
+_RESUMABLE = (InstanceStatus.PAUSED, InstanceStatus.PAUSING, InstanceStatus.SUSPENDED)
+_DOWN = (
+    *_RESUMABLE,
+    InstanceStatus.DESTROYING,
+    InstanceStatus.DELETING,
+    InstanceStatus.LOADING_FAILED,
+)
 
 
 def _stop_reason(item: FleetItem) -> AuraError:

@@ -33,6 +33,7 @@ from aura_async.errors import (
     VerifyError,
     VerifyUnreachableError,
 )
+from aura_async.lifecycle.operations import PollPolicy
 
 __all__ = [
     "Connectivity",
@@ -231,19 +232,19 @@ async def check_connectable(
     username: str,
     password: str,
     *,
-    timeout: float,  # noqa: ASYNC109 (a budget for attempts, not a cancel: it picks the error)
-    first_pause: float = 1.0,
-    longest_pause: float = 10.0,
+    policy: PollPolicy | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 (a budget for attempts: it picks the error)
     instance_id: str = "",
     query: str = QUERY,
     clock: Callable[[], float] = anyio.current_time,
     sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
 ) -> Connectivity:
-    """Connect to ``url`` with the driver and run ``query``, trying again until ``timeout``.
+    """Connect to ``url`` with the driver and run ``query``, trying again until ``timeout``
+    (``policy.verify_timeout`` when None).
 
     Refused connections, names that do not resolve yet, silence and the server's transient
-    errors are tried again after a pause that starts at ``first_pause`` seconds and grows
-    to ``longest_pause`` (with jitter; 10 ms at the least); a refused password, an
+    errors are tried again after a pause that starts at ``policy.min_interval`` and grows
+    to a third of its ``max_interval`` (with jitter; 10 ms at the least); a refused password, an
     untrusted certificate and a URL the driver refuses are not. Messages name the driver's
     deepest cause, never the password.
 
@@ -276,10 +277,14 @@ async def check_connectable(
             "the Neo4j driver runs on asyncio only", hint="Verify from an asyncio event loop"
         ) from None
     where = shown(url)
+    policy = policy or PollPolicy()
+    if timeout is None:
+        timeout = policy.verify_timeout
+    longest_pause = max(policy.min_interval, policy.max_interval / 3)
     began = clock()
     deadline = began + timeout
     attempts = 0
-    pause = first_pause
+    pause = policy.min_interval
     last = "nothing answered"
 
     def failure(kind: type[VerifyError], message: str) -> VerifyError:

@@ -541,7 +541,6 @@ class Instances(Resource):
         url = credentials.connection_url
         if not url and instance_id:
             url = (await self.get(instance_id)).connection_url
-        policy = self._watcher.policy
         began = self._watcher.now()
 
         def stamp() -> dict[str, Any]:
@@ -559,9 +558,8 @@ class Instances(Resource):
                 url or "",
                 credentials.username,
                 credentials.password,
-                timeout=policy.verify_timeout if timeout is None else timeout,
-                first_pause=policy.min_interval,
-                longest_pause=max(policy.min_interval, policy.max_interval / 3),
+                policy=self._watcher.policy,
+                timeout=timeout,
                 instance_id=instance_id,
                 query=query,
                 clock=self._watcher.now,

@@ -553,6 +553,8 @@ def up(
         raise click.UsageError(f"--rollback contradicts --on-error {on_error}")
     if verify and (no_wait or timeout == 0):
         raise click.UsageError("--verify waits until each instance runs: drop --no-wait")
+    if verify:
+        rt.check_verifiable()
     policy = "rollback" if rollback else _policy(on_error, "stop")
 
     def build() -> tuple[list[InstanceSpec], str | None]:

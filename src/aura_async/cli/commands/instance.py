@@ -52,7 +52,7 @@ from aura_async.fleet import (
     read_env_file,
     write_env_file,
 )
-from aura_async.lifecycle.connectivity import load_driver
+from aura_async.lifecycle.connectivity import check_connectable, load_driver
 from aura_async.lifecycle.events import OperationSubmitted
 from aura_async.lifecycle.operations import Operation
 from aura_async.models import Instance
@@ -206,6 +206,8 @@ def instance_create(
     spec = InstanceSpec(**fields)
     if verify and timeout == 0:
         raise click.UsageError("--verify waits until the instance runs: drop --timeout 0")
+    if verify:
+        rt.check_verifiable()
     wait, timeout = waiting(rt, wait or verify, timeout)
     rt.listeners.append(_without_fleet_events(rt))
 
@@ -590,8 +592,19 @@ def instance_verify(
                     hint="Give --env-file with them, or check --credentials-dir",
                 )
             credentials, where = found, rt.store().location
-        async with rt.client() as aura:
-            result = await aura.instances.verify(credentials, timeout=limit)
+        if credentials.connection_url:
+            # The database's own credentials are enough: no API client (nor its secret).
+            result = await check_connectable(
+                credentials.connection_url,
+                credentials.username,
+                credentials.password,
+                policy=rt.poll_policy(),
+                timeout=limit,
+                instance_id=credentials.instance_id,
+            )
+        else:  # the address is read from the API first
+            async with rt.client() as aura:
+                result = await aura.instances.verify(credentials, timeout=limit)
         rt.output.result(
             Verified(
                 id=credentials.instance_id,

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import attrs
 import click
@@ -33,9 +33,6 @@ from aura_async.fleet import FileStore, FleetReport, InstanceSpec, Outcome, Sele
 from aura_async.fleet.store import _git_ignores, _patterns_ignore
 from aura_async.lifecycle.connectivity import load_driver
 from aura_async.models import InstanceConfiguration
-
-if TYPE_CHECKING:
-    from aura_async.emulator.presets import Preset
 
 __all__ = ["credential_sources", "register"]
 
@@ -489,11 +486,10 @@ def _verifies(rt: Runtime) -> bool:
     ``verify`` extra) and the emulator's preset serves Bolt (``live`` and ``chaos`` do)."""
     try:
         load_driver()
-        from aura_async.emulator.presets import behaviour
-    except (ConfigurationError, ModuleNotFoundError):
+        rt.check_verifiable()
+    except (ConfigurationError, click.UsageError):
         return False
-    preset = cast("Preset", rt.emulator_preset)  # click checked the choice
-    return behaviour(preset, rt.emulator_seed or 0).bolt
+    return True
 
 
 def _succeeded(report: FleetReport) -> list[str]:
