@@ -63,7 +63,8 @@ class FleetItem:
             the create's answer was seen).
         already_gone: for a fleet delete, the instance was proven absent, nothing deleted.
         connectable_after: for a create with ``verify=True``, seconds from the instance
-            seen running to its database answering a query (None when not verified).
+            seen running (for one adopted running, found so) to its database answering a
+            query (None when not verified).
     """
 
     name: str
