@@ -30,7 +30,7 @@ def _sync(session: nox.Session, *groups: str, extras: tuple[str, ...] = ("emulat
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (pass pytest arguments after --)."""
-    _sync(session, "test", extras=("emulator", "verify"))
+    _sync(session, "test", extras=("emulator", "verify", "mcp"))
     session.run("python", "-m", "pytest", "-n", "2", *session.posargs)
 
 
@@ -45,7 +45,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check src/ with mypy --strict."""
-    _sync(session, "typecheck", extras=("emulator", "redis", "verify"))
+    _sync(session, "typecheck", extras=("emulator", "redis", "verify", "mcp"))
     session.run("mypy")
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from aura_async.cli.commands import config, credential, fleet, instance, misc, resources
+from aura_async.cli.commands import (
+    agents,
+    config,
+    credential,
+    fleet,
+    instance,
+    misc,
+    resources,
+)
 
 __all__ = ["register"]
 
@@ -13,5 +21,5 @@ def register(root: click.Group) -> None:
     """Add every command group to ``root`` (once)."""
     if root.commands:
         return
-    for module in (instance, resources, fleet, misc, config, credential):
+    for module in (instance, resources, fleet, misc, config, credential, agents):
         module.register(root)
