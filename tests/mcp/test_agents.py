@@ -1,0 +1,148 @@
+"""What an agent needs of the server: progress on long calls, cancellation that loses
+nothing, guard rails, clear refusals, and no secret in anything it receives."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from aura_async.emulator import Durations
+from aura_async.fleet.store import EntryState
+from aura_async.mcp import Guard
+from aura_async.mcp.server import READ_TOOLS, WRITE_TOOLS
+from mcp import Client, StdioServerParameters
+from tests.fleet.conftest import config
+from tests.mcp.conftest import PRO
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_fleet_of_20_reports_progress_and_is_torn_down(make_agent) -> None:
+    rig, agent, _ = await make_agent()
+    made = await agent.data("create_instances", name="agent", count=20, **PRO)
+    assert made["totals"] == {"succeeded": 20}
+    assert made["env_vars"] is None  # no .env asked for
+    progress = agent.seen.progress
+    assert len(progress) >= 20  # one per finished item at least
+    assert progress[-1][:2] == (20, 20)
+    assert all(total == 20 for _, total, _ in progress)
+    assert [p for p, _, _ in progress] == sorted(p for p, _, _ in progress)
+    assert any("requests in the last" in (m or "") for _, _, m in progress)
+    assert any("under way" in (m or "") for _, _, m in progress)
+    assert len(rig.names()) == 20
+    gone = await agent.data("delete_instances", name_prefix="agent-", confirm=True)
+    assert gone["totals"] == {"succeeded": 20}
+    rig.settle()
+    assert rig.names() == {}
+    assert agent.seen.leaks() == []
+
+
+async def test_env_files_are_written_on_request_and_named_not_shown(
+    make_agent, tmp_path: Path
+) -> None:
+    _, agent, _ = await make_agent(env_dir=tmp_path / "envs")
+    made = await agent.data("create_instances", name="envy", write_env_files=True, **PRO)
+    (item,) = made["items"]
+    assert item["env_file"] == str(tmp_path / "envs" / "envy.env")
+    assert "NEO4J_PASSWORD" in made["env_vars"]
+    assert "NEO4J_PASSWORD='" in await anyio.Path(item["env_file"]).read_text()
+    assert agent.seen.leaks() == []
+
+
+async def test_a_cancelled_create_leaves_the_ledger_consistent(make_agent, make_rig) -> None:
+    # Creates last an emulated hour (a real second): the cancel lands while they are under way.
+    rig = await make_rig(config(durations=Durations(create=3600.0, jitter=0)))
+    _, agent, store = await make_agent(rig)
+    with anyio.move_on_after(0.3):
+        await agent.call("create_instances", name="cut", count=10, **PRO)
+    # The next call works; every instance the service holds is in the ledger, with its
+    # password, and nothing is left half-known.
+    assert (await agent.data("list_instances"))["count"] == len(rig.names())
+    entries = await store.entries()
+    known = {e.instance_id: e for e in entries if e.instance_id}
+    assert set(rig.names()) <= set(known)
+    assert all(known[i].credentials is not None for i in rig.names())
+    recovered = await agent.data("recover")
+    assert not [e for e in recovered["entries"] if e["state"] == EntryState.INTENDED.value]
+
+
+async def test_a_destructive_call_is_refused_without_confirmation(make_agent) -> None:
+    rig, agent, _ = await make_agent()
+    await agent.data("create_instances", name="keep", count=2, **PRO)
+    before = await rig.requests()
+    message = await agent.error("delete_instances", name_prefix="keep-")
+    assert "keep-1" in message
+    assert "keep-2" in message
+    assert "confirm=true" in message
+    message = await agent.error("pause_instances", name_prefix="keep-")
+    assert "Nothing was changed" in message
+    sent = await rig.requests() - before
+    assert not [route for route in sent if not route.startswith("GET ")]  # reads only
+    assert len(rig.names()) == 2
+    assert "confirm" in await agent.error("recover", delete_lost=True)
+
+
+async def test_a_read_only_server_offers_and_does_no_change(make_agent) -> None:
+    rig, agent, _ = await make_agent(guard=Guard(read_only=True))
+    names = {tool.name for tool in (await agent.client.list_tools()).tools}
+    assert names == set(READ_TOOLS)
+    for tool in WRITE_TOOLS:
+        assert "Unknown tool" in await agent.error(tool, name="x", type="free-db")
+    assert rig.names() == {}
+
+
+async def test_a_name_prefix_keeps_the_agent_to_its_own_instances(make_agent) -> None:
+    rig, agent, _ = await make_agent(guard=Guard(prefix="ci-"))
+    other = await rig.raw_create("prod-db")
+    assert "'ci-'" in await agent.error("create_instances", name="prod", **PRO)
+    assert "not found among" in await agent.error(
+        "delete_instances", instance_ids=[other["id"]], confirm=True
+    )
+    assert "must start with 'ci-'" in await agent.error(
+        "pause_instances", name_prefix="prod", confirm=True
+    )
+    made = await agent.data("create_instances", name="ci-run", count=2, name_pattern="{name}-{n}",
+                            **PRO)  # fmt: skip
+    assert made["ok"]
+    listed = await agent.data("list_instances")
+    assert {i["name"] for i in listed["instances"]} == {"ci-run-1", "ci-run-2"}
+    gone = await agent.data("delete_instances", in_ledger=True, confirm=True)
+    assert gone["totals"] == {"succeeded": 2}
+    assert other["id"] in rig.names()  # never touched
+
+
+async def test_bad_input_gets_one_message_per_field_and_sends_nothing(make_agent) -> None:
+    rig, agent, _ = await make_agent()
+    before = await rig.requests()
+    assert "count" in await agent.error("create_instances", name="x", count=0, **PRO)
+    assert "type" in await agent.error("create_instances", name="x", type="warp-db")
+    assert "memory" in await agent.error("create_instances", name="x", **{**PRO, "memory": "2 GB"})
+    assert "name" in await agent.error("create_instances", name="x" * 31, **PRO)
+    assert "until" in await agent.error("wait_for_instances", instance_ids=["0123abcd"],
+                                        until="gone")  # fmt: skip
+    assert "give name and type" in await agent.error("create_instances")
+    sent = await rig.requests() - before
+    assert not [route for route in sent if not route.startswith("GET ")], sent
+    assert agent.seen.leaks() == []
+
+
+async def test_the_command_serves_over_stdio_on_the_embedded_emulator(tmp_path: Path) -> None:
+    server = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "aura_async", "--emulator", "mcp", "--name-prefix", "stdio-"],
+        cwd=str(tmp_path),
+        env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+    )
+    async with Client(server) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert tools == {*READ_TOOLS, *WRITE_TOOLS}
+        made = await client.call_tool("create_instances", {"name": "stdio-db", "type": "free-db"})
+        assert not made.is_error, made.content
+        assert made.structured_content is not None
+        assert made.structured_content["totals"] == {"succeeded": 1}
+        listed = await client.call_tool("list_instances", {})
+        assert listed.structured_content is not None
+        assert listed.structured_content["count"] == 1
