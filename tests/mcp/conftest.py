@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pytest
@@ -90,13 +90,17 @@ async def make_agent(
     opened: list[Client] = []
 
     async def factory(
-        rig: Rig | None = None, *, guard: Guard | None = None, env_dir: Path | None = None
+        rig: Rig | None = None,
+        *,
+        guard: Guard | None = None,
+        env_dir: Path | None = None,
+        mode: Literal["auto", "legacy"] = "auto",
     ) -> tuple[Rig, Agent, FileStore]:
         rig = rig or await make_rig()
         store = FileStore(tmp_path / f"ledger-{len(opened)}")
         server = build_server(rig.client(), store, guard=guard, env_dir=env_dir)
         seen = Seen()
-        client = Client(server, logging_callback=seen.on_log, log_level="debug")
+        client = Client(server, logging_callback=seen.on_log, log_level="debug", mode=mode)
         await client.__aenter__()
         opened.append(client)
         return rig, Agent(client, seen), store

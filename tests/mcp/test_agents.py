@@ -4,17 +4,18 @@ nothing, guard rails, clear refusals, and no secret in anything it receives."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import anyio
 import pytest
 
-from aura_async.emulator import Durations
+from aura_async.emulator import Durations, secrets
 from aura_async.fleet.store import EntryState
 from aura_async.mcp import Guard
 from aura_async.mcp.server import READ_TOOLS, WRITE_TOOLS
 from mcp import Client, StdioServerParameters
-from tests.fleet.conftest import config
+from tests.fleet.conftest import config, manual_clock
 from tests.mcp.conftest import PRO
 
 pytestmark = pytest.mark.anyio
@@ -146,3 +147,73 @@ async def test_the_command_serves_over_stdio_on_the_embedded_emulator(tmp_path: 
         listed = await client.call_tool("list_instances", {})
         assert listed.structured_content is not None
         assert listed.structured_content["count"] == 1
+
+
+async def test_a_create_cut_short_by_its_timeout_hands_back_what_to_wait_for(
+    make_agent, make_rig
+) -> None:
+    # Creates last an emulated hour (a real second); the agent allows a tenth of that.
+    rig = await make_rig(config(durations=Durations(create=3600.0, jitter=0)))
+    _, agent, _ = await make_agent(rig)
+    made = await agent.data(
+        "create_instances", name="slow", count=2, timeout_seconds=0.1, on_error="continue", **PRO
+    )
+    assert len(made["still_pending"]) == 2
+    assert "wait_for_instances" in made["next_step"]
+    assert all(item["credentials_saved"] for item in made["items"])
+    waited = await agent.data(
+        "wait_for_instances", instance_ids=made["still_pending"], timeout_seconds=10.0
+    )
+    assert [w["status"] for w in waited["instances"]] == ["running", "running"]
+
+
+async def test_a_cancelled_create_with_rollback_deletes_what_it_created(
+    make_agent, make_rig
+) -> None:
+    # On a manual clock the creates stay "creating" until the test moves it: the cancel
+    # lands while every item waits, whatever the machine's speed.
+    rig = await make_rig(config(), clock=manual_clock(time.time()))
+    _, agent, store = await make_agent(rig)
+    cancelled = anyio.Event()
+
+    async def time_passes_once_cancelled() -> None:
+        # The rollback runs inside the cancelled call (shielded), its deletes answered 409
+        # while the creates go on: end the creates then, so that the deletes are taken.
+        await cancelled.wait()
+        while rig.names():
+            rig.advance(600)
+            await anyio.sleep(0.01)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(time_passes_once_cancelled)
+            with anyio.CancelScope() as scope:
+                tg.start_soon(lambda: _cancel_after(0.5, scope, cancelled))
+                await agent.call(
+                    "create_instances", name="undo", count=4, on_error="rollback", **PRO
+                )
+    assert rig.names() == {}
+    states = {e.state for e in await store.entries()}
+    assert states == {EntryState.DELETED}, states
+
+
+async def _cancel_after(seconds: float, scope: anyio.CancelScope, said: anyio.Event) -> None:
+    await anyio.sleep(seconds)
+    scope.cancel()
+    said.set()
+
+
+async def test_secrets_stay_out_of_results_progress_and_logs(
+    make_agent, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    _, agent, _ = await make_agent()
+    await agent.data("create_instances", name="quiet", count=3, **PRO)
+    await agent.error("create_instances", name="quiet-x", type="free-db", memory="8GB")
+    await agent.data("delete_instances", name_prefix="quiet", confirm=True)
+    passwords = secrets.issued("password")
+    assert len(passwords) >= 3  # the sweep has something to find
+    assert agent.seen.texts  # and something to look in
+    assert agent.seen.leaks() == []
+    logged = caplog.text
+    assert not [kind for kind in secrets.issued() if kind and kind in logged]

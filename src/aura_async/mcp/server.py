@@ -22,7 +22,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from aura_async.cli.envfiles import EnvFileStore, prepare_env_dir
 from aura_async.client import AuraClient
-from aura_async.errors import AuraError
+from aura_async.errors import AuraError, WaitError
 from aura_async.fleet import (
     DEFAULT_PATTERN,
     CredentialStore,
@@ -303,8 +303,9 @@ def build_server(
             try:
                 seen = await aura.instances.wait(instance_id, operation, timeout=timeout_seconds)
             except AuraError as error:
+                last = error.last_status if isinstance(error, WaitError) else ""
                 results.append(
-                    WaitView(instance_id=instance_id, status="", done=False, error=str(error))
+                    WaitView(instance_id=instance_id, status=last, done=False, error=str(error))
                 )
                 return
             status = "deleted" if seen is None else str(seen.status)
