@@ -3,11 +3,14 @@ nothing, guard rails, clear refusals, and no secret in anything it receives."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 
 from aura_async.emulator import Durations, secrets
@@ -217,3 +220,36 @@ async def test_secrets_stay_out_of_results_progress_and_logs(
     assert agent.seen.leaks() == []
     logged = caplog.text
     assert not [kind for kind in secrets.issued() if kind and kind in logged]
+
+
+async def test_over_http_on_loopback_with_host_and_origin_checked(
+    tmp_path: Path, free_tcp_port: int
+) -> None:
+    command = [sys.executable, "-m", "aura_async", "--emulator", "mcp", "--transport", "http",
+               "--port", str(free_tcp_port)]  # fmt: skip
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    url = f"http://127.0.0.1:{free_tcp_port}/mcp"
+    process = await anyio.open_process(command, cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            with anyio.fail_after(30):
+                while True:  # until it listens
+                    try:
+                        await http.get(url)
+                        break
+                    except httpx.TransportError:
+                        await anyio.sleep(0.1)
+            rebinding = await http.post(url, json={}, headers={"Host": "evil.example"})
+            assert rebinding.status_code == 421  # a DNS-rebinding page's Host
+            foreign = await http.post(url, json={}, headers={"Origin": "https://evil.example"})
+            assert foreign.status_code == 403
+        async with Client(url) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            assert tools == {*READ_TOOLS, *WRITE_TOOLS}
+            projects = await client.call_tool("list_projects", {})
+            assert not projects.is_error
+    finally:
+        process.terminate()
+        with anyio.fail_after(10):
+            await process.wait()
+        await process.aclose()
