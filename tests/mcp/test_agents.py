@@ -12,7 +12,10 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from aura_async.cli import cli
+from aura_async.cli.commands import register
 from aura_async.emulator import Durations, secrets
 from aura_async.fleet.store import EntryState
 from aura_async.mcp import Guard
@@ -253,3 +256,16 @@ async def test_over_http_on_loopback_with_host_and_origin_checked(
         with anyio.fail_after(10):
             await process.wait()
         await process.aclose()
+
+
+def test_without_the_extra_the_command_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    register(cli)
+    for name in [m for m in sys.modules if m == "mcp" or m.startswith("mcp.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "mcp", None)  # as if aura-async[mcp] were not installed
+    result = CliRunner().invoke(cli, ["--emulator", "mcp"])
+    assert result.exit_code != 0
+    assert "aura-async[mcp]" in result.output
+    assert "Traceback" not in result.output

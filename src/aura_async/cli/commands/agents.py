@@ -62,21 +62,21 @@ def mcp_command(
     With --emulator the tools run on the embedded emulator: no account needed. Needs
     pip install 'aura-async[mcp]'.
     """
-    try:
-        from mcp.server.transport_security import TransportSecuritySettings
-
-        from aura_async.mcp import Guard, build_server
-    except ModuleNotFoundError as error:
-        raise ConfigurationError(
-            f"the MCP server needs the MCP Python SDK ({error.name})",
-            hint="pip install 'aura-async[mcp]'",
-        ) from None
     if name_prefix == "":
         raise click.UsageError("--name-prefix must not be empty")
     # The events are the agent's (as progress), not lines on this process's stderr.
     rt.listeners.append(lambda _event: None)
 
     async def body() -> None:
+        try:
+            from mcp.server.transport_security import TransportSecuritySettings
+
+            from aura_async.mcp import Guard, build_server
+        except ModuleNotFoundError:
+            raise ConfigurationError(
+                "the MCP server needs the MCP Python SDK (the mcp package)",
+                hint="pip install 'aura-async[mcp]'",
+            ) from None
         store = rt.store()
         await store.prepare()
         async with rt.client() as aura:
