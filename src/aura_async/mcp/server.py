@@ -8,7 +8,7 @@ the SDK's own one-line message with its hint: nothing is sent for input the SDK 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,6 +26,7 @@ from aura_async.errors import AuraError, WaitError
 from aura_async.fleet import (
     DEFAULT_PATTERN,
     CredentialStore,
+    FleetReport,
     InstanceSpec,
     Selector,
 )
@@ -192,6 +193,23 @@ def build_server(
                 )
         rails.check_names(chosen)
         return chosen
+
+    async def change(
+        ctx: Context,
+        operation: str,
+        chosen_by: tuple[list[str] | None, str | None, str | None, str | None, bool],
+        call: Callable[[list[str]], Awaitable[FleetReport]],
+        *,
+        confirm: bool | None = None,
+    ) -> FleetView:
+        """Resolve a selection, confirm when asked to, run a fleet call with progress."""
+        with _as_tool_errors():
+            chosen = await targets(*chosen_by)
+            if confirm is not None:
+                confirm_or_refuse(confirm, f"{operation}_instances", _plan(chosen))
+            async with reporting(ctx, aura, operation, len(chosen), ids=set(chosen)):
+                report = await call(list(chosen))
+        return fleet_view(report)
 
     # ------------------------------------------------------------------ reading
 
@@ -445,12 +463,13 @@ def build_server(
         confirm: Confirm = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        with _as_tool_errors():
-            chosen = await targets(instance_ids, name_prefix, name_glob, older_than, in_ledger)
-            confirm_or_refuse(confirm, "pause_instances", _plan(chosen))
-            async with reporting(ctx, aura, "pause", len(chosen), ids=set(chosen)):
-                report = await aura.fleet.pause(list(chosen), timeout=timeout_seconds)
-        return fleet_view(report)
+        return await change(
+            ctx,
+            "pause",
+            (instance_ids, name_prefix, name_glob, older_than, in_ledger),
+            lambda ids: aura.fleet.pause(ids, timeout=timeout_seconds),
+            confirm=confirm,
+        )
 
     @server.tool(
         name="resume_instances",
@@ -466,11 +485,12 @@ def build_server(
         in_ledger: InLedger = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        with _as_tool_errors():
-            chosen = await targets(instance_ids, name_prefix, name_glob, older_than, in_ledger)
-            async with reporting(ctx, aura, "resume", len(chosen), ids=set(chosen)):
-                report = await aura.fleet.resume(list(chosen), timeout=timeout_seconds)
-        return fleet_view(report)
+        return await change(
+            ctx,
+            "resume",
+            (instance_ids, name_prefix, name_glob, older_than, in_ledger),
+            lambda ids: aura.fleet.resume(ids, timeout=timeout_seconds),
+        )
 
     @server.tool(
         name="resize_instances",
@@ -489,13 +509,14 @@ def build_server(
         in_ledger: InLedger = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        with _as_tool_errors():
-            chosen = await targets(instance_ids, name_prefix, name_glob, older_than, in_ledger)
-            async with reporting(ctx, aura, "resize", len(chosen), ids=set(chosen)):
-                report = await aura.fleet.resize(
-                    list(chosen), memory=memory, storage=storage, timeout=timeout_seconds
-                )
-        return fleet_view(report)
+        return await change(
+            ctx,
+            "resize",
+            (instance_ids, name_prefix, name_glob, older_than, in_ledger),
+            lambda ids: aura.fleet.resize(
+                ids, memory=memory, storage=storage, timeout=timeout_seconds
+            ),
+        )
 
     @server.tool(
         name="snapshot_instances",
@@ -512,11 +533,12 @@ def build_server(
         in_ledger: InLedger = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        with _as_tool_errors():
-            chosen = await targets(instance_ids, name_prefix, name_glob, older_than, in_ledger)
-            async with reporting(ctx, aura, "snapshot", len(chosen), ids=set(chosen)):
-                report = await aura.fleet.snapshot(list(chosen), timeout=timeout_seconds)
-        return fleet_view(report)
+        return await change(
+            ctx,
+            "snapshot",
+            (instance_ids, name_prefix, name_glob, older_than, in_ledger),
+            lambda ids: aura.fleet.snapshot(ids, timeout=timeout_seconds),
+        )
 
     @server.tool(
         name="delete_instances",
@@ -536,15 +558,18 @@ def build_server(
         dry_run: Annotated[bool, Field(description="Only list what would be deleted.")] = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        with _as_tool_errors():
-            chosen = await targets(instance_ids, name_prefix, name_glob, older_than, in_ledger)
-            if dry_run:
-                report = await aura.fleet.delete(list(chosen), dry_run=True, store=store)
-                return fleet_view(report)
-            confirm_or_refuse(confirm, "delete_instances", _plan(chosen))
-            async with reporting(ctx, aura, "delete", len(chosen), ids=set(chosen)):
-                report = await aura.fleet.delete(list(chosen), timeout=timeout_seconds, store=store)
-        return fleet_view(report)
+        chosen_by = (instance_ids, name_prefix, name_glob, older_than, in_ledger)
+        if dry_run:
+            with _as_tool_errors():
+                chosen = await targets(*chosen_by)
+                return fleet_view(await aura.fleet.delete(list(chosen), dry_run=True, store=store))
+        return await change(
+            ctx,
+            "delete",
+            chosen_by,
+            lambda ids: aura.fleet.delete(ids, timeout=timeout_seconds, store=store),
+            confirm=confirm,
+        )
 
     @server.tool(
         name="recover",
