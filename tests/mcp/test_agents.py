@@ -3,6 +3,7 @@ nothing, guard rails, clear refusals, and no secret in anything it receives."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -17,11 +18,11 @@ from click.testing import CliRunner
 from aura_async.cli import cli
 from aura_async.cli.commands import register
 from aura_async.emulator import Durations, secrets
-from aura_async.fleet.store import EntryState
+from aura_async.fleet.store import EntryState, Intent, new_intent_id
 from aura_async.mcp import Guard
 from aura_async.mcp.server import READ_TOOLS, WRITE_TOOLS
 from mcp import Client, StdioServerParameters
-from tests.fleet.conftest import config, manual_clock
+from tests.fleet.conftest import config, manual_clock, until
 from tests.mcp.conftest import PRO
 
 pytestmark = pytest.mark.anyio
@@ -50,12 +51,17 @@ async def test_a_fleet_of_20_reports_progress_and_is_torn_down(make_agent) -> No
 async def test_env_files_are_written_on_request_and_named_not_shown(
     make_agent, tmp_path: Path
 ) -> None:
-    _, agent, _ = await make_agent(env_dir=tmp_path / "envs")
+    rig, agent, _ = await make_agent(env_dir=tmp_path / "envs")
     made = await agent.data("create_instances", name="envy", write_env_files=True, **PRO)
     (item,) = made["items"]
     assert item["env_file"] == str(tmp_path / "envs" / "envy.env")
     assert "NEO4J_PASSWORD" in made["env_vars"]
     assert "NEO4J_PASSWORD='" in await anyio.Path(item["env_file"]).read_text()
+    before = await rig.requests()
+    assert "cannot name a file" in await agent.error(
+        "create_instances", name="../", type="free-db", write_env_files=True
+    )
+    assert "POST /v1/instances 202" not in await rig.requests() - before
     assert agent.seen.leaks() == []
 
 
@@ -124,10 +130,15 @@ async def test_a_name_prefix_keeps_the_agent_to_its_own_instances(make_agent) ->
 async def test_bad_input_gets_one_message_per_field_and_sends_nothing(make_agent) -> None:
     rig, agent, _ = await make_agent()
     before = await rig.requests()
-    assert "count" in await agent.error("create_instances", name="x", count=0, **PRO)
-    assert "type" in await agent.error("create_instances", name="x", type="warp-db")
+    assert "greater than or equal to 1" in await agent.error(
+        "create_instances", name="x", count=0, **PRO
+    )
+    assert "type must be one of" in await agent.error("create_instances", name="x", type="warp-db")
     assert "memory" in await agent.error("create_instances", name="x", **{**PRO, "memory": "2 GB"})
-    assert "name" in await agent.error("create_instances", name="x" * 31, **PRO)
+    assert "30 characters" in await agent.error("create_instances", name="x" * 31, **PRO)
+    assert "memroy" in await agent.error(
+        "create_instances", specs=[{"name": "x", "type": "free-db", "memroy": "1GB"}]
+    )
     assert "until" in await agent.error("wait_for_instances", instance_ids=["0123abcd"],
                                         until="gone")  # fmt: skip
     assert "give name and type" in await agent.error("create_instances")
@@ -199,8 +210,11 @@ async def test_a_cancelled_create_with_rollback_deletes_what_it_created(
                     "create_instances", name="undo", count=4, on_error="rollback", **PRO
                 )
     assert rig.names() == {}
-    states = {e.state for e in await store.entries()}
-    assert states == {EntryState.DELETED}, states
+
+    async def all_marked() -> bool:  # each entry is marked once its delete was taken
+        return {e.state for e in await store.entries()} == {EntryState.DELETED}
+
+    await until(all_marked)
 
 
 async def _cancel_after(seconds: float, scope: anyio.CancelScope, said: anyio.Event) -> None:
@@ -269,3 +283,93 @@ def test_without_the_extra_the_command_says_how_to_install_it(
     assert result.exit_code != 0
     assert "aura-async[mcp]" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_ids_never_widen_a_selection(make_agent) -> None:
+    rig, agent, _ = await make_agent()
+    other = await rig.raw_create("prod-db")  # another client's, not in the ledger
+    message = await agent.error(
+        "delete_instances", instance_ids=[other["id"]], in_ledger=True, confirm=True
+    )
+    assert "no instance matched" in message
+    assert other["id"] in rig.names()
+
+
+async def test_a_clone_source_outside_the_prefix_is_refused(make_agent) -> None:
+    rig, agent, _ = await make_agent(guard=Guard(prefix="ci-"))
+    source = await rig.raw_create("prod-db")
+    rig.settle()
+    before = await rig.requests()
+    message = await agent.error(
+        "create_instances",
+        specs=[{"name": "ci-copy", **PRO, "source_instance_id": source["id"]}],
+    )
+    assert "prod-db" in message
+    sent = await rig.requests() - before
+    assert "POST /v1/instances 202" not in sent
+
+
+async def test_recover_deletes_only_lost_instances_within_the_prefix(make_agent) -> None:
+    rig, agent, store = await make_agent(guard=Guard(prefix="ci-"))
+    for name in ("prod-lost", "ci-lost"):  # intents whose answers never arrived
+        await store.record_intent(
+            Intent(
+                intent_id=new_intent_id(),
+                name=name,
+                spec={},
+                tenant_id=rig.state.config.projects[0].id,
+                started_at=dt.datetime.now(dt.UTC),
+            )
+        )
+        await rig.raw_create(name)
+    rig.settle()
+    refused = await agent.error("recover", delete_lost=True, confirm=True)
+    assert "prod-lost" in refused
+    assert len(rig.names()) == 2
+    listed = await agent.data("list_instances")
+    assert [i["name"] for i in listed["instances"]] == ["ci-lost"]  # the prefix's view
+
+
+async def test_recover_lists_the_lost_before_deleting_them(make_agent) -> None:
+    rig, agent, store = await make_agent()
+    await store.record_intent(
+        Intent(
+            intent_id=new_intent_id(),
+            name="lost-one",
+            spec={},
+            tenant_id=rig.state.config.projects[0].id,
+            started_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    made = await rig.raw_create("lost-one")
+    rig.settle()
+    plan = await agent.error("recover", delete_lost=True)
+    assert f"lost-one ({made['id']})" in plan
+    assert made["id"] in rig.names()
+    done = await agent.data("recover", delete_lost=True, confirm=True)
+    rig.settle()
+    assert rig.names() == {}
+    assert [e["state"] for e in done["entries"]] == ["deleted"]
+
+
+async def test_two_calls_at_once_each_report_their_own_progress(make_agent) -> None:
+    _, agent, _ = await make_agent()
+    seen: dict[str, list[tuple[float, float | None]]] = {"a": [], "b": []}
+
+    async def create(tag: str, count: int) -> None:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen[tag].append((progress, total))
+
+        result = await agent.client.call_tool(
+            "create_instances",
+            {"name": f"two-{tag}", "count": count, **PRO},
+            progress_callback=on_progress,
+        )
+        assert not result.is_error, result.content
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(create, "a", 5)
+        tg.start_soon(create, "b", 2)
+    assert seen["a"][-1] == (5, 5)
+    assert seen["b"][-1] == (2, 2)
+    assert all(total == 5 for _, total in seen["a"])

@@ -26,7 +26,7 @@ from aura_async.fleet.store import (
     write_env_file,
 )
 
-__all__ = ["EnvFileStore", "prepare_env_dir", "prepare_env_file"]
+__all__ = ["EnvFileStore", "env_file_in", "prepare_env_dir", "prepare_env_file"]
 
 
 def _writable_directory(directory: Path, what: str) -> None:
@@ -78,6 +78,23 @@ def prepare_env_dir(directory: Path) -> Path:
     return directory
 
 
+def env_file_in(directory: Path, name: str) -> Path:
+    """The ``.env`` file of an instance named ``name`` in ``directory``: ``<name>.env``.
+
+    Raises:
+        CredentialStoreError: the name would put the file elsewhere (a path separator, or
+            a name such as ``..``), where it could overwrite another file.
+    """
+    separators = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    if not name or any(sep in name for sep in separators) or name in (".", ".."):
+        raise CredentialStoreError(
+            f"the instance name {name!r} cannot name a file in {directory}",
+            location=str(directory),
+            hint="Use a name without path separators for instances given .env files",
+        )
+    return directory / f"{name}.env"
+
+
 class EnvFileStore:
     """A credential store that also writes each instance's ``.env`` when its credentials are.
 
@@ -117,8 +134,8 @@ class EnvFileStore:
                 own failure is kept in :attr:`failures` instead).
         """
         await self._inner.save_credentials(credentials, intent_id=intent_id)
-        path = self.path_for(credentials)
         try:
+            path = self.path_for(credentials)
             written = await anyio.to_thread.run_sync(write_env_file, path, credentials)
         except (CredentialStoreError, OSError) as error:
             self.failures[credentials.instance_id] = (

@@ -179,7 +179,10 @@ def classify(error: Exception, exceptions: ModuleType, password: str = "") -> tu
         return "retry", "the address does not resolve"
     if isinstance(error, exceptions.Neo4jError):
         verdict: Verdict = "busy" if transient else "final"
-        return verdict, f"the server answered {code}: {error.message}"
+        said = error.message or ""
+        if password:
+            said = said.replace(password, "********")
+        return verdict, f"the server answered {code}: {said}"
     if isinstance(error, exceptions.ConfigurationError | ValueError):
         return "final", f"the driver cannot use the URL ({_innermost(error, password)})"
     if any(isinstance(e, TimeoutError) for e in chain) or "timed out" in str(error).lower():

@@ -4,6 +4,7 @@ the budget. Never a name's secret: the messages hold counts and statuses only.""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import anyio
@@ -16,6 +17,8 @@ from aura_async.fleet.events import FleetFinished, FleetItemFinished, FleetStart
 from aura_async.lifecycle.bus import Subscription
 
 __all__ = ["describe", "reporting"]
+
+logger = logging.getLogger("aura_async.mcp")
 
 # Notifications at most this often (seconds), besides one per finished item and the last.
 _EVERY = 0.25
@@ -74,16 +77,20 @@ async def reporting(
         with contextlib.suppress(Exception):  # the client went away: the work goes on
             await ctx.report_progress(tracker.finished, total, describe(tracker))
 
-    finished = anyio.Event()  # the pump has read a FleetFinished: this call's are all in
+    finished = anyio.Event()  # every item of this call has been read finished
 
     async def pump(events: Subscription) -> None:
         last = 0.0
         async for event in events:
-            if isinstance(event, FleetFinished) and event.operation == operation:
-                finished.set()
             if not ours(event):
                 continue
-            tracker(event)
+            try:
+                tracker(event)
+            except Exception:  # a display's fault must never stop the work it shows
+                logger.exception("progress: could not take %s", type(event).__name__)
+                continue
+            if tracker.finished >= total:
+                finished.set()
             now = anyio.current_time()
             if isinstance(event, FleetItemFinished) or now - last >= _EVERY:
                 last = now
@@ -100,7 +107,7 @@ async def reporting(
             # an exception group, which the tools' error handling would not recognize.
             failure = error
         else:
-            with anyio.move_on_after(1):  # the last items' events, still being read
+            with anyio.move_on_after(1):  # this call's last items' events, still being read
                 await finished.wait()
         finally:
             tg.cancel_scope.cancel()

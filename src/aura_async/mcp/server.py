@@ -10,17 +10,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    Required,  # pydantic needs them before Python 3.12
+)
 
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
-from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
+from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict
 
-from aura_async.cli.envfiles import EnvFileStore, prepare_env_dir
+from aura_async.cli.envfiles import EnvFileStore, env_file_in, prepare_env_dir
 from aura_async.client import AuraClient
 from aura_async.errors import AuraError, WaitError
 from aura_async.fleet import (
@@ -54,9 +59,9 @@ __all__ = ["INSTRUCTIONS", "READ_TOOLS", "WRITE_TOOLS", "build_server"]
 
 INSTRUCTIONS = """\
 Provision Neo4j Aura database instances. One client serves every tool: it keeps the account's
-rate limit (125 requests a minute), waits for operations by itself (never poll get_instance in
-a loop: create, pause, resume, resize and delete wait until done, reporting progress), and
-creates many instances at once. Passwords are NEVER shown to you: create_instances saves them
+rate limit, waits for operations by itself (never poll get_instance in a loop: create, pause,
+resume, resize and delete wait until done, reporting progress), and creates many instances at
+once. Passwords are NEVER shown to you: create_instances saves them
 to the credential ledger (and .env files when asked) and tells you where and under which
 environment variable names. Destructive tools (delete_instances, pause_instances, recover with
 delete_lost) refuse without confirm=true and then list what they would change. After a crash
@@ -96,7 +101,11 @@ Age = Annotated[
     str | None, Field(description="Instances created longer ago than this: 30m, 2h, 1d.")
 ]
 InLedger = Annotated[
-    bool, Field(description="Only instances this server's credential ledger created.")
+    bool,
+    Field(
+        description="Only instances in this server's credential ledger (created or adopted "
+        "through it, not yet deleted)."
+    ),
 ]
 Timeout = Annotated[
     float | None,
@@ -112,10 +121,12 @@ Confirm = Annotated[
 
 
 class SpecInput(TypedDict, total=False):
-    """One instance to create (the fields of InstanceSpec)."""
+    """One instance to create (the fields of InstanceSpec); an unknown key is refused."""
 
-    name: str
-    type: str
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    name: Required[str]
+    type: Required[str]
     memory: str
     storage: str
     region: str
@@ -157,7 +168,7 @@ def build_server(
         name: the server's name in the MCP handshake.
     """
     rails = guard or Guard()
-    server = MCPServer(name, instructions=INSTRUCTIONS)
+    server = MCPServer(name, instructions=INSTRUCTIONS + _limits(aura, rails))
 
     async def targets(
         ids: list[str] | None,
@@ -183,16 +194,50 @@ def build_server(
         chosen = {s.id: s.name for s in await aura.fleet.select(selector)}
         if ids is not None:
             missing = sorted(set(ids) - set(chosen))
-            if missing and rails.prefix is None:
+            only_ids = all(c is None for c in criteria[1:]) and not in_ledger
+            if missing and rails.prefix is None and only_ids:
                 # Perhaps too new to be listed: the fleet call looks them up one by one.
-                chosen.update({i: i for i in missing})
-            elif missing:
+                chosen.update(dict.fromkeys(missing, "(not listed yet)"))
+            elif missing and rails.prefix is not None:
                 raise Refused(
                     f"not found among this server's instances ({rails.prefix!r}...): "
                     f"{', '.join(missing)}"
                 )
+        if not chosen:
+            raise Refused("no instance matched the selection; nothing was changed")
         rails.check_names(chosen)
         return chosen
+
+    async def _check_sources(chosen: list[InstanceSpec]) -> None:
+        """Under a prefix, a clone's source must be one of the server's instances too."""
+        if rails.prefix is None:
+            return
+        for spec in chosen:
+            if spec.source_instance_id is not None:
+                source = await aura.instances.get(spec.source_instance_id)
+                rails.check_names({source.id: source.name})
+
+    async def _salvage(report: FleetReport) -> None:
+        """Credentials the ledger could not save exist nowhere else the agent may not see:
+        save them again, or else delete their instance (nobody could connect to it)."""
+        for item in report.items:
+            credentials = item.credentials
+            if credentials is None or item.saved_to is not None or not item.instance_id:
+                continue
+            try:
+                await store.save_credentials(credentials, intent_id=None)
+            except AuraError:
+                with contextlib.suppress(AuraError):
+                    await aura.instances.ensure_deleted(item.instance_id, wait=False)
+                item.error = AuraError(
+                    f"the ledger could not save the password of {item.instance_id}; the "
+                    "instance was deleted, as nobody could connect to it",
+                    hint=f"Check the ledger directory {store.location}, then create it again",
+                )
+                item.credentials = None
+            else:
+                item.saved_to = store.location
+                item.error = None
 
     async def change(
         ctx: Context,
@@ -201,6 +246,7 @@ def build_server(
         call: Callable[[list[str]], Awaitable[FleetReport]],
         *,
         confirm: bool | None = None,
+        wait_tool: str | None = "wait_for_instances",
     ) -> FleetView:
         """Resolve a selection, confirm when asked to, run a fleet call with progress."""
         with _as_tool_errors():
@@ -209,7 +255,7 @@ def build_server(
                 confirm_or_refuse(confirm, f"{operation}_instances", _plan(chosen))
             async with reporting(ctx, aura, operation, len(chosen), ids=set(chosen)):
                 report = await call(list(chosen))
-        return fleet_view(report)
+        return fleet_view(report, wait_tool=wait_tool)
 
     # ------------------------------------------------------------------ reading
 
@@ -254,7 +300,8 @@ def build_server(
     ) -> InstancesView:
         with _as_tool_errors():
             listed = await aura.instances.list(tenant_id=project_id)
-        prefix = rails.prefix if name_prefix is None else name_prefix
+        with _as_tool_errors():
+            prefix = rails.narrowed(name_prefix)
         shown = [summary_view(s) for s in listed if prefix is None or s.name.startswith(prefix)]
         return InstancesView(count=len(shown), instances=shown)
 
@@ -367,7 +414,8 @@ def build_server(
         name="create_instances",
         description="Create one instance, COUNT copies named by a pattern, or a list of "
         "specs, and (by default) wait until they run, reporting progress. A name already in "
-        "use is adopted, never created twice. Each password is saved to the credential "
+        "use is adopted (taken over: it joins the ledger, so in_ledger teardowns delete it "
+        "too), never created twice. Each password is saved to the credential "
         "ledger before anything else happens (and to a .env file per instance with "
         "write_env_files=true); the result names where, and the environment variables. "
         "Values for type, region, memory and cloud_provider: see get_project." + SECRET_NOTE,
@@ -425,13 +473,16 @@ def build_server(
             names = _names(chosen, count, name_pattern)
             for each in names:
                 rails.check_name(each)
+            await _check_sources(chosen)
             ledger: CredentialStore = store
             env: EnvFileStore | None = None
             if write_env_files:
                 if env_dir is None:
                     raise Refused("this server writes no .env files (start it with --env-dir)")
                 directory = prepare_env_dir(env_dir)
-                env = EnvFileStore(store, lambda c: directory / f"{c.name}.env")
+                for each in names:  # each file inside the directory, checked before creating
+                    env_file_in(directory, each)
+                env = EnvFileStore(store, lambda c: env_file_in(directory, c.name))
                 ledger = env
             async with reporting(ctx, aura, "create", len(names), names=set(names)):
                 report = await aura.fleet.create(
@@ -444,8 +495,12 @@ def build_server(
                     store=ledger,
                     verify=verify,
                 )
+            await _salvage(report)
         written = {} if env is None else {i: str(p) for i, p in env.written.items()}
-        return fleet_view(report, ledger=store.location, env_files=written)
+        view = fleet_view(report, ledger=store.location, env_files=written)
+        if env is not None and env.failures:
+            view["summary"] += f"; {len(env.failures)} .env file(s) not written"
+        return view
 
     @server.tool(
         name="pause_instances",
@@ -538,6 +593,7 @@ def build_server(
             "snapshot",
             (instance_ids, name_prefix, name_glob, older_than, in_ledger),
             lambda ids: aura.fleet.snapshot(ids, timeout=timeout_seconds),
+            wait_tool=None,
         )
 
     @server.tool(
@@ -585,12 +641,33 @@ def build_server(
         confirm: Confirm = False,
     ) -> RecoveryView:
         with _as_tool_errors():
-            if delete_lost:
-                confirm_or_refuse(confirm, "recover(delete_lost=true)", ["those found lost"])
-            report = await aura.fleet.recover(store, delete_lost=delete_lost)
-        return recovery_view(report)
+            report = await aura.fleet.recover(store)
+            if not delete_lost:
+                return recovery_view(report)
+            lost = {e.instance_id: e.name for e in report.lost if e.instance_id}
+            rails.check_names(lost)
+            confirm_or_refuse(confirm, "recover(delete_lost=true)", _plan(lost))
+            if lost:
+                await aura.fleet.delete(list(lost), store=store)
+            return recovery_view(await aura.fleet.recover(store))
 
     return server
+
+
+def _limits(aura: AuraClient, rails: Guard) -> str:
+    """What this server's instructions add: its rate budget and guard rails."""
+    lines = []
+    rate = aura.limiter.rate if aura.limiter is not None else None
+    if rate is not None:
+        lines.append(f"The rate budget is {rate.limit} requests per {rate.period:g} s.")
+    if rails.read_only:
+        lines.append("This server is read-only: it offers no tool that changes anything.")
+    if rails.prefix is not None:
+        lines.append(
+            f"This server only creates and changes instances whose names start with "
+            f"{rails.prefix!r}."
+        )
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def _plan(chosen: dict[str, str]) -> list[str]:

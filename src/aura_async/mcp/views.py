@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
-from aura_async.fleet import FleetItem, FleetReport, RecoveryReport
+from aura_async.fleet import FleetItem, FleetReport, Outcome, RecoveryReport
 from aura_async.models import Instance, InstanceConfiguration, InstanceSummary, Project
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "OfferView",
     "ProjectView",
     "ProjectsView",
+    "RecoveredView",
     "RecoveryView",
     "VerifyView",
     "WaitView",
@@ -128,11 +129,24 @@ class WaitsView(TypedDict):
     instances: list[WaitView]
 
 
+class RecoveredView(TypedDict):
+    """One ledger entry as a recovery left it."""
+
+    name: str
+    intent_id: str
+    state: str
+    instance_id: str | None
+    exists: bool
+    credentials_known: bool
+    deleted: bool
+    error: str | None
+
+
 class RecoveryView(TypedDict):
     """What a recovery found in the ledger, entry by entry."""
 
     summary: str
-    entries: list[dict[str, object]]
+    entries: list[RecoveredView]
 
 
 class VerifyView(TypedDict):
@@ -222,16 +236,19 @@ def fleet_view(
     *,
     ledger: str | None = None,
     env_files: dict[str, str] | None = None,
-    wait_tool: str = "wait_for_instances",
+    wait_tool: str | None = "wait_for_instances",
 ) -> FleetView:
     """A fleet report as a tool's result: items, totals, where the credentials went, and
     what to call next for the instances still under way."""
     from aura_async.errors import WaitTimeoutError
 
+    # Under way still: a wait that timed out, or one cut short by another item's failure
+    # (its instance exists, and its operation goes on).
     pending = [
         item.instance_id
         for item in report.items
-        if item.instance_id and isinstance(item.error, WaitTimeoutError)
+        if item.instance_id
+        and (isinstance(item.error, WaitTimeoutError) or item.outcome is Outcome.CANCELLED)
     ]
     saved = any(item.saved_to for item in report.items)
     return FleetView(
@@ -246,20 +263,34 @@ def fleet_view(
         env_vars=ENV_VARS if env_files else None,
         still_pending=pending,
         next_step=(
-            f"{len(pending)} instance(s) are still under way: call {wait_tool} with their ids "
-            "to wait again"
-            if pending
-            else None
+            None
+            if not pending
+            else f"{len(pending)} instance(s) are still under way: call {wait_tool} with "
+            "their ids to wait again"
+            if wait_tool
+            else f"{len(pending)} instance(s) are still under way: call again with a longer "
+            "timeout_seconds, or look later"
         ),
     )
 
 
 def recovery_view(report: RecoveryReport) -> RecoveryView:
     """A recovery report, entry by entry (no credentials in it)."""
-    data = report.to_json()
-    entries = data.get("entries", [])
+    entries = [
+        RecoveredView(
+            name=e.name,
+            intent_id=e.intent_id,
+            state=e.state.value,
+            instance_id=e.instance_id,
+            exists=e.exists,
+            credentials_known=e.credentials_known,
+            deleted=e.deleted,
+            error=e.error,
+        )
+        for e in report.entries
+    ]
     lost = len(report.lost)
     return RecoveryView(
         summary=f"{len(entries)} ledger entries matched; {lost} without their password",
-        entries=list(entries),
+        entries=entries,
     )

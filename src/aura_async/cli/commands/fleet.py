@@ -38,7 +38,7 @@ from aura_async.cli.commands._common import (
     verify_option,
     yes_option,
 )
-from aura_async.cli.envfiles import EnvFileStore, prepare_env_dir
+from aura_async.cli.envfiles import EnvFileStore, env_file_in, prepare_env_dir
 from aura_async.cli.output import safe
 from aura_async.cli.progress import live_progress
 from aura_async.cli.runtime import PartialFailure, Runtime, in_ci
@@ -581,11 +581,14 @@ def up(
         ledger: FileStore | EnvFileStore = store
         if env_dir:
             directory = prepare_env_dir(Path(env_dir))
-            ledger = EnvFileStore(store, lambda c: directory / f"{c.name}.env")
+            ledger = EnvFileStore(store, lambda c: env_file_in(directory, c.name))
         chosen = DEFAULT_PATTERN if pattern is None else pattern
         # Every name the fleet would create is checked first (a pattern may make one too
         # long, or carry a control character): a refusal is one line, exit 2, nothing sent.
         checked = specs if count is None else expand(specs[0], count, chosen)
+        if env_dir:
+            for spec in checked:  # each name must make a file inside --env-dir
+                env_file_in(directory, spec.name)
         async with rt.client() as aura:
             await _check_specs(aura, checked, where)
             report = await _run_fleet(
