@@ -35,6 +35,7 @@ from aura_async.fleet import (
     InstanceSpec,
     Selector,
 )
+from aura_async.fleet.specs import expand
 from aura_async.lifecycle.operations import Operation
 from aura_async.mcp.guard import Guard, Refused, confirm_or_refuse
 from aura_async.mcp.progress import reporting
@@ -706,7 +707,12 @@ def _specs(
         "cloud_provider": cloud_provider,
     }
     return [
-        InstanceSpec(name=name, type=type, version=version, **{k: v for k, v in given.items() if v})
+        InstanceSpec(
+            name=name,
+            type=type,
+            version=version,
+            **{k: v for k, v in given.items() if v is not None},
+        )
     ]
 
 
@@ -716,6 +722,4 @@ def _names(specs: list[InstanceSpec], count: int | None, pattern: str) -> list[s
         return [spec.name for spec in specs]
     if len(specs) != 1:
         raise Refused("count copies one spec: give name and type, not specs")
-    from aura_async.fleet.specs import expand
-
     return [spec.name for spec in expand(specs[0], count, pattern)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
+from aura_async.errors import WaitTimeoutError
 from aura_async.fleet import FleetItem, FleetReport, Outcome, RecoveryReport
 from aura_async.models import Instance, InstanceConfiguration, InstanceSummary, Project
 
@@ -240,8 +241,6 @@ def fleet_view(
 ) -> FleetView:
     """A fleet report as a tool's result: items, totals, where the credentials went, and
     what to call next for the instances still under way."""
-    from aura_async.errors import WaitTimeoutError
-
     # Under way still: a wait that timed out, or one cut short by another item's failure
     # (its instance exists, and its operation goes on).
     pending = [
