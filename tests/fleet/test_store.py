@@ -609,6 +609,135 @@ async def test_a_second_store_on_the_directory_reads_everything_back(tmp_path: P
     assert (entry.intent, entry.credentials, entry.state) == (wanted, credentials(), "created")
 
 
+# A ledger as the first version wrote it: offsets other than UTC, microseconds, non-ASCII text,
+# a nested spec. It must read back, and be rewritten byte for byte but for what changed.
+INTENT_V1 = """{
+  "format": 1,
+  "intent_id": "0123456789abcdef0123456789abcdef",
+  "name": "app-ü",
+  "state": "intended",
+  "instance_id": null,
+  "updated_at": "2025-01-02T05:04:06.123456+02:00",
+  "intent": {
+    "tenant_id": "tenant-1",
+    "started_at": "2025-01-02T05:04:05+02:00",
+    "spec": {
+      "memory": "2GB",
+      "tags": {
+        "team": "graph",
+        "n": [
+          1,
+          2.5,
+          null,
+          true
+        ]
+      }
+    }
+  }
+}
+"""
+CREDENTIALS_V1 = r"""{
+  "format": 1,
+  "instance_id": "a1b2c3d4",
+  "name": "app-ü",
+  "username": "neo4j",
+  "password": "pw 'q' \"d\" \\ ü",
+  "connection_url": "neo4j+s://a1b2c3d4.databases.neo4j.io",
+  "tenant_id": "tenant-1",
+  "created_at": "2025-01-02T05:04:07+02:00",
+  "intent_id": "0123456789abcdef0123456789abcdef",
+  "saved_at": "2025-01-02T03:04:08+00:00"
+}
+"""
+
+
+async def test_a_ledger_written_before_reads_back_and_is_rewritten_byte_for_byte(
+    file_store: FileStore,
+) -> None:
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    await file_store.prepare()
+    intent_file = file_store.directory / "intents" / "0123456789abcdef0123456789abcdef.json"
+    intent_file.write_text(INTENT_V1, encoding="utf-8")
+    entry = await only_entry(file_store)
+    assert entry.intent == Intent(
+        intent_id="0123456789abcdef0123456789abcdef",
+        name="app-ü",
+        spec={"memory": "2GB", "tags": {"team": "graph", "n": [1, 2.5, None, True]}},
+        tenant_id="tenant-1",
+        started_at=dt.datetime(2025, 1, 2, 5, 4, 5, tzinfo=plus_two),
+    )
+    assert (entry.state, entry.instance_id) == (EntryState.INTENDED, None)
+    assert entry.updated_at == dt.datetime(2025, 1, 2, 5, 4, 6, 123456, tzinfo=plus_two)
+
+    await file_store.mark(entry.intent_id, EntryState.ADOPTED, instance_id="a1b2c3d4")
+    rewritten = intent_file.read_text(encoding="utf-8")
+    assert rewritten == (
+        INTENT_V1.replace('"intended"', '"adopted"')
+        .replace('"instance_id": null', '"instance_id": "a1b2c3d4"')
+        .replace("2025-01-02T05:04:06.123456+02:00", json.loads(rewritten)["updated_at"])
+    )
+
+    credentials_file = file_store.directory / "credentials" / "a1b2c3d4.json"
+    credentials_file.write_text(CREDENTIALS_V1, encoding="utf-8")
+    found = await file_store.lookup(instance_id="a1b2c3d4")
+    assert found == Credentials(
+        instance_id="a1b2c3d4",
+        name="app-ü",
+        username="neo4j",
+        password="pw 'q' \"d\" \\ ü",
+        connection_url="neo4j+s://a1b2c3d4.databases.neo4j.io",
+        tenant_id="tenant-1",
+        created_at=dt.datetime(2025, 1, 2, 5, 4, 7, tzinfo=plus_two),
+    )
+    await file_store.save_credentials(found, intent_id=entry.intent_id)
+    rewritten = credentials_file.read_text(encoding="utf-8")
+    assert rewritten == CREDENTIALS_V1.replace(
+        "2025-01-02T03:04:08+00:00", json.loads(rewritten)["saved_at"]
+    )
+
+
+def corrupt_credentials(**changes: object) -> dict[str, object]:
+    return {**json.loads(CREDENTIALS_V1), "instance_id": "5eadbeef", **changes}
+
+
+def corrupt_intent(**changes: object) -> dict[str, object]:
+    return {**json.loads(INTENT_V1), "intent_id": "5eadbeef", **changes}
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        (corrupt_credentials(password=[PASSWORD]), "$.password"),
+        (corrupt_credentials(password=PASSWORD, username={PASSWORD: PASSWORD}), "$.username"),
+        (corrupt_credentials(password=PASSWORD, saved_at=PASSWORD), "$.saved_at"),
+        (corrupt_credentials(password=PASSWORD, created_at=PASSWORD), "$.created_at"),
+        (corrupt_credentials(password=PASSWORD, name=None), "$.name"),
+        (corrupt_intent(state=PASSWORD), "$.state"),
+        (corrupt_intent(intent=PASSWORD), "$.intent"),
+        (corrupt_intent(intent={"started_at": PASSWORD, "spec": {}}), "$.intent.started_at"),
+        (corrupt_intent(intent={"started_at": T0.isoformat(), "spec": [PASSWORD]}), "$.intent"),
+        (corrupt_intent(updated_at=[PASSWORD]), "$.updated_at"),
+    ],
+)
+async def test_corrupt_documents_name_the_field_never_its_value(
+    file_store: FileStore,
+    caplog: pytest.LogCaptureFixture,
+    document: dict[str, object],
+    where: str,
+) -> None:
+    await file_store.prepare()
+    kind = "credentials" if "password" in document else "intents"
+    path = file_store.directory / kind / "5eadbeef.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    caplog.set_level(logging.WARNING, logger="aura_async")
+    assert await file_store.entries() == []
+    assert file_store.unreadable == (str(path),)
+    assert await file_store.lookup(instance_id="5eadbeef") is None
+    assert await file_store.lookup(name="app-ü") is None
+    assert where in caplog.text
+    no_secret(caplog.text, file_store.unreadable)
+
+
 # --------------------------------------------------------------------------- default directory
 
 
