@@ -16,7 +16,6 @@ exists. A second Ctrl-C quits at once (``fleet recover`` accounts for what that 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,10 +47,11 @@ from aura_async.fleet.events import FleetItemFinished
 from aura_async.fleet.fleet import RecoveryReport
 from aura_async.fleet.report import FleetItem, FleetReport, Outcome
 from aura_async.fleet.selectors import Selector, parse_age
-from aura_async.fleet.specs import DEFAULT_PATTERN, InstanceSpec, check_distinct, expand
+from aura_async.fleet.specs import DEFAULT_PATTERN, InstanceSpec, expand, load_spec_file
 from aura_async.fleet.store import FileStore, write_env_file
 from aura_async.models import Instance
 
+# load_spec_file lives in fleet.specs; it stays importable from here.
 __all__ = ["load_spec_file", "register"]
 
 T = TypeVar("T")
@@ -74,7 +74,6 @@ RECOVER_COLUMNS = [
     "deleted",
     "error",
 ]
-_SPEC_FIELDS = tuple(field.name for field in attrs.fields(InstanceSpec))
 _GOOD = (Outcome.SUCCEEDED, Outcome.ADOPTED)
 
 
@@ -198,80 +197,6 @@ def _choice(kwargs: dict[str, Any]) -> _Choice:
 
 
 # ---------------------------------------------------------------------- spec files
-
-
-def load_spec_file(path: str | Path) -> list[InstanceSpec]:
-    """Read a TOML spec file: one ``[[instance]]`` table per instance, ``[defaults]`` under each.
-
-    Keys are :class:`InstanceSpec` fields (``name``, ``type``, ``region``, ``memory``,
-    ``cloud_provider``, ``version``, ...); an instance's own keys win over the defaults.
-
-    Raises:
-        ValidationError: the file cannot be read or parsed, or a table or key is wrong; the
-            message names the file and the table and key.
-    """
-    where = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ValidationError(
-            f"{where}: cannot read the spec file ({error.strerror or error})", field="spec_file"
-        ) from None
-    except UnicodeDecodeError:
-        raise ValidationError(f"{where}: not a UTF-8 text file", field="spec_file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValidationError(f"{where}: not valid TOML ({error})", field="spec_file") from None
-    unknown = sorted(set(data) - {"defaults", "instance"})
-    if unknown:
-        raise ValidationError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))} at the top level; a "
-            "spec file holds a [defaults] table and one [[instance]] table per instance",
-            field=unknown[0],
-        )
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, dict):
-        raise ValidationError(f"{where}: 'defaults' must be a table ([defaults])", field="defaults")
-    wrong = sorted(set(defaults) - set(_SPEC_FIELDS))
-    if wrong:
-        raise ValidationError(
-            f"{where}: [defaults]: unknown key(s) {', '.join(map(repr, wrong))}; known keys: "
-            f"{', '.join(_SPEC_FIELDS)}",
-            field=wrong[0],
-        )
-    if "name" in defaults:
-        raise ValidationError(
-            f"{where}: [defaults]: 'name' cannot be a default (each instance needs its own)",
-            field="name",
-        )
-    instances = data.get("instance")
-    if instances is None:
-        raise ValidationError(
-            f"{where}: no [[instance]] tables; write one per instance to create",
-            field="instance",
-        )
-    if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
-        raise ValidationError(
-            f"{where}: 'instance' must be a list of tables: write [[instance]], not [instance]",
-            field="instance",
-        )
-    if not instances:
-        raise ValidationError(f"{where}: no [[instance]] tables", field="instance")
-    specs = [
-        InstanceSpec.from_mapping(
-            {**defaults, **entry}, where=f"{where}: [[instance]] #{number}{_named(entry)}"
-        )
-        for number, entry in enumerate(instances, start=1)
-    ]
-    try:
-        check_distinct(specs)
-    except ValidationError as error:
-        raise ValidationError(f"{where}: {error.message}", field=error.field) from None
-    return specs
-
-
-def _named(entry: dict[str, Any]) -> str:
-    name = entry.get("name")
-    return f" ({name!r})" if isinstance(name, str) else ""
 
 
 async def _check_specs(aura: AuraClient, specs: list[InstanceSpec], where: str | None) -> None:
