@@ -32,7 +32,6 @@ Error messages never quote the value of a string field, so a password cannot lea
 from __future__ import annotations
 
 import datetime
-import decimal
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar, get_args, get_origin
@@ -43,6 +42,7 @@ from cattrs.cols import homogenous_tuple_structure_factory, list_structure_facto
 from cattrs.gen import make_dict_structure_fn
 
 from aura_async import models
+from aura_async._durations import parse_go_duration
 from aura_async.models import OpenEnum, SessionStatus
 
 __all__ = [
@@ -187,21 +187,6 @@ def _unstructure_datetime(value: datetime.datetime) -> str:
 
 # --------------------------------------------------------------------------- durations
 
-# Go's time.Duration.String() and time.ParseDuration: a sign, then number+unit pairs.
-_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-_GO_DURATION = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+")
-_UNIT_SECONDS: Final = {
-    "ns": decimal.Decimal("1e-9"),
-    "us": decimal.Decimal("1e-6"),
-    # Go accepts both micro signs: MICRO SIGN and GREEK SMALL LETTER MU.
-    "\u00b5s": decimal.Decimal("1e-6"),
-    "\u03bcs": decimal.Decimal("1e-6"),
-    "ms": decimal.Decimal("1e-3"),
-    "s": decimal.Decimal(1),
-    "m": decimal.Decimal(60),
-    "h": decimal.Decimal(3600),
-}
-
 
 def _parse_duration(value: Any) -> datetime.timedelta:
     if isinstance(value, datetime.timedelta):
@@ -215,17 +200,12 @@ def _parse_duration(value: Any) -> datetime.timedelta:
     if _INTEGER.fullmatch(text):
         # Plain seconds in a string ("0" is also Go's zero duration).
         return datetime.timedelta(seconds=int(text))
-    if not _GO_DURATION.fullmatch(text):
-        raise _Invalid(f"expected a duration such as '20m0s' or seconds, got {_short(value)}")
-    seconds = sum(
-        (
-            decimal.Decimal(number) * _UNIT_SECONDS[unit]
-            for number, unit in _GO_DURATION_PART.findall(text)
-        ),
-        start=decimal.Decimal(0),
-    )
-    if text.startswith("-"):
-        seconds = -seconds
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
+        raise _Invalid(
+            f"expected a duration such as '20m0s' or seconds, got {_short(value)}"
+        ) from None
     # Whole microseconds: timedelta's resolution (Go's nanoseconds are rounded).
     return datetime.timedelta(microseconds=int(seconds * 1_000_000))
 

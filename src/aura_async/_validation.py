@@ -15,6 +15,7 @@ import re
 import unicodedata
 from typing import TypeVar
 
+from aura_async._durations import parse_go_duration
 from aura_async.errors import ValidationError
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "check_strings",
     "check_tenant_id",
     "check_text",
+    "check_timeout",
     "control_characters",
     "escape_controls",
 ]
@@ -47,20 +49,6 @@ _TENANT_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # the line and paragraph separators (Zl, Zp), which some viewers break lines at.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# Go's time.ParseDuration without a sign: one or more <number><unit> ("30m", "1h30m", "1.5s").
-_DURATION_PART = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h)"
-_DURATION = re.compile(f"(?:{_DURATION_PART})+")
-_DURATION_ITEM = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-_UNIT_SECONDS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "\u00b5s": 1e-6,
-    "\u03bcs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
 
 
 def control_characters(text: str) -> list[tuple[int, str]]:
@@ -245,16 +233,35 @@ def check_duration(value: object, field: str) -> str:
     Raises:
         ValidationError: otherwise (not a string, malformed, signed, or zero).
     """
-    if isinstance(value, str) and _DURATION.fullmatch(value):
-        total = sum(
-            float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_ITEM.findall(value)
-        )
-        if total > 0:
+    if isinstance(value, str) and not value.startswith(("+", "-")):
+        try:
+            positive = parse_go_duration(value) > 0
+        except ValueError:
+            positive = False
+        if positive:
             return value
     raise ValidationError(
         f"{field} must be a positive duration such as 30m, 1h or 1h30m; got {value!r}",
         field=field,
     )
+
+
+def check_timeout(timeout: float | None) -> None:
+    """Check a wait's timeout (seconds, or None for the operation's usual limit) before
+    anything is sent.
+
+    Raises:
+        ValidationError: a negative timeout, or not a number (NaN).
+    """
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not timeout >= 0  # NaN fails every comparison
+    ):
+        raise ValidationError(
+            f"timeout must be seconds, 0 or more (0: do not wait); got {timeout!r}",
+            field="timeout",
+        )
 
 
 def check_count(value: object, field: str) -> int:

@@ -24,6 +24,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from aura_async._durations import format_human_duration
 from aura_async._http.limiter import RateLimit
 from aura_async.cli.output import Output, safe
 from aura_async.events import CredentialsSaved, RequestSent
@@ -250,16 +251,17 @@ class FleetProgress:
         end = self._ended if self._ended is not None else now
         total = self.total if self.total is not None else len(self._items)
         left = self._remaining(now)
-        eta = "estimating time left" if left is None else f"~{_duration(left)} left"
+        elapsed = format_human_duration(end - self._started)
+        eta = "estimating time left" if left is None else f"~{format_human_duration(left)} left"
         header = Text.assemble(
             (f"fleet {safe(self.operation)}", "bold"),
-            f" · {self.finished}/{total} done · {_duration(end - self._started)} elapsed · {eta}",
+            f" · {self.finished}/{total} done · {elapsed} elapsed · {eta}",
             f"\nrequests: {self.requests} sent",
         )
         if self.budget is not None:
             header.append(
                 f" · {len(self._recent)} of {self.budget.limit} allowed in the last "
-                f"{_duration(self.budget.period)}"
+                f"{format_human_duration(self.budget.period)}"
             )
         if self.rate_limited:
             header.append(f" · {self.rate_limited} rate-limited", style="yellow")
@@ -293,7 +295,7 @@ class FleetProgress:
                 Text(safe(item.resource_id or "")),
                 Text(safe(item.status)),
                 Text(safe(outcome), style=_OUTCOME_STYLE.get(outcome, "")),
-                Text("" if item.elapsed is None else _duration(item.elapsed)),
+                Text("" if item.elapsed is None else format_human_duration(item.elapsed)),
             )
         hidden = len(ordered) - self.max_rows
         if hidden > 0:
@@ -305,19 +307,6 @@ def _underway(operation: str) -> str:
     """A status to show while an operation's first poll is due (``create`` -> creating)."""
     words = {"create": "creating", "pause": "pausing", "resume": "resuming", "delete": "deleting"}
     return words.get(operation, f"{operation}: submitted")
-
-
-def _duration(seconds: float) -> str:
-    """Seconds for people: ``45s``, ``2m05s``, ``1h03m``."""
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 @contextmanager

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import re
 from collections.abc import Collection
 
 import attrs
 
+from aura_async._durations import parse_human_duration
 from aura_async._validation import check_instance_id
 from aura_async.errors import ValidationError
 from aura_async.fleet.store import CredentialStore
@@ -16,15 +16,11 @@ from aura_async.models import InstanceSummary
 
 __all__ = ["Selector", "parse_age"]
 
-# Longest units first: a regex alternation takes the first that matches.
-_AGE = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(secs|sec|s|mins|min|m|hrs|hr|h|days|day|d|weeks|week|w)?", re.I
-)
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
 
 def parse_age(text: str | float | dt.timedelta) -> dt.timedelta:
-    """Parse an age such as ``"2h"``, ``"90m"``, ``"1d12h"``, ``"45s"`` or a number of seconds.
+    """Parse an age such as ``"2h"``, ``"90m"``, ``"1d12h"``, ``"2 weeks"`` or a number of
+    seconds: the package's one grammar for durations people write
+    (:func:`aura_async._durations.parse_human_duration`), or a timedelta.
 
     Raises:
         ValidationError: anything else, or an age that is not positive.
@@ -34,21 +30,13 @@ def parse_age(text: str | float | dt.timedelta) -> dt.timedelta:
     elif isinstance(text, int | float) and not isinstance(text, bool):
         age = _seconds(float(text), text)
     elif isinstance(text, str) and text.strip():
-        seconds = 0.0
-        position = 0
-        body = text.strip()
-        while position < len(body):
-            match = _AGE.match(body, position)
-            if match is None or match.end() == position:
-                raise ValidationError(
-                    f"cannot read the age {text!r}; write it like 45s, 90m, 2h or 1d12h",
-                    field="older_than",
-                )
-            unit = (match.group(2) or "s")[0].lower()
-            seconds += float(match.group(1)) * _UNIT[unit]
-            position = match.end()
-            while position < len(body) and body[position] in " ,":
-                position += 1
+        try:
+            seconds = parse_human_duration(text)
+        except ValueError:
+            raise ValidationError(
+                f"cannot read the age {text!r}; write it like 45s, 90m, 2h, 1d12h or 1w",
+                field="older_than",
+            ) from None
         age = _seconds(seconds, text)
     else:
         raise ValidationError(

@@ -8,13 +8,15 @@ from typing import Any, TypeVar
 from aura_async._http.pipeline import Pipeline
 from aura_async._http.retry import RequestKind
 from aura_async._serde import ResponseShapeError, structure
-from aura_async._validation import check_id
+from aura_async._validation import check_id, check_timeout
 from aura_async.errors import ResponseValidationError, ValidationError
 from aura_async.lifecycle.operations import Operation, Target
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.resources._project import DefaultProject
 
-__all__ = ["Resource"]
+# check_timeout lives in _validation; re-exported here, where the resources and the fleet
+# import it from.
+__all__ = ["Resource", "check_timeout"]
 
 T = TypeVar("T")
 
@@ -193,23 +195,6 @@ class Resource:
                 method=method,
                 path=shown,
             ) from None
-
-
-def check_timeout(timeout: float | None) -> None:
-    """Check a wait's timeout before anything is sent.
-
-    Raises:
-        ValidationError: a negative timeout, or not a number (NaN).
-    """
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not timeout >= 0  # NaN fails every comparison
-    ):
-        raise ValidationError(
-            f"timeout must be seconds, 0 or more (0: do not wait); got {timeout!r}",
-            field="timeout",
-        )
 
 
 def body(**fields: Any) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 running a body (:func:`run`) or one SDK call (:func:`show`), and the CLI's wording of the
 SDK's errors.
 
-``--timeout`` takes seconds (``600``) or a duration (``90s``, ``10m``, ``1h30m``) of the API's
-clock: against an emulator whose clock runs faster (``--emulator``, ``--time-scale``) a wait
-gives up that much sooner, as the operations finish (:func:`real_seconds`).
+``--timeout`` takes seconds (``600``) or a duration (``90s``, ``10m``, ``1h30m``, ``1w``: the
+grammar of :mod:`aura_async._durations`, shared with ``--older-than``) of the API's clock:
+against an emulator whose clock runs faster (``--emulator``, ``--time-scale``) a wait gives up
+that much sooner, as the operations finish (:func:`real_seconds`).
 
 The SDK names its arguments (``cloud_provider``) and its calls (``aura.tenants.list()``); a
 person at the command line knows flags (``--cloud-provider``) and commands (``aura-async
@@ -23,6 +24,7 @@ import anyio
 import attrs
 import click
 
+from aura_async._durations import HUMAN_EXAMPLES, parse_human_duration
 from aura_async.cli.config import check_tenant_option
 from aura_async.cli.runtime import Runtime
 from aura_async.client import AuraClient
@@ -67,25 +69,21 @@ CLOUDS = ", ".join(c.value for c in CloudProvider)
 
 # --------------------------------------------------------------------------- --timeout
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", re.IGNORECASE)
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_duration(text: str) -> float:
-    """Seconds (``600``, ``0.5``) or a duration (``90s``, ``10m``, ``1h30m``, ``1d``), 0 or
-    more, as seconds.
+    """Seconds (``600``, ``0.5``) or a duration (``90s``, ``10m``, ``1h30m``, ``1d``, ``1w``), 0
+    or more, as seconds (:func:`aura_async._durations.parse_human_duration`).
 
     Raises:
         click.BadParameter: anything else.
     """
-    compact = text.strip().replace(" ", "")
-    parts = _DURATION.findall(compact) if compact else []
-    if not parts or "".join(number + unit for number, unit in parts) != compact:
+    try:
+        return parse_human_duration(text)
+    except ValueError:
         raise click.BadParameter(
-            f"{text!r} is not a duration: write seconds (600) or a duration such as 90s, 10m "
-            "or 1h30m"
-        )
-    return sum(float(number) * _UNIT[unit.lower()] for number, unit in parts)
+            f"{text!r} is not a duration: write seconds (600) or a duration such as "
+            f"{HUMAN_EXAMPLES}"
+        ) from None
 
 
 def _timeout(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:

@@ -16,6 +16,7 @@ import click
 from dotenv import dotenv_values
 from rich.text import Text
 
+from aura_async._durations import format_human_duration
 from aura_async._http.limiter import RateLimit
 from aura_async.cli.commands._common import pass_runtime, run
 from aura_async.cli.config import (
@@ -511,7 +512,7 @@ def _summary(rt: Runtime, reports: list[FleetReport]) -> None:
             "real_seconds": round(elapsed, 2),
             "real": f"{elapsed:.1f}s",
             "emulated_seconds": round(elapsed * rt.scale, 1),
-            "emulated": _duration(elapsed * rt.scale),
+            "emulated": format_human_duration(elapsed * rt.scale),
         }
     )
     rt.output.note("")
@@ -532,13 +533,8 @@ def _row(step: str, report: FleetReport, scale: float) -> dict[str, Any]:
         "real_seconds": round(report.elapsed, 2),
         "real": f"{report.elapsed:.1f}s",
         "emulated_seconds": round(report.elapsed * scale, 1),
-        "emulated": _duration(report.elapsed * scale),
+        "emulated": format_human_duration(report.elapsed * scale),
     }
-
-
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
 
 
 def register(root: click.Group) -> None:
