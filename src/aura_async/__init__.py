@@ -6,8 +6,7 @@ Start with :class:`AuraClient`; everything public is re-exported here. The emula
 
 from __future__ import annotations
 
-from aura_async._http.limiter import Priority, RateLimit, RateLimiter
-from aura_async._http.retry import RetryPolicy
+from aura_async._http.limiter import RateLimiter
 from aura_async._version import __version__
 from aura_async.backends import RedisBackend
 from aura_async.client import AuraClient
@@ -122,6 +121,7 @@ from aura_async.models import (
     SnapshotProfile,
     SnapshotStatus,
 )
+from aura_async.policies import Priority, RateLimit, RetryPolicy
 
 __all__ = [
     "APIError",

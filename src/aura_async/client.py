@@ -9,9 +9,8 @@ from typing import Any
 import anyio
 import httpx
 
-from aura_async._http.limiter import RateLimit, RateLimiter
+from aura_async._http.limiter import RateLimiter
 from aura_async._http.pipeline import Pipeline
-from aura_async._http.retry import RetryPolicy
 from aura_async.backends import RedisBackend
 from aura_async.config import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_TIMEOUT, ClientSettings
 from aura_async.events import EventHook
@@ -19,6 +18,7 @@ from aura_async.fleet.fleet import Fleet
 from aura_async.lifecycle.bus import EventBus, Subscription
 from aura_async.lifecycle.operations import PollPolicy
 from aura_async.lifecycle.watcher import Watcher
+from aura_async.policies import RateLimit, RetryPolicy
 from aura_async.resources import CustomerManagedKeys, GraphAnalytics, Instances, Snapshots, Tenants
 from aura_async.resources._project import DefaultProject
 from aura_async.resources.catalogue import Catalogue

@@ -11,10 +11,9 @@ import attrs
 import httpx
 from dotenv import dotenv_values
 
-from aura_async._http.limiter import RateLimit
-from aura_async._http.retry import RetryPolicy
 from aura_async.backends import RedisBackend
 from aura_async.errors import ConfigurationError
+from aura_async.policies import RateLimit, RetryPolicy
 
 __all__ = [
     "DEFAULT_BASE_URL",

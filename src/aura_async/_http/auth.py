@@ -20,11 +20,11 @@ from typing import Any
 import anyio
 import httpx
 
-from aura_async._http.limiter import Priority
 from aura_async._http.redis_token import SharedToken
 from aura_async._http.retry import parse_retry_after
 from aura_async.errors import APIError, ResponseValidationError, error_for_response
 from aura_async.events import ClientEvent, TokenRefreshed
+from aura_async.policies import Priority
 
 __all__ = ["ClientCredentialsAuth"]
 

@@ -17,20 +17,19 @@ connection: no margin has to be guessed. See DESIGN.md, "The rate limit, exactly
 
 from __future__ import annotations
 
-import enum
 import heapq
 import logging
 import math
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import ClassVar
 
 import anyio
 import anyio.lowlevel
-import attrs
 
+from aura_async.policies import Priority, RateLimit
+
+# Priority and RateLimit are defined in aura_async.policies and re-exported here.
 __all__ = ["Permit", "Priority", "RateLimit", "RateLimiter"]
 
 logger = logging.getLogger("aura_async")
@@ -38,103 +37,6 @@ logger = logging.getLogger("aura_async")
 # A fraction of the period added to every expiry, so float noise in clocks and sums never
 # lets a request in a hair before the period has really passed.
 _SLACK = 1e-3
-
-_UNITS = {"": 1.0, "ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_RATE_RE = re.compile(
-    r"""\s*(?P<limit>\d+)\s*
-        (?:/\s*(?P<amount>(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)?\s*(?P<unit>[a-z]*)\s*)?""",
-    re.IGNORECASE | re.VERBOSE,
-)
-
-
-def _check_limit(instance: RateLimit, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"a rate limit needs at least 1 request per period, got {value!r}")
-
-
-def _check_period(instance: RateLimit, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, int | float) and 0 < value < math.inf):
-        raise ValueError(
-            f"a rate limit's period must be a positive number of seconds, got {value!r}"
-        )
-
-
-@attrs.frozen
-class RateLimit:
-    """At most ``limit`` requests in any ``period`` seconds.
-
-    Raises:
-        ValueError: if ``limit`` is not an integer of at least 1, or ``period`` is not a
-            positive, finite number of seconds.
-    """
-
-    limit: int = attrs.field(validator=_check_limit)
-    period: float = attrs.field(converter=float, validator=_check_period)
-
-    PAID_LIMIT: ClassVar[int] = 125
-    FREE_LIMIT: ClassVar[int] = 25
-    DEFAULT_PERIOD: ClassVar[float] = 60.0
-
-    @classmethod
-    def paid(cls) -> RateLimit:
-        """The limit of paid accounts: 125 requests per 60 seconds."""
-        return cls(cls.PAID_LIMIT, cls.DEFAULT_PERIOD)
-
-    @classmethod
-    def free(cls) -> RateLimit:
-        """The limit of free and trial accounts: 25 requests per 60 seconds."""
-        return cls(cls.FREE_LIMIT, cls.DEFAULT_PERIOD)
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        """Read a limit as written in ``AURA_RATE_LIMIT`` or on the command line.
-
-        Accepted forms: ``"paid"``, ``"free"``, a count (``"125"``, per 60 seconds), or a count
-        and a period in seconds or with a unit (``"25/60"``, ``"125/1s"``, ``"125/1m"``,
-        ``"10/500ms"``, ``"125/min"``). Units: ms, s, sec, m, min, h.
-
-        Raises:
-            ValueError: if ``text`` is none of these, or names a count below 1 or a period
-                that is not positive and finite.
-        """
-        named = text.strip().lower()
-        if named == "paid":
-            return cls.paid()
-        if named == "free":
-            return cls.free()
-        match = _RATE_RE.fullmatch(text)
-        unit = (match.group("unit") or "").lower() if match else ""
-        if match is None or unit not in _UNITS or ("/" in text and not (match["amount"] or unit)):
-            raise ValueError(
-                f"cannot read the rate limit {text!r}: expected 'paid', 'free', a request count "
-                "such as '125' (per 60 s), or count/period such as '25/60', '125/1s' or '125/1m'"
-            )
-        limit = int(match["limit"])
-        if match["amount"] is None and not unit:
-            period = cls.DEFAULT_PERIOD
-        else:
-            period = float(match["amount"] or 1) * _UNITS[unit]
-        try:
-            return cls(limit, period)
-        except ValueError as error:
-            raise ValueError(f"cannot use the rate limit {text!r}: {error}") from None
-
-    def __str__(self) -> str:
-        """Write the limit as ``count/periods``, e.g. ``125/60s``, which :meth:`parse` reads."""
-        period = self.period
-        shown = str(int(period)) if period.is_integer() and period < 1e15 else repr(period)
-        return f"{self.limit}/{shown}s"
-
-
-class Priority(enum.IntEnum):
-    """Which waiting request goes first when a slot frees up; a lower value goes first."""
-
-    TOKEN = 0
-    """Token requests: every other request waits on them."""
-    MUTATION = 1
-    """Creates, updates and deletes go ahead of reads, so polls never starve the real work."""
-    READ = 2
-    """Reads, including status polls."""
 
 
 class _Ledger:

@@ -16,7 +16,7 @@ import anyio.lowlevel
 import httpx
 
 from aura_async._http.auth import ClientCredentialsAuth
-from aura_async._http.limiter import Priority, RateLimit, RateLimiter
+from aura_async._http.limiter import RateLimiter
 from aura_async._http.redis_limiter import RedisRateLimiter
 from aura_async._http.redis_token import SharedToken
 from aura_async._http.retry import (
@@ -42,6 +42,7 @@ from aura_async.errors import (
     error_for_response,
 )
 from aura_async.events import ClientEvent, EventHook, RateLowered, RetryScheduled
+from aura_async.policies import Priority, RateLimit
 
 __all__ = ["Pipeline"]
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import enum
-import math
-import random
 import time
 
-import attrs
 import httpx
+
+from aura_async.policies import RetryPolicy
 
 __all__ = [
     "RequestKind",
@@ -84,43 +83,3 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if seconds != seconds:  # NaN
         return None
     return max(seconds, 0.0)
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How many times, and how long between, a safe request is resent.
-
-    Args:
-        max_retries: resends after the first attempt (0 disables retries).
-        base_delay: the first backoff, in seconds; each later one doubles.
-        max_delay: the longest backoff.
-        max_retry_after: the longest wait honoured from a ``Retry-After`` header.
-        max_rate_limited_retries: resends after 429s, counted apart: a 429 did no work, and
-            the limiter slows the client down meanwhile.
-    """
-
-    max_retries: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
-    max_rate_limited_retries: int = 20
-
-    def __attrs_post_init__(self) -> None:
-        if not math.isfinite(self.max_retry_after + self.max_delay + self.base_delay):
-            raise ValueError("retry delays must be finite")
-        if (
-            min(self.max_retries, self.max_rate_limited_retries) < 0
-            or min(self.base_delay, self.max_delay, self.max_retry_after) < 0
-        ):
-            raise ValueError("retry settings must not be negative")
-
-    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        """Return the wait before resending after failed ``attempt`` (1-based).
-
-        The server's ``Retry-After`` wins, capped; otherwise exponential backoff with full
-        jitter in its upper half, so many tasks failing together do not resend together.
-        """
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)

@@ -13,12 +13,12 @@ from typing import Any, NoReturn
 
 import click
 
-from aura_async import __version__
-from aura_async._http.limiter import RateLimit
 from aura_async._validation import escape_controls
+from aura_async._version import __version__
 from aura_async.cli.config import CliOptions, check_tenant_option, configured_output
 from aura_async.cli.output import Output
 from aura_async.cli.runtime import EXIT, Runtime, in_ci
+from aura_async.policies import RateLimit
 
 __all__ = ["AuraCommand", "cli", "main", "usage_line"]
 

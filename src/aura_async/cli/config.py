@@ -30,10 +30,10 @@ import attrs
 import click
 from dotenv import dotenv_values
 
-from aura_async._http.limiter import RateLimit
 from aura_async._validation import check_tenant_id, escape_controls
 from aura_async.config import ENV_VARIABLES, ClientSettings, backend_from_env
 from aura_async.errors import ConfigurationError, ValidationError
+from aura_async.policies import RateLimit
 
 __all__ = [
     "CliOptions",

@@ -26,7 +26,6 @@ import attrs
 import click
 import httpx
 
-from aura_async._http.limiter import RateLimit
 from aura_async.cli.config import CliOptions, profile_value, resolve_settings
 from aura_async.cli.output import Output, safe
 from aura_async.client import AuraClient
@@ -34,6 +33,7 @@ from aura_async.config import ClientSettings
 from aura_async.errors import AuraError, ConfigurationError, FleetError, ValidationError
 from aura_async.fleet.store import FileStore
 from aura_async.lifecycle.operations import PollPolicy
+from aura_async.policies import RateLimit
 
 if TYPE_CHECKING:
     from aura_async.emulator.presets import Preset

@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import attrs
 
-from aura_async._http.limiter import RateLimit
 from aura_async.fleet.report import FleetItem
 from aura_async.lifecycle.watcher import Watcher
+from aura_async.policies import RateLimit
 from aura_async.resources import Instances, Snapshots
 
 __all__ = ["FleetContext", "delete_instance", "now"]

@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator, Sequence
 
 import anyio
 
-from aura_async._http.limiter import RateLimit
 from aura_async._http.transport import RequestTally, counting_requests
 from aura_async._validation import check_size
 from aura_async.errors import ValidationError
@@ -53,6 +52,7 @@ from aura_async.lifecycle.connectivity import load_driver
 from aura_async.lifecycle.operations import Operation
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.models import InstanceStatus, InstanceSummary
+from aura_async.policies import RateLimit
 from aura_async.resources import Instances, Snapshots
 from aura_async.resources._base import check_timeout
 

@@ -17,7 +17,6 @@ from dotenv import dotenv_values
 from rich.text import Text
 
 from aura_async._durations import format_human_duration
-from aura_async._http.limiter import RateLimit
 from aura_async.cli.commands._common import pass_runtime, run
 from aura_async.cli.config import (
     CliOptions,
@@ -34,6 +33,7 @@ from aura_async.fleet import FileStore, FleetReport, InstanceSpec, Outcome, Sele
 from aura_async.fleet.store import _git_ignores, _patterns_ignore
 from aura_async.lifecycle.connectivity import load_driver
 from aura_async.models import InstanceConfiguration
+from aura_async.policies import RateLimit
 
 __all__ = ["credential_sources", "register"]
 
