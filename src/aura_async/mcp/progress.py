@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import anyio
 from mcp.server.mcpserver import Context
 
-from aura_async.cli.progress import FleetProgress
 from aura_async.client import AuraClient
 from aura_async.events import RequestSent
 from aura_async.fleet.events import FleetFinished, FleetItemFinished, FleetStarted
+from aura_async.fleet.progress import FleetTracker
 from aura_async.lifecycle.bus import Subscription
 
 __all__ = ["describe", "reporting"]
@@ -24,7 +24,7 @@ logger = logging.getLogger("aura_async.mcp")
 _EVERY = 0.25
 
 
-def describe(progress: FleetProgress) -> str:
+def describe(progress: FleetTracker) -> str:
     """One line: what is done, what is under way, and the requests against the budget."""
     statuses, outcomes = progress.counts()
     done = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
@@ -50,14 +50,14 @@ async def reporting(
     *,
     names: set[str] | None = None,
     ids: set[str] | None = None,
-) -> AsyncIterator[FleetProgress]:
+) -> AsyncIterator[FleetTracker]:
     """Report progress to the calling client while the block runs a fleet call.
 
     Only this call's instances count (``names`` for a create, ``ids`` for a change): other
     calls may run beside it on the same client. A client that asked for no progress gets
     none (the SDK drops them), and a failed notification never fails the call.
     """
-    tracker = FleetProgress(operation, budget=aura.limiter.rate if aura.limiter else None)
+    tracker = FleetTracker(operation, budget=aura.limiter.rate if aura.limiter else None)
     tracker.total = total
     mine = set(ids or ())
 

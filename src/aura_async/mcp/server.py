@@ -10,12 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import (
-    Annotated,
-    Any,
-    Literal,
-    Required,  # pydantic needs them before Python 3.12
-)
+from typing import Annotated, Any, Literal, Required
 
 import anyio
 from mcp.server import MCPServer
@@ -23,9 +18,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
-from aura_async.cli.envfiles import EnvFileStore, env_file_in, prepare_env_dir
 from aura_async.client import AuraClient
 from aura_async.errors import AuraError, WaitError
 from aura_async.fleet import (
@@ -35,6 +29,7 @@ from aura_async.fleet import (
     InstanceSpec,
     Selector,
 )
+from aura_async.fleet.envfiles import EnvFileStore, env_file_in, prepare_env_dir
 from aura_async.fleet.specs import expand
 from aura_async.lifecycle.operations import Operation
 from aura_async.mcp.guard import Guard, Refused, confirm_or_refuse
