@@ -905,6 +905,7 @@ def test_another_file_is_added_by_its_path(work_tree: Path) -> None:
         ("/config/\n", "config/x/.env"),
         ("**/creds/*.env\n", "x/y/creds/a.env"),
         ("creds/\n!creds/keep.env\n", "creds/keep.env"),  # no re-including below an ignored dir
+        ("[z-a]\n!\n\\\n.env\n", "a/.env"),  # lines that cannot be patterns are skipped
     ],
 )
 def test_nothing_changes_when_a_pattern_already_ignores_it(
@@ -930,6 +931,16 @@ def test_a_negated_pattern_is_overridden_by_appending(work_tree: Path) -> None:
     assert ensure_gitignored(work_tree / ".env") == work_tree / ".gitignore"
     assert (work_tree / ".gitignore").read_text() == ".env\n!.env\n.env\n"
     assert ensure_gitignored(work_tree / ".env") is None
+
+
+def test_a_file_re_included_below_a_directory_rule_is_added(work_tree: Path) -> None:
+    # "config/**" ignores what is inside config/, not config/ itself, so "!" re-includes.
+    (work_tree / "config").mkdir()
+    (work_tree / ".gitignore").write_text("config/**\n!config/keep.env\n")
+    assert ensure_gitignored(work_tree / "config" / "other.env") is None
+    assert ensure_gitignored(work_tree / "config" / "keep.env") == work_tree / ".gitignore"
+    assert (work_tree / ".gitignore").read_text().endswith("\n/config/keep.env\n")
+    assert ensure_gitignored(work_tree / "config" / "keep.env") is None
 
 
 def test_git_own_excludes_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,18 +1,21 @@
 """Keeping a file out of git: ask git itself, else read the ignore files, and append a line.
 
 Used for every ``.env`` file written with credentials (:func:`ensure_gitignored`), and by
-``aura-async doctor`` to check one (:func:`git_ignores`, :func:`patterns_ignore`).
+``aura-async doctor`` to check one (:func:`git_ignores`, :func:`patterns_ignore`). Where git
+is not installed, the ignore files are read with pathspec's ``GitIgnoreSpec``, the standard
+implementation of git's rules.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+
+import pathspec
 
 from aura_async.errors import CredentialStoreError
 from aura_async.fleet.store.atomic import os_reason
@@ -26,9 +29,9 @@ def ensure_gitignored(path: str | os.PathLike[str]) -> pathlib.Path | None:
     The enclosing work tree is the nearest directory above ``path`` holding ``.git``. Whether
     the file is already ignored is asked of ``git check-ignore --no-index`` when git is on
     PATH (so global and repository excludes count too), else read from the ``.gitignore``
-    files and ``.git/info/exclude`` for the usual patterns. If not ignored, a line is appended
-    to the work tree's top ``.gitignore``: ``.env`` for a file named ``.env``, else its path
-    from the top (``/config/neo4j.env``).
+    files and ``.git/info/exclude`` with pathspec (:func:`patterns_ignore`). If not ignored,
+    a line is appended to the work tree's top ``.gitignore``: ``.env`` for a file named
+    ``.env``, else its path from the top (``/config/neo4j.env``).
 
     Returns:
         The ``.gitignore`` changed, or None when nothing needed changing or there is no
@@ -90,11 +93,14 @@ def git_ignores(root: pathlib.Path, relative: str) -> bool | None:
 
 
 def patterns_ignore(root: pathlib.Path, relative: str) -> bool:
-    """Whether the ignore files in ``root`` ignore ``relative`` (common gitignore patterns).
+    """Whether the ignore files in ``root`` ignore ``relative``, read with pathspec's GitIgnoreSpec.
 
     Reads ``.git/info/exclude`` and the ``.gitignore`` files from ``root`` down to the file's
     directory, in git's order (a deeper file's patterns win); git's own global excludes are
-    not read (only :func:`git_ignores` sees those).
+    not read (only :func:`git_ignores` sees those). A line pathspec cannot compile is skipped,
+    as git skips it. Where this and git could differ (a directory re-included by a later
+    file around a file an earlier file ignores), the answer is "not ignored", so that the
+    caller adds a line rather than trusts one that is not there.
 
     Raises:
         OSError: an ignore file exists but could not be read.
@@ -105,84 +111,62 @@ def patterns_ignore(root: pathlib.Path, relative: str) -> bool:
         (root.joinpath(*parts[:depth], ".gitignore"), "/".join(parts[:depth]))
         for depth in range(len(parts))
     ]
-    patterns: list[tuple[str, str]] = []
+    specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []
     for file, base in sources:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             text = file.read_text(encoding="utf-8", errors="replace")
-            patterns += [(base, line) for line in text.splitlines()]
-    # Git ignores everything below an ignored directory, whatever later patterns say.
+            specs.append((base, _compile(text.splitlines())))
+    # Git never looks inside an ignored directory, so nothing below one can be re-included,
+    # whatever later patterns say: each directory on the way down is asked first.
     for depth in range(1, len(parts) + 1):
-        candidate = "/".join(parts[:depth])
-        is_dir = depth < len(parts)
-        ignored = False
-        for base, line in patterns:
-            match = _pattern_match(line, base, candidate, is_dir)
-            if match is not None:
-                ignored = match
-        if ignored:
+        if _ignores(specs, "/".join(parts[:depth]), is_dir=depth < len(parts)):
             return True
     return False
 
 
-def _pattern_match(line: str, base: str, candidate: str, is_dir: bool) -> bool | None:
-    """True/False if ``line`` ignores/re-includes ``candidate``; None if it does not apply."""
-    pattern = line.rstrip()
-    if not pattern or pattern.startswith("#"):
-        return None
-    negated = pattern.startswith("!")
-    if negated or pattern.startswith(("\\!", "\\#")):
-        pattern = pattern[1:]
-    if base:
-        if not candidate.startswith(base + "/"):
-            return None
-        candidate = candidate[len(base) + 1 :]
-    if pattern.endswith("/"):
-        if not is_dir:
-            return None
-        pattern = pattern.rstrip("/")
-    if "/" in pattern:
-        subject = candidate
-        pattern = pattern.lstrip("/")
-    else:
-        subject = candidate.rsplit("/", 1)[-1]
-    return not negated if _glob(pattern).fullmatch(subject) else None
+def _ignores(specs: list[tuple[str, pathspec.GitIgnoreSpec]], path: str, *, is_dir: bool) -> bool:
+    """Whether the last of ``specs`` to say anything about ``path`` ignores it."""
+    ignored = False
+    for base, spec in specs:
+        # A .gitignore's patterns are relative to its own directory and apply only below it.
+        if base and not path.startswith(base + "/"):
+            continue
+        subject = path[len(base) + 1 :] if base else path
+        # A trailing slash tells pathspec it is a directory, for patterns such as "secrets/".
+        include = spec.check_file(subject + "/" if is_dir else subject).include
+        if include is not None:
+            ignored = include
+    return ignored
 
 
-@functools.lru_cache(maxsize=256)
-def _glob(pattern: str) -> re.Pattern[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif char == "[":
-            end = pattern.find("]", i + 2)
-            if end == -1:
-                out.append(re.escape(char))
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile("".join(out))
+def _compile(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    lines = [_inside_only(line) for line in lines]
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, re.error):
+        # One bad line spoils the whole list for pathspec; git only skips that line.
+        return pathspec.GitIgnoreSpec.from_lines([line for line in lines if _compiles(line)])
+
+
+# A rule ending in "/**" (or "/**/"): everything (every directory) inside what comes before.
+_INSIDE = re.compile(r"(?<=/)\*\*(/?)\s*$")
+
+
+def _inside_only(line: str) -> str:
+    # pathspec's "config/**" also matches the directory "config/" itself, which git's does
+    # not, and that would hide a "!config/x.env" below it from the walk down. For a rule that
+    # ignores, "config/*" says the same once each directory is asked in turn.
+    if line.startswith("!"):
+        return line
+    return _INSIDE.sub(r"*\1", line)
+
+
+def _compiles(line: str) -> bool:
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+    except (ValueError, re.error):
+        return False
+    return True
 
 
 def _escape_pattern(relative: str) -> str:
