@@ -34,7 +34,7 @@ from aura_async.errors import (
 )
 from aura_async.fleet.context import FleetContext, delete_instance, now
 from aura_async.fleet.engine import Engine, Run
-from aura_async.fleet.guarded import mark, save_credentials
+from aura_async.fleet.guarded import keep_credentials, mark
 from aura_async.fleet.reconciling import Ambiguous, Reconciler
 from aura_async.fleet.report import FleetItem, Outcome
 from aura_async.fleet.specs import InstanceSpec
@@ -215,7 +215,7 @@ class Creation:
             nonlocal submitted
             submitted = clock()  # accepted now: its wait counts from here
             credentials = Credentials.from_created(created)
-            await save_credentials(
+            await keep_credentials(
                 item, credentials, intent.intent_id, store, self._context.publish
             )
 

@@ -2,7 +2,7 @@
 
 The fleet's guarantees rest on store failures being caught where they happen: a third-party
 store may raise anything, which would otherwise tear a whole call down. :class:`GuardedStore`
-turns every failure into a :class:`CredentialStoreError`; :func:`save_credentials` keeps the
+turns every failure into a :class:`CredentialStoreError`; :func:`keep_credentials` keeps the
 credentials on their item before writing them, and :func:`mark` logs a failed state change
 instead of raising it.
 """
@@ -18,7 +18,7 @@ from aura_async.events import CredentialsSaved
 from aura_async.fleet.report import FleetItem
 from aura_async.fleet.store import Credentials, CredentialStore, EntryState, Intent, LedgerEntry
 
-__all__ = ["GuardedStore", "guarded", "mark", "save_credentials"]
+__all__ = ["GuardedStore", "guarded", "keep_credentials", "mark"]
 
 logger = logging.getLogger("aura_async")
 
@@ -103,7 +103,7 @@ async def mark(
         )
 
 
-async def save_credentials(
+async def keep_credentials(
     item: FleetItem,
     credentials: Credentials,
     intent_id: str | None,

@@ -23,7 +23,7 @@ from aura_async.errors import (
     ResponseValidationError,
 )
 from aura_async.fleet.context import FleetContext
-from aura_async.fleet.guarded import mark, save_credentials
+from aura_async.fleet.guarded import keep_credentials, mark
 from aura_async.fleet.report import FleetItem, Outcome
 from aura_async.fleet.specs import InstanceSpec
 from aura_async.fleet.store import Credentials, CredentialStore, EntryState, Intent
@@ -100,7 +100,7 @@ class Reconciler:
                 tenant_id=intent.tenant_id,
             )
             with anyio.CancelScope(shield=True):
-                await save_credentials(item, recovered, intent.intent_id, store, context.publish)
+                await keep_credentials(item, recovered, intent.intent_id, store, context.publish)
             self._created.append((item, intent.intent_id))
             item.outcome = Outcome.FAILED if item.error is not error else Outcome.SUCCEEDED
             if item.outcome is Outcome.SUCCEEDED:
