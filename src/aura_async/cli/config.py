@@ -14,14 +14,8 @@ A secret can come from the environment (``AURA_CLIENT_SECRET``), a file or stand
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 import os
-import re
 import sys
-import tempfile
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,113 +24,58 @@ import attrs
 import click
 from dotenv import dotenv_values
 
-from aura_async._validation import check_tenant_id, escape_controls
-from aura_async.config import ENV_VARIABLES, ClientSettings, backend_from_env
+from aura_async._validation import check_tenant_id
+from aura_async.cli.config_file import (
+    PROFILE_KEYS,
+    PROFILE_ONLY,
+    chosen_profile,
+    config_file,
+    default_config_path,
+    load_profile,
+    profile_table,
+    profile_value,
+    read_document,
+    write_document,
+)
+from aura_async.cli.credentials import (
+    KEYRING_SERVICE,
+    NamedCredentials,
+    StoredCredential,
+    check_credential_name,
+    usable_keyring,
+)
+from aura_async.cli.options import CliOptions
+from aura_async.config import ClientSettings, backend_from_env
 from aura_async.errors import ConfigurationError, ValidationError
 from aura_async.policies import RateLimit
 
+# The config file (config_file.py) and the named credentials (credentials.py) have modules of
+# their own; their names stay importable from here, where the command groups take them.
 __all__ = [
+    "CONFIG_KEYS",
+    "KEYRING_SERVICE",
     "CliOptions",
+    "ConfigKey",
+    "NamedCredentials",
+    "StoredCredential",
+    "check_credential_name",
     "check_tenant_option",
+    "config_file",
+    "config_key",
+    "configured_output",
     "default_config_path",
     "load_profile",
+    "profile_table",
     "profile_value",
+    "read_document",
     "read_secret",
     "resolve_settings",
+    "usable_keyring",
+    "write_document",
 ]
 
 # Profile keys are the settings' names; each stands in for its environment variable.
-_KEYS = ENV_VARIABLES
-# Read by the command alone: where passwords go, the output mode, and the stored credential
-# (`aura-async credential use`) to fall back on.
-_PROFILE_ONLY = {"client_secret_file", "credentials_dir", "output", "credential"}
-
-
-@attrs.frozen
-class CliOptions:
-    """The global options of one invocation, as given on the command line."""
-
-    profile: str | None = None
-    config: str | None = None
-    client_id: str | None = None
-    client_secret_file: str | None = None
-    tenant_id: str | None = None
-    base_url: str | None = None
-    auth_url: str | None = None
-    rate_limit: str | None = None
-    rate_limit_redis: str | None = None
-    credentials_dir: str | None = None
-
-
-def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CONFIG_HOME/aura-async/config.toml`` (``~/.config`` when unset)."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CONFIG_HOME") or ""
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
-    return root / "aura-async" / "config.toml"
-
-
-def load_profile(path: Path, name: str | None, *, explicit: bool) -> dict[str, str]:
-    """Read one profile from a config file (``default`` when no name is given).
-
-    A missing file is no error unless it was named (``--config``) or a profile was asked for.
-
-    Raises:
-        ConfigurationError: the file cannot be read or parsed, the profile does not exist,
-            or it holds an unknown key or a value that is not text.
-    """
-    if not path.is_file():
-        if explicit or name is not None:
-            raise ConfigurationError(
-                f"config file {path} not found",
-                hint="Create it with a [profiles.<name>] table, or leave out --config/--profile",
-            )
-        return {}
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigurationError(f"cannot read config file {path}: {error}") from None
-    profiles = document.get("profiles", {})
-    if not isinstance(profiles, dict):
-        raise ConfigurationError(f"{path}: 'profiles' must be a table of [profiles.<name>]")
-    chosen = name or "default"
-    profile = profiles.get(chosen)
-    if profile is None:
-        if name is None:
-            return {}
-        known = ", ".join(sorted(profiles)) or "none"
-        raise ConfigurationError(f"{path}: no profile {chosen!r} (profiles: {known})")
-    if not isinstance(profile, dict):
-        raise ConfigurationError(f"{path}: [profiles.{chosen}] must be a table")
-    allowed = set(_KEYS) | _PROFILE_ONLY
-    values: dict[str, str] = {}
-    for key, value in profile.items():
-        if key not in allowed:
-            raise ConfigurationError(
-                f"{path}: [profiles.{chosen}] has an unknown key {key!r} "
-                f"(known: {', '.join(sorted(allowed))})"
-            )
-        if not isinstance(value, str):
-            raise ConfigurationError(f"{path}: [profiles.{chosen}].{key} must be text")
-        values[key] = value
-    return values
-
-
-def _profile(options: CliOptions, environ: Mapping[str, str]) -> dict[str, str]:
-    explicit = options.config is not None
-    path = Path(options.config).expanduser() if options.config else default_config_path(environ)
-    return load_profile(path, options.profile, explicit=explicit)
-
-
-def profile_value(
-    options: CliOptions, key: str, environ: Mapping[str, str] | None = None
-) -> str | None:
-    """One key of the chosen profile (None when unset or there is no config file).
-
-    Raises:
-        ConfigurationError: the config file cannot be read, or the profile does not exist.
-    """
-    return _profile(options, os.environ if environ is None else environ).get(key)
+_KEYS = PROFILE_KEYS
 
 
 def read_secret(source: str) -> str:
@@ -202,7 +141,7 @@ def resolve_settings(
             config file or secret, or a malformed value.
     """
     environ = os.environ if environ is None else environ
-    profile = _profile(options, environ)
+    profile = chosen_profile(options, environ)
     layered: dict[str, str] = {_KEYS[k]: v for k, v in profile.items() if k in _KEYS}
     if dotenv is not None and dotenv.is_file():
         try:
@@ -248,117 +187,8 @@ def resolve_settings(
             check_tenant_id(settings.tenant_id, "AURA_TENANT_ID")
         except ValidationError as error:
             raise ConfigurationError(error.message, hint=error.hint) from None
-    extra = {k: v for k, v in profile.items() if k in _PROFILE_ONLY}
+    extra = {k: v for k, v in profile.items() if k in PROFILE_ONLY}
     return settings, extra
-
-
-# ----------------------------------------------------------------------------- writing it
-
-# `config set` and `credential add|use|remove` rewrite the config file; read-only settings
-# stay readable by hand-edited files (comments are not kept across a rewrite).
-
-
-def config_file(options: CliOptions, environ: Mapping[str, str] | None = None) -> Path:
-    """The config file this invocation reads: ``--config``, else the default path."""
-    environ = os.environ if environ is None else environ
-    return Path(options.config).expanduser() if options.config else default_config_path(environ)
-
-
-def read_document(path: Path) -> dict[str, Any]:
-    """The whole config file as a TOML document ({} when there is none).
-
-    Raises:
-        ConfigurationError: it cannot be read or parsed.
-    """
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigurationError(f"cannot read config file {path}: {error}") from None
-
-
-def write_document(path: Path, document: Mapping[str, Any]) -> None:
-    """Replace the config file with ``document`` at once (mode 0600; its directory made 0700).
-
-    The text is parsed back before anything is replaced: a value TOML cannot hold changes
-    nothing.
-
-    Raises:
-        ConfigurationError: the file cannot be written.
-    """
-    text = _toml(document)
-    if tomllib.loads(text) != document:  # pragma: no cover - a writer bug, never data
-        raise ConfigurationError(f"cannot write {path}: the settings do not round-trip as TOML")
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Same directory, then an atomic rename: a crash leaves the old file or the new one.
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, prefix=".config-", delete=False
-        ) as handle:
-            os.chmod(handle.name, 0o600)  # an old profile may hold a client_secret
-            handle.write(text)
-        os.replace(handle.name, path)
-    except OSError as error:
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(handle.name)
-        raise ConfigurationError(f"cannot write config file {path}: {error}") from None
-
-
-_BARE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE.fullmatch(key) else _toml_value(key)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        # JSON's escapes are TOML's; DEL is the one control JSON leaves as it is.
-        return json.dumps(value).replace("\x7f", "\\u007f")
-    if isinstance(value, int | float) and math.isfinite(value):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{" + inner + "}"
-    raise ConfigurationError(f"cannot write {value!r} to the config file")
-
-
-def _toml(document: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> str:
-    lines: list[str] = []
-    tables = {k: v for k, v in document.items() if isinstance(v, dict)}
-    for key, value in document.items():
-        if key not in tables:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    for key, value in tables.items():
-        path = (*prefix, key)
-        scalars = {k: v for k, v in value.items() if not isinstance(v, dict)}
-        if scalars or not value:
-            lines.append("")
-            lines.append("[" + ".".join(_toml_key(part) for part in path) + "]")
-        text = _toml(value, path)
-        if text:
-            lines.append(text)
-    return "\n".join(lines).strip("\n") + "\n" if lines else ""
-
-
-def profile_table(document: dict[str, Any], profile: str | None) -> dict[str, Any]:
-    """The ``[profiles.NAME]`` table of ``document`` (made when missing; ``default``).
-
-    Raises:
-        ConfigurationError: ``profiles`` or the profile is not a table.
-    """
-    profiles = document.setdefault("profiles", {})
-    if not isinstance(profiles, dict):
-        raise ConfigurationError("the config file's 'profiles' must be a table")
-    table = profiles.setdefault(profile or "default", {})
-    if not isinstance(table, dict):
-        raise ConfigurationError(f"[profiles.{profile or 'default'}] must be a table")
-    return table
 
 
 # ----------------------------------------------------------------------------- config keys
@@ -474,271 +304,3 @@ def configured_output(options: CliOptions, environ: Mapping[str, str] | None = N
         return None if value is None else _check_output(value)
     except ValidationError:
         return None
-
-
-# ----------------------------------------------------------------------------- credentials
-
-# `aura-async credential add`: a named client id + secret. The id sits in the config file
-# ([credentials.NAME]); the secret never does: it goes to the operating system's keyring
-# (the keyring library, service KEYRING_SERVICE, user NAME) where one is usable, else to
-# <config dir>/secrets/NAME (0600 in a 0700 directory), as aura-cli keeps its own.
-KEYRING_SERVICE = "aura-async"
-_CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-def usable_keyring() -> Any | None:
-    """The keyring library's backend, or None: not installed, or no usable backend (its
-    ``fail``/``null`` backends, as on a server without a Secret Service)."""
-    try:
-        import keyring
-        from keyring.backends import chainer, fail, null
-    except ImportError:
-        return None
-    backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring | null.Keyring):
-        return None
-    if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
-        return None
-    return backend
-
-
-def _backend_name(backend: Any) -> str:
-    kind = type(backend)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
-@attrs.frozen
-class StoredCredential:
-    """A credential kept by ``aura-async credential add`` (its secret is not held here)."""
-
-    name: str
-    client_id: str
-    kept_in: str  # "keyring" or "file"
-
-    def where(self, store: NamedCredentials) -> str:
-        """Where the secret is kept, for people (never the secret)."""
-        if self.kept_in == "keyring":
-            return "the system keyring"
-        return str(store.secret_path(self.name))
-
-
-def check_credential_name(name: str) -> str:
-    """A credential's name: 1-64 letters, digits, '.', '_' or '-', starting alphanumeric.
-
-    Raises:
-        ValidationError: it is not one.
-    """
-    if not _CREDENTIAL_NAME.fullmatch(name):
-        raise ValidationError(
-            f"a credential name is 1-64 letters, digits, '.', '_' or '-' (starting with a "
-            f"letter or digit); got {escape_controls(name)!r}",
-            field="name",
-        )
-    return name
-
-
-class NamedCredentials:
-    """The credentials of one config file: ids in it, secrets in the keyring or files."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.directory = path.parent / "secrets"
-
-    def secret_path(self, name: str) -> Path:
-        """The file holding ``name``'s secret when no keyring is usable."""
-        return self.directory / check_credential_name(name)
-
-    def _table(self, document: dict[str, Any]) -> dict[str, Any]:
-        table = document.setdefault("credentials", {})
-        if not isinstance(table, dict):
-            raise ConfigurationError(f"{self.path}: 'credentials' must be a table")
-        return table
-
-    def list(self) -> list[StoredCredential]:
-        """Every stored credential, by name.
-
-        Raises:
-            ConfigurationError: the config file cannot be read, or an entry is malformed.
-        """
-        table = self._table(read_document(self.path))
-        return [self._entry(name, entry) for name, entry in sorted(table.items())]
-
-    def _entry(self, name: str, entry: Any) -> StoredCredential:
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(entry.get("client_id"), str)
-            or entry.get("kept_in") not in ("keyring", "file")
-        ):
-            raise ConfigurationError(
-                f"{self.path}: [credentials.{name}] must hold client_id and kept_in "
-                "(keyring or file)",
-                hint=f"Remove it with aura-async credential remove {name}, then add it again",
-            )
-        return StoredCredential(name, entry["client_id"], entry["kept_in"])
-
-    def get(self, name: str) -> StoredCredential:
-        """The credential called ``name``.
-
-        Raises:
-            ConfigurationError: there is none (the message lists those there are), or the
-                config file cannot be read.
-        """
-        known = {credential.name: credential for credential in self.list()}
-        if name not in known:
-            names = ", ".join(known) or "none"
-            raise ConfigurationError(
-                f"no credential {escape_controls(name)!r} (credentials: {names})",
-                hint="Add one with aura-async credential add --name NAME --client-id ID",
-            )
-        return known[name]
-
-    def add(self, name: str, client_id: str, secret: str) -> StoredCredential:
-        """Keep a new credential: the secret in the keyring (else a 0600 file), the id here.
-
-        Raises:
-            ValidationError: a bad name, an empty client id or secret.
-            ConfigurationError: the name is taken, or nothing could be written (then
-                nothing was kept).
-        """
-        check_credential_name(name)
-        if not client_id.strip() or any(c.isspace() or ord(c) < 32 for c in client_id):
-            raise ValidationError(
-                "the client id must be non-empty, without spaces", field="client_id"
-            )
-        if not secret:
-            raise ValidationError("the client secret is empty", field="client_secret")
-        document = read_document(self.path)
-        table = self._table(document)
-        if name in table:
-            raise ConfigurationError(
-                f"a credential {name!r} exists already",
-                hint=f"Remove it first: aura-async credential remove {name}",
-            )
-        kept_in = self._keep_secret(name, secret)
-        table[name] = {"client_id": client_id, "kept_in": kept_in}
-        try:
-            write_document(self.path, document)
-        except ConfigurationError:
-            self._drop_secret(name, kept_in)  # nothing half kept
-            raise
-        return StoredCredential(name, client_id, kept_in)
-
-    def _keep_secret(self, name: str, secret: str) -> str:
-        backend = usable_keyring()
-        if backend is not None:
-            from keyring.errors import KeyringError
-
-            try:
-                backend.set_password(KEYRING_SERVICE, name, secret)
-            except KeyringError:
-                # A backend that is there but refuses (a locked or absent Secret Service):
-                # the file instead. The error is not shown: a backend may quote its input.
-                pass
-            else:
-                return "keyring"
-        path = self.secret_path(name)
-        try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.directory.mkdir(mode=0o700, exist_ok=True)
-            os.chmod(self.directory, 0o700)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(secret)
-        except OSError as error:
-            raise ConfigurationError(
-                f"cannot write the secret to {path}: {error.strerror}"
-            ) from None
-        return "file"
-
-    def _drop_secret(self, name: str, kept_in: str) -> None:
-        if kept_in == "keyring":
-            backend = usable_keyring()
-            if backend is not None:
-                from keyring.errors import KeyringError
-
-                with contextlib.suppress(KeyringError):
-                    backend.delete_password(KEYRING_SERVICE, name)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                self.secret_path(name).unlink()
-
-    def secret(self, credential: StoredCredential) -> str:
-        """Read ``credential``'s secret from where it is kept.
-
-        Raises:
-            ConfigurationError: it is not there (any more), or cannot be read; the message
-                never holds the secret.
-        """
-        again = f"add it again: aura-async credential remove {credential.name}, then add"
-        if credential.kept_in == "keyring":
-            backend = usable_keyring()
-            if backend is None:
-                raise ConfigurationError(
-                    f"credential {credential.name!r} keeps its secret in the system keyring, "
-                    "which is not usable here",
-                    hint="pip install 'aura-async[keyring]', or " + again,
-                )
-            from keyring.errors import KeyringError
-
-            try:
-                value = backend.get_password(KEYRING_SERVICE, credential.name)
-            except KeyringError:
-                value = None
-            if not value:
-                raise ConfigurationError(
-                    f"the system keyring has no secret for credential {credential.name!r}",
-                    hint=again.capitalize(),
-                )
-            return str(value)
-        path = self.secret_path(credential.name)
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or type(error).__name__
-            raise ConfigurationError(
-                f"cannot read the secret of credential {credential.name!r} from {path}: {reason}",
-                hint=again.capitalize(),
-            ) from None
-        if not value:
-            raise ConfigurationError(f"{path} is empty", hint=again.capitalize())
-        return value
-
-    def remove(self, name: str) -> StoredCredential:
-        """Forget a credential: its secret, its entry, and any profile's use of it.
-
-        Raises:
-            ConfigurationError: there is none, or the config file cannot be written.
-        """
-        credential = self.get(name)
-        document = read_document(self.path)
-        del self._table(document)[name]
-        profiles = document.get("profiles", {})
-        if isinstance(profiles, dict):
-            for profile in profiles.values():
-                if isinstance(profile, dict) and profile.get("credential") == name:
-                    del profile["credential"]
-        write_document(self.path, document)
-        self._drop_secret(name, credential.kept_in)
-        return credential
-
-    def use(self, name: str, profile: str | None) -> StoredCredential:
-        """Make ``name`` the credential of ``profile`` (``default``): used when no flag,
-        variable, ``.env`` or profile key gives a client id or secret.
-
-        Raises:
-            ConfigurationError: there is none, or the config file cannot be written.
-        """
-        credential = self.get(name)
-        document = read_document(self.path)
-        profile_table(document, profile)["credential"] = name
-        write_document(self.path, document)
-        return credential
-
-    def in_use(self, options: CliOptions, environ: Mapping[str, str] | None = None) -> str | None:
-        """The name of the profile's credential (``credential use``), or None.
-
-        Raises:
-            ConfigurationError: the config file or profile cannot be read.
-        """
-        return profile_value(options, "credential", environ)
