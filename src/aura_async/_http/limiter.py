@@ -39,7 +39,7 @@ logger = logging.getLogger("aura_async")
 _SLACK = 1e-3
 
 
-class _Ledger:
+class _RequestLog:
     """The admission rule alone, with no waiting: the record of this client's requests.
 
     Kept apart from :class:`RateLimiter` so that tests can drive the exact rule through
@@ -139,13 +139,19 @@ class Permit:
         return f"<Permit {self.priority.name} {state}>"
 
 
-class _Waiter:
+class _QueuedRequest:
+    """One caller of :meth:`RateLimiter.acquire` in the queue: woken by ``event``."""
+
     __slots__ = ("cancelled", "event")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.cancelled = False
 
+
+# The record's former name, still imported by tests/client/test_limiter.py and
+# tests/reliability/test_rate_properties.py; drop it once they say _RequestLog.
+_Ledger = _RequestLog
 
 _PRESETS = (RateLimit.PAID_LIMIT, RateLimit.FREE_LIMIT)
 
@@ -195,12 +201,12 @@ class RateLimiter:
             raise ValueError(f"lower_after must be at least 1, got {lower_after!r}")
         self._rate = rate
         self._clock = clock
-        self._ledger = _Ledger(rate)
+        self._ledger = _RequestLog(rate)
         self._lower_after = lower_after
         self._on_lowered = on_lowered
         self._cool_until = -math.inf
         # Heap of (priority, arrival number, waiter); cancelled waiters are removed lazily.
-        self._queue: list[tuple[int, int, _Waiter]] = []
+        self._queue: list[tuple[int, int, _QueuedRequest]] = []
         self._arrivals = 0
         self._waiting = 0
         self._taking = False
@@ -248,7 +254,7 @@ class RateLimiter:
                 no permit and the next waiter is woken.
         """
         await anyio.lowlevel.checkpoint_if_cancelled()
-        waiter = _Waiter()
+        waiter = _QueuedRequest()
         self._arrivals += 1
         heapq.heappush(self._queue, (int(priority), self._arrivals, waiter))
         self._waiting += 1
@@ -429,7 +435,7 @@ class RateLimiter:
         # A slot held in flight now has an expiry: the first waiter may stop waiting forever.
         self._wake_head()
 
-    def _head(self) -> _Waiter | None:
+    def _head(self) -> _QueuedRequest | None:
         queue = self._queue
         while queue and queue[0][2].cancelled:
             heapq.heappop(queue)

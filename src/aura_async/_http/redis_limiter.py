@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from aura_async._http.limiter import Permit, Priority, RateLimit, RateLimiter, _Ledger
+from aura_async._http.limiter import Permit, Priority, RateLimit, RateLimiter, _RequestLog
 from aura_async._http.redis_scripts import ACQUIRE, FLUSH, KEY_NAMES, REPLAY
 from aura_async.backends import RedisBackend, redact_url
 from aura_async.errors import ConfigurationError, RateLimitBackendError
@@ -142,7 +142,7 @@ class RedisRateLimiter(RateLimiter):
         self._numbers = itertools.count(1)
         self._ttl_ms = 0
         # This process's own record: permits in flight, and (local time, name) completed.
-        self._own = _Ledger(self._share(rate))
+        self._own = _RequestLog(self._share(rate))
         self._own_flight: set[str] = set()
         self._own_done: deque[tuple[float, str]] = deque()
         # Writes for Redis not yet made: completions, leaving the queue, a cool-down, a
