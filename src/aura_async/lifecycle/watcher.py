@@ -19,6 +19,7 @@ import copy
 import datetime as dt
 import math
 from collections.abc import Awaitable, Callable
+from typing import TypedDict
 
 import anyio
 import attrs
@@ -54,6 +55,17 @@ __all__ = ["Fetch", "Watcher"]
 Fetch = Callable[[], Awaitable[object]]
 _HISTORY = 500  # observations kept per resource for error reports
 _NOT_FOUND = "not found"  # what the history and the events call a 404
+
+
+class _Stamp(TypedDict):
+    """The fields every wait event carries (see ``lifecycle.events._Base``), as of now."""
+
+    resource_id: str
+    name: str | None
+    operation: Operation
+    at: dt.datetime
+    monotonic: float
+    elapsed: float
 
 
 @attrs.define(eq=False)
@@ -326,7 +338,7 @@ class Watcher:
             default=0.0,
         )
 
-    def _event_fields(self, waiter: _Waiter, watch: _Watch) -> dict[str, object]:
+    def _event_fields(self, waiter: _Waiter, watch: _Watch) -> _Stamp:
         now = self._clock()
         return {
             "resource_id": watch.resource_id,
@@ -403,7 +415,7 @@ class Watcher:
         waiter.due = self._plan(waiter, watch)
         watch.waiters.add(waiter)
         watch.wake()
-        self._publish(OperationSubmitted(**self._event_fields(waiter, watch)))  # type: ignore[arg-type]
+        self._publish(OperationSubmitted(**self._event_fields(waiter, watch)))
         # No cancel scope per wait (thousands may be parked): the deadline and close() are
         # checked by the wait itself, and the leader's sleep never outlasts a deadline.
         try:
@@ -411,9 +423,9 @@ class Watcher:
         except _Stop as stop:
             fields = self._event_fields(waiter, watch)
             status = self._last_status(watch)
-            elapsed = float(fields["elapsed"])  # type: ignore[arg-type]
+            elapsed = float(fields["elapsed"])
             if stop.closed:
-                self._publish(WaitCancelled(status=status, **fields))  # type: ignore[arg-type]
+                self._publish(WaitCancelled(status=status, **fields))
                 raise WaitCancelledError(
                     f"Waiting for {operation.value} of {resource_id} stopped: the client was "
                     "closed",
@@ -423,7 +435,7 @@ class Watcher:
                     elapsed=elapsed,
                     history=self._history(watch, waiter),
                 ) from None
-            self._publish(WaitTimedOut(status=status, **fields))  # type: ignore[arg-type]
+            self._publish(WaitTimedOut(status=status, **fields))
             raise WaitTimeoutError(
                 f"Waiting for {operation.value} of {resource_id} timed out after "
                 f"{elapsed:.1f}s (last status: {status or 'none seen'})",
@@ -435,7 +447,7 @@ class Watcher:
             ) from None
         except anyio.get_cancelled_exc_class():
             fields = self._event_fields(waiter, watch)
-            self._publish(WaitCancelled(status=self._last_status(watch), **fields))  # type: ignore[arg-type]
+            self._publish(WaitCancelled(status=self._last_status(watch), **fields))
             raise
         except WaitFailedError:
             raise  # its WaitFailed event is out already
@@ -444,7 +456,7 @@ class Watcher:
             fields = self._event_fields(waiter, watch)
             status = self._last_status(watch)
             reason = f"polling failed: {type(error).__name__}"
-            self._publish(WaitFailed(status=status, reason=reason, **fields))  # type: ignore[arg-type]
+            self._publish(WaitFailed(status=status, reason=reason, **fields))
             raise
         finally:
             watch.waiters.discard(waiter)
@@ -554,9 +566,9 @@ class Watcher:
                     key = self._key(watch, waiter)
                     if self.planner.saw(target.operation, key, elapsed, done=True):
                         self._replan_fleets(target.operation)
-            self._publish(TargetReached(status=status, **fields))  # type: ignore[arg-type]
+            self._publish(TargetReached(status=status, **fields))
             return True
-        self._publish(WaitFailed(status=status, reason=why, **fields))  # type: ignore[arg-type]
+        self._publish(WaitFailed(status=status, reason=why, **fields))
         raise WaitFailedError(
             f"{target.operation.value.capitalize()} of {watch.resource_id} failed: {why}",
             resource_id=watch.resource_id,
@@ -620,11 +632,11 @@ class Watcher:
         if len(watch.history) > _HISTORY:
             del watch.history[: len(watch.history) - _HISTORY]
         fields = self._event_fields(leader, watch)
-        self._publish(StatusObserved(status=shown, **fields))  # type: ignore[arg-type]
+        self._publish(StatusObserved(status=shown, **fields))
         if previous and previous != shown:
-            self._publish(StatusChanged(previous=previous, status=shown, **fields))  # type: ignore[arg-type]
+            self._publish(StatusChanged(previous=previous, status=shown, **fields))
         if isinstance(raw, OpenEnum) and not raw.known:
-            self._publish(UnknownStatusSeen(status=shown, **fields))  # type: ignore[arg-type]
+            self._publish(UnknownStatusSeen(status=shown, **fields))
         watch.wake()
 
     def close(self) -> None:
