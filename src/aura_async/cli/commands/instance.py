@@ -1,5 +1,6 @@
-"""Commands: ``instance`` (list, get, create, update, pause, resume, delete, overwrite, upgrade,
-sizing, wait, verify) and ``instance snapshot`` (list, get, create, restore).
+"""Commands: the ``instance`` group and its list, get, create, update, pause, resume, delete,
+overwrite, upgrade, sizing here, ``wait`` and ``verify`` from instance_waits.py, and the
+``snapshot`` group (list, get, create, restore) from snapshot.py.
 
 ``--timeout`` counts the API's clock (seconds, or a duration such as ``10m``): against an
 emulator whose clock runs faster (``--emulator``, ``--time-scale``) a wait gives up that much
@@ -27,21 +28,22 @@ from aura_async.cli.commands._common import (
     in_tenant,
     only_tenant,
     pass_runtime,
-    real_seconds,
     run,
     show,
     sizing_options,
-    timeout_option,
     unsaved,
     unsaved_message,
     verify_option,
     waiting,
     yes_option,
 )
+from aura_async.cli.commands._instances import INSTANCE_COLUMNS, instance_getter
+from aura_async.cli.commands.instance_waits import instance_verify, instance_wait
+from aura_async.cli.commands.snapshot import snapshot
 from aura_async.cli.envfiles import EnvFileStore, prepare_env_file
 from aura_async.cli.runtime import Runtime
 from aura_async.client import AuraClient
-from aura_async.errors import AuraError, NotFoundError, WaitError, WaitTimeoutError
+from aura_async.errors import AuraError, NotFoundError
 from aura_async.fleet import (
     FleetFinished,
     FleetItem,
@@ -49,26 +51,12 @@ from aura_async.fleet import (
     FleetStarted,
     InstanceSpec,
     Outcome,
-    read_env_file,
     write_env_file,
 )
-from aura_async.lifecycle.connectivity import check_connectable, load_driver
-from aura_async.lifecycle.events import OperationSubmitted
-from aura_async.lifecycle.operations import Operation
 from aura_async.models import Instance
 
 __all__ = ["register"]
 
-INSTANCE_COLUMNS = (
-    "id",
-    "name",
-    "status",
-    "type",
-    "memory",
-    "cloud_provider",
-    "region",
-    "connection_url",
-)
 SUMMARY_COLUMNS = ("id", "name", "tenant_id", "cloud_provider", "created_at")
 DETAIL_COLUMNS = ("id", "name", "status", "type", "memory", "cloud_provider", "region", "tenant_id")
 CREATED_COLUMNS = (
@@ -81,9 +69,7 @@ CREATED_COLUMNS = (
     "username",
     "password",
 )
-SNAPSHOT_COLUMNS = ("snapshot_id", "instance_id", "status", "profile", "timestamp", "exportable")
 SIZING_COLUMNS = ("recommended_size", "min_required_memory", "did_exceed_maximum")
-WAITED_COLUMNS = ("id", "name", "status", "result", "error")
 GONE_COLUMNS = ("id", "status")
 # What a delete of an instance proven absent prints: success, as deleting it was the goal.
 ALREADY_GONE = "already gone"
@@ -114,20 +100,10 @@ def instance_list(rt: Runtime, tenant_id: str | None, detail: bool) -> None:
         summaries = await aura.instances.list(tenant_id=tenant_id)
         if not detail:
             return summaries
-        found = await gather([_getter(aura, s.id) for s in summaries])
+        found = await gather([instance_getter(aura, s.id) for s in summaries])
         return [i for i in found if i is not None]  # deleted meanwhile: gone from the list
 
     show(rt, listing, DETAIL_COLUMNS if detail else SUMMARY_COLUMNS)
-
-
-def _getter(aura: AuraClient, instance_id: str) -> Callable[[], Awaitable[Instance | None]]:
-    async def get() -> Instance | None:
-        try:
-            return await aura.instances.get(instance_id)
-        except NotFoundError:
-            return None
-
-    return get
 
 
 @instance.command("get")
@@ -240,16 +216,6 @@ def _without_fleet_events(rt: Runtime) -> Callable[[object], None]:
 
     def listen(event: object) -> None:
         if not isinstance(event, FleetStarted | FleetItemFinished | FleetFinished):
-            rt.output.event(event)
-
-    return listen
-
-
-def _without(rt: Runtime, kind: type[object]) -> Callable[[object], None]:
-    """Print every event but those of ``kind``."""
-
-    def listen(event: object) -> None:
-        if not isinstance(event, kind):
             rt.output.event(event)
 
     return listen
@@ -469,293 +435,9 @@ def instance_sizing(rt: Runtime, /, **graph: Any) -> None:
     show(rt, lambda aura: aura.instances.sizing(**graph), SIZING_COLUMNS)
 
 
-@attrs.frozen
-class Waited:
-    """One instance's wait, as ``instance wait`` prints it."""
-
-    id: str
-    name: str | None
-    status: str
-    result: str
-    error: str | None = None
-
-
-NOT_FOUND = "not found"  # a waited id's status and result when it does not exist
-_UNTIL = {"running": Operation.CREATE, "paused": Operation.PAUSE, "deleted": Operation.DELETE}
-
-
-@instance.command("wait")
-@click.argument("instance_ids", nargs=-1, required=True, metavar="ID...")
-@click.option(
-    "--status",
-    type=click.Choice(sorted(_UNTIL)),
-    default="running",
-    show_default=True,
-    help="The status to wait for.",
-)
-@timeout_option(
-    "Give up after this long, in seconds or as 10m, 1h (API time; 0: only look; default: "
-    "the operation's usual limit)."
-)
-@pass_runtime
-def instance_wait(
-    rt: Runtime, instance_ids: tuple[str, ...], status: str, timeout: float | None
-) -> None:
-    """Wait until instances (started elsewhere) are running, paused or deleted.
-
-    Waits for all of them at once; exits 1 if any failed, timed out or was not found (an id
-    neither found nor listed).
-    """
-    limit = real_seconds(rt, timeout)
-    ids = list(dict.fromkeys(instance_ids))
-
-    async def body() -> None:
-        for instance_id in ids:
-            check_instance_id(instance_id, "ID")
-        # This command submitted nothing: the wait's "create submitted" would say otherwise.
-        rt.listeners.append(_without(rt, OperationSubmitted))
-        async with rt.client() as aura:
-            results = await gather([_waiter(aura, i, status, limit) for i in ids])
-        unknown = [r.id for r in results if r.result == NOT_FOUND]
-        not_found = AuraError(
-            f"No instance {', '.join(unknown)} was found",
-            hint="Check the id (aura-async instance list shows the project's instances)",
-        )
-        if unknown and len(unknown) == len(results) and rt.output.mode == "table":
-            raise not_found  # nothing to tabulate: the one line says it all
-        rt.output.result(results, columns=WAITED_COLUMNS)
-        if unknown and len(unknown) == len(results):
-            raise not_found
-        missed = sum(r.result != "done" for r in results)
-        if missed:
-            raise AuraError(f"{missed} of {len(results)} instances did not reach {status}")
-
-    run(rt, body)
-
-
-@attrs.frozen
-class Verified:
-    """An instance that accepted a connection, as ``instance verify`` prints it."""
-
-    id: str
-    name: str | None
-    connection_url: str
-    server: str
-    attempts: int
-    elapsed: float
-    credentials_from: str
-
-
-VERIFIED_COLUMNS = ("id", "name", "connection_url", "server", "attempts", "elapsed")
-
-
-@instance.command("verify")
-@click.argument("instance_id", required=False, metavar="ID")
-@click.option(
-    "--env-file",
-    type=click.Path(exists=True, path_type=Path),
-    help="Read the credentials from this .env file (NEO4J_URI, NEO4J_USERNAME, "
-    "NEO4J_PASSWORD) instead of the credential store.",
-)
-@timeout_option(
-    "Keep trying an address that does not accept yet for this long, in seconds or as 10m "
-    "(API time; default 5m)."
-)
-@pass_runtime
-def instance_verify(
-    rt: Runtime, instance_id: str | None, env_file: Path | None, timeout: float | None
-) -> None:
-    """Connect to an instance with its saved credentials and run RETURN 1.
-
-    The credentials come from the credential store (the ledger of creates) or from a .env
-    file; the official Neo4j driver does the connecting (pip install 'aura-async[verify]').
-    A refused password fails at once: the saved copy is stale. An address that refuses or
-    does not resolve yet is tried again until the timeout. Exits 1 when it fails.
-    """
-    if instance_id is None and env_file is None:
-        raise click.UsageError("give the instance's ID, or --env-file with its credentials")
-    limit = real_seconds(rt, timeout)
-
-    async def body() -> None:
-        if instance_id is not None:
-            check_instance_id(instance_id, "ID")
-        load_driver()  # a missing extra is said before anything is read or sent
-        if env_file is not None:
-            credentials = read_env_file(env_file, instance_id)
-            where = str(env_file)
-        else:
-            assert instance_id is not None
-            found = await rt.store().lookup(instance_id=instance_id)
-            if found is None:
-                raise AuraError(
-                    f"the credential store holds no credentials of instance {instance_id}",
-                    hint="Give --env-file with them, or check --credentials-dir",
-                )
-            credentials, where = found, rt.store().location
-        if credentials.connection_url:
-            # The database's own credentials are enough: no API client (nor its secret).
-            result = await check_connectable(
-                credentials.connection_url,
-                credentials.username,
-                credentials.password,
-                policy=rt.poll_policy(),
-                timeout=limit,
-                instance_id=credentials.instance_id,
-            )
-        else:  # the address is read from the API first
-            async with rt.client() as aura:
-                result = await aura.instances.verify(credentials, timeout=limit)
-        rt.output.result(
-            Verified(
-                id=credentials.instance_id,
-                name=credentials.name or None,
-                connection_url=result.connection_url,
-                server=result.server,
-                attempts=result.attempts,
-                elapsed=round(result.elapsed, 3),
-                credentials_from=where,
-            ),
-            columns=VERIFIED_COLUMNS,
-            message=f"{credentials.instance_id} is connectable (credentials from {where})",
-        )
-
-    run(rt, body)
-
-
-def _waiter(
-    aura: AuraClient, instance_id: str, status: str, timeout: float | None
-) -> Callable[[], Awaitable[Waited]]:
-    """One instance's wait: done at once if it is there already, else on the shared poller."""
-
-    async def wait() -> Waited:
-        seen = await _getter(aura, instance_id)()
-        name = seen.name if seen else None
-        now = str(seen.status) if seen else "deleted"
-        if now == status:
-            return Waited(instance_id, name, now, "done")
-        if seen is None:
-            # A 404 proves nothing for an instance created moments ago (live Aura answers
-            # 404 for a while), but one this client never saw that a listing sent after
-            # the 404 does not show either was never there, or is gone for good.
-            missed_at = anyio.current_time()
-            if aura.instances.not_found_counts_from(instance_id) <= missed_at:
-                listed = await aura.instances.list(sent_after=missed_at)
-                if all(summary.id != instance_id for summary in listed):
-                    return Waited(
-                        instance_id,
-                        None,
-                        NOT_FOUND,
-                        NOT_FOUND,
-                        f"no instance {instance_id} was found; check the id "
-                        "(aura-async instance list)",
-                    )
-        try:
-            seen = await aura.instances.wait(
-                instance_id, _UNTIL[status], name=name, timeout=timeout
-            )
-        except WaitError as error:
-            failed = "timed out" if isinstance(error, WaitTimeoutError) else "failed"
-            return Waited(instance_id, name, error.last_status or now, failed, error.message)
-        return Waited(instance_id, name, str(seen.status) if seen else "deleted", "done")
-
-    return wait
-
-
-# --------------------------------------------------------------------------- snapshots
-
-
-@instance.group("snapshot")
-def snapshot() -> None:
-    """An instance's snapshots: list, inspect, take one, restore from one."""
-
-
-_instance_id_option = click.option("--instance-id", required=True, help="The instance.")
-
-
-@snapshot.command("list")
-@_instance_id_option
-@click.option("--date", metavar="YYYY-MM-DD", help="The day (UTC; default today).")
-@pass_runtime
-def snapshot_list(rt: Runtime, instance_id: str, date: str | None) -> None:
-    """List the snapshots an instance took on one day."""
-    show(rt, lambda aura: aura.snapshots.list(instance_id, date=date), SNAPSHOT_COLUMNS)
-
-
-def _snapshot_id_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The snapshot as a positional or as ``--snapshot-id`` (both spellings are aura-cli's)."""
-    command = click.option(
-        "--snapshot-id",
-        "snapshot_id_option",
-        metavar="ID",
-        help="The snapshot (or as the argument).",
-    )(command)
-    return click.argument("snapshot_id", required=False)(command)
-
-
-def _one_snapshot_id(positional: str | None, option: str | None) -> str:
-    """The snapshot id given one way or the other.
-
-    Raises:
-        click.UsageError: none given, or two that differ.
-    """
-    if positional and option and positional != option:
-        raise click.UsageError(f"two snapshot ids given: {positional} and --snapshot-id {option}")
-    chosen = positional or option
-    if not chosen:
-        raise click.UsageError("a snapshot id is needed: SNAPSHOT_ID or --snapshot-id ID")
-    return chosen
-
-
-@snapshot.command("get")
-@_snapshot_id_options
-@_instance_id_option
-@pass_runtime
-def snapshot_get(
-    rt: Runtime, snapshot_id: str | None, snapshot_id_option: str | None, instance_id: str
-) -> None:
-    """Show a snapshot with its status."""
-    chosen = _one_snapshot_id(snapshot_id, snapshot_id_option)
-    show(rt, lambda aura: aura.snapshots.get(instance_id, chosen), SNAPSHOT_COLUMNS)
-
-
-@snapshot.command("create")
-@_instance_id_option
-@await_options("the snapshot is completed (then the snapshot is printed, not just its id)")
-@pass_runtime
-def snapshot_create(rt: Runtime, instance_id: str, wait: bool, timeout: float | None) -> None:
-    """Take a snapshot of an instance now."""
-    wait, timeout = waiting(rt, wait, timeout)
-
-    async def call(aura: AuraClient) -> Any:
-        created = await aura.snapshots.create(instance_id)
-        if not wait:
-            return created
-        return await aura.snapshots.wait(instance_id, created.snapshot_id, timeout=timeout)
-
-    show(rt, call, SNAPSHOT_COLUMNS)
-
-
-@snapshot.command("restore")
-@_snapshot_id_options
-@_instance_id_option
-@await_options("the instance runs again with the snapshot's data")
-@pass_runtime
-def snapshot_restore(
-    rt: Runtime,
-    snapshot_id: str | None,
-    snapshot_id_option: str | None,
-    instance_id: str,
-    wait: bool,
-    timeout: float | None,
-) -> None:
-    """Restore an instance from one of its completed snapshots."""
-    chosen = _one_snapshot_id(snapshot_id, snapshot_id_option)
-    wait, timeout = waiting(rt, wait, timeout)
-    show(
-        rt,
-        lambda aura: aura.snapshots.restore(instance_id, chosen, wait=wait, timeout=timeout),
-        INSTANCE_COLUMNS,
-    )
+instance.add_command(instance_wait)
+instance.add_command(instance_verify)
+instance.add_command(snapshot)
 
 
 def register(root: click.Group) -> None:
