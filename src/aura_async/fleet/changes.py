@@ -58,7 +58,7 @@ async def change_item(
     run: Run,
     *,
     wait: bool,
-    timeout: float | None,  # noqa: ASYNC109 (a wait's timeout, passed on to it)
+    timeout: float | None,
 ) -> None:
     """Send ``change`` for one item and, with ``wait``, wait until it is done.
 
@@ -107,7 +107,7 @@ async def snapshot_item(
     run: Run,
     *,
     wait: bool,
-    timeout: float | None,  # noqa: ASYNC109 (a wait's timeout, passed on to it)
+    timeout: float | None,
 ) -> None:
     """Take an on-demand snapshot of one item's instance; with ``wait``, until it completes.
 
@@ -141,7 +141,7 @@ async def delete_item(
     store: CredentialStore | None,
     intents: dict[str, list[str]],
     wait: bool,
-    timeout: float | None,  # noqa: ASYNC109 (a wait's timeout, passed on to it)
+    timeout: float | None,
 ) -> None:
     """Delete one item's instance, then mark the ledger entries (``intents``) that name it.
 

@@ -58,7 +58,7 @@ async def delete_instance(
     *,
     item: FleetItem | None = None,
     wait: bool = False,
-    timeout: float | None = None,  # noqa: ASYNC109 (a wait's timeout, passed on to it)
+    timeout: float | None = None,
 ) -> None:
     """Delete an instance; return once the service took the delete, or it is proven gone.
 

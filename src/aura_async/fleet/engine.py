@@ -78,7 +78,7 @@ class Engine:
         items: list[FleetItem],
         work: Work,
         policy: ErrorPolicy,
-        timeout: float | None,  # noqa: ASYNC109 (the items' wait timeout: their deadline)
+        timeout: float | None,
         *,
         before: Callable[[Run], Awaitable[None]] | None = None,
         after: After | None = None,
