@@ -17,7 +17,7 @@ the emulator itself costs, and which transport to use where speed matters.
 
 waits, lag: see benchmarks/lifecycle.py (run one with ``--only waits`` or ``--only lag``).
 
-fleet: see benchmarks/fleet.py (``--only fleet``: the default matrix, then the single waits;
+fleet: see benchmarks/fleet_bench.py (``--only fleet``: the default matrix, then the single waits;
 ``--fleet-full`` for the whole product, ``--fleet-shape``/``--fleet-median``/``--fleet-n``/
 ``--fleet-limit``/``--fleet-model`` to keep only some cells, ``--fleet-quick`` for three,
 ``--fleet-calibrate`` for the harness's own error per transport and time scale).
@@ -45,7 +45,7 @@ from pathlib import Path
 import anyio
 import httpx
 
-import fleet
+import fleet_bench
 import lifecycle
 import shared_limit
 import single
@@ -255,16 +255,16 @@ BENCHMARKS = (
 )
 
 
-def _fleet_cells(args: argparse.Namespace) -> list[fleet.Cell]:
+def _fleet_cells(args: argparse.Namespace) -> list[fleet_bench.Cell]:
     """The fleet cells asked for: a matrix, then the axis filters."""
     if args.fleet_quick:
         cells = [
-            fleet.Cell("narrow", 30.0, 25, 125, "fixed", naive=True),
-            fleet.Cell("wide", 120.0, 100, 125, "fixed"),
-            fleet.Cell("stragglers", 300.0, 100, 25, "sliding"),
+            fleet_bench.Cell("narrow", 30.0, 25, 125, "fixed", naive=True),
+            fleet_bench.Cell("wide", 120.0, 100, 125, "fixed"),
+            fleet_bench.Cell("stragglers", 300.0, 100, 25, "sliding"),
         ]
     else:
-        cells = fleet.full_matrix() if args.fleet_full else fleet.default_matrix()
+        cells = fleet_bench.full_matrix() if args.fleet_full else fleet_bench.default_matrix()
     filters = (
         ("shape", args.fleet_shape),
         ("median", args.fleet_median),
@@ -288,7 +288,7 @@ def main() -> None:
             for doc in (
                 __doc__,
                 lifecycle.__doc__,
-                fleet.__doc__,
+                fleet_bench.__doc__,
                 single.__doc__,
                 shared_limit.__doc__,
                 teardown.__doc__,
@@ -333,7 +333,7 @@ def main() -> None:
     parser.add_argument(
         "--fleet-shape",
         action="append",
-        choices=tuple(fleet.SHAPES),
+        choices=tuple(fleet_bench.SHAPES),
         help="fleet: keep only cells of this duration shape (repeat)",
     )
     parser.add_argument(
@@ -384,12 +384,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--fleet-plot",
-        default=str(fleet.PLOT),
+        default=str(fleet_bench.PLOT),
         help="fleet: where to write the PNG ('' for none)",
     )
     parser.add_argument(
         "--fleet-markdown",
-        default=str(fleet.MARKDOWN),
+        default=str(fleet_bench.MARKDOWN),
         help="fleet: where to write the table as Markdown ('' for none)",
     )
     parser.add_argument(
@@ -461,14 +461,14 @@ def main() -> None:
                 rate_limit=args.lag_rate_limit,
             )
         )
-    fleet.QUIRKS = args.fleet_quirks
+    fleet_bench.QUIRKS = args.fleet_quirks
     if "fleet" in chosen:
         if args.fleet_calibrate:
-            anyio.run(fleet.harness_calibration)
+            anyio.run(fleet_bench.harness_calibration)
         else:
             anyio.run(
                 functools.partial(
-                    fleet.fleet_benchmark,
+                    fleet_bench.fleet_benchmark,
                     cells=_fleet_cells(args),
                     transport=args.fleet_transport,
                     plot=Path(args.fleet_plot)

@@ -21,11 +21,11 @@ create about 6). Every worker warms up first (token and connection: one listing)
 ready; once all are, this process waits out one window, resets the emulator's counters and
 windows, and releases them together.
 
-Figures are the emulator's record, in emulated seconds, as in benchmarks/fleet.py: the
+Figures are the emulator's record, in emulated seconds, as in benchmarks/fleet_bench.py: the
 make-span runs from the first POST accepted to the first GET answer that showed the last of
 the P x N instances running; 429s are its ``rate_limited``; the densest window is the most
 requests it accepted from the credential in any 60 emulated seconds; failed creates are the
-items the workers' fleet reports did not mark succeeded. The lower bound is fleet.py's,
+items the workers' fleet reports did not mark succeeded. The lower bound is fleet_bench.py's,
 for all P x N instances together (one budget: one POST and at least one GET per instance;
 the longest drawn durations in the earliest slots):
 
@@ -59,7 +59,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import selectors
 import subprocess
 import sys
 import time
@@ -94,10 +93,14 @@ SPEC: dict[str, str] = {
 GUARD = 300.0  # real seconds a worker may take before the run is called off
 
 
-def _redis_server_module() -> ModuleType:
-    """tests/redis_server.py, loaded by path (benchmarks do not import the tests package)."""
-    path = ROOT / "tests" / "redis_server.py"
-    spec = importlib.util.spec_from_file_location("_aura_bench_redis_server", path)
+def _tests_module(relative: str) -> ModuleType:
+    """A helper module of the test suite, loaded by path (benchmarks do not import the tests
+    package): ``tests/redis_server.py``, ``tests/support/workers.py``."""
+    path = ROOT / "tests" / relative
+    name = "_aura_bench_" + path.stem
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
@@ -111,7 +114,7 @@ def _redis(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    server = _redis_server_module().RedisServer()
+    server = _tests_module("redis_server.py").RedisServer()
     server.start()
     try:
         yield server.url
@@ -226,9 +229,9 @@ class Run:
 
     @property
     def lb(self) -> float:
-        import fleet
+        import fleet_bench
 
-        return fleet.lower_bound(self.durations, self.limit, WINDOW, n=self.n)
+        return fleet_bench.lower_bound(self.durations, self.limit, WINDOW, n=self.n)
 
     @property
     def lb_in_order(self) -> float:
@@ -247,46 +250,6 @@ class Run:
     def ratio_in_order(self) -> float | None:
         span = self.make_span
         return None if span is None else span / self.lb_in_order
-
-
-class _Worker:
-    def __init__(self, process: subprocess.Popen[str], name: str) -> None:
-        self.process = process
-        self.name = name
-        self.buffer = ""
-        self.lines: list[str] = []
-
-    def read_until(self, prefix: str, deadline: float) -> str:
-        for line in self.lines:
-            if line.startswith(prefix):
-                return line
-        stdout = self.process.stdout
-        assert stdout is not None
-        fd = stdout.fileno()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RuntimeError(f"worker {self.name} said no {prefix!r} in time")
-                if not selector.select(min(left, 1.0)):
-                    continue
-                chunk = os.read(fd, 65536).decode(errors="replace")
-                if not chunk:
-                    raise RuntimeError(
-                        f"worker {self.name} exited ({self.process.wait()}) before {prefix!r}"
-                    )
-                self.buffer += chunk
-                *complete, self.buffer = self.buffer.split("\n")
-                self.lines += complete
-                for line in complete:
-                    if line.startswith(prefix):
-                        return line
-
-    def send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
 
 
 def _run(
@@ -316,7 +279,8 @@ def _run(
         ),
         projects=(ProjectSpec(DEFAULT_PROJECT_ID, "Benchmarks", max_instances=1_000_000),),
     )
-    workers: list[_Worker] = []
+    worker_pipe = _tests_module("support/workers.py").WorkerPipe
+    workers: list[Any] = []  # tests/support/workers.py's WorkerPipe
     with EmulatorServer(config) as server, httpx.Client(base_url=server.base_url) as control:
         env = {**os.environ, "AURA_CLIENT_SECRET": server.client_secret, "PYTHONUNBUFFERED": "1"}
         for variable in ("AURA_RATE_LIMIT", "AURA_RATE_LIMIT_REDIS_URL", "AURA_BASE_URL"):
@@ -341,7 +305,7 @@ def _run(
                 process = subprocess.Popen(  # noqa: S603
                     command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
                 )
-                workers.append(_Worker(process, f"p{k}"))
+                workers.append(worker_pipe(f"p{k}", process))
             deadline = time.monotonic() + GUARD
             for worker in workers:
                 worker.read_until("ready", deadline)
@@ -362,9 +326,7 @@ def _run(
                     worker.process.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     worker.process.wait(timeout=30)
-                for stream in (worker.process.stdin, worker.process.stdout):
-                    if stream is not None:
-                        stream.close()
+                worker.close_streams()
         counters = control.get("/_emulator/counters").json()
     created: dict[str, float] = counters["created_at"]
     drawn: dict[str, float] = counters["create_durations"]

@@ -1,6 +1,6 @@
 """Single waits: one instance at a time, how soon a finished create is seen and at what cost.
 
-For several duration shapes and medians (the fleet benchmark's shapes, benchmarks/fleet.py;
+For several duration shapes and medians (the fleet benchmark's shapes, benchmarks/fleet_bench.py;
 the client is not told them), three clients each create ``waits`` instances one after
 another on one in-process emulator, concurrently with each other:
 
@@ -41,7 +41,7 @@ from aura_async.emulator import (
     DEFAULT_PROJECT_ID,
     Durations,
 )
-from fleet import (
+from fleet_bench import (
     POLL,
     SPEC,
     Emulator,

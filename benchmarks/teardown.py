@@ -57,7 +57,7 @@ from aura_async.emulator import (
 from aura_async.errors import NotFoundError, OngoingOperationError
 from aura_async.fleet import MemoryStore, Selector
 from aura_async.fleet.specs import InstanceSpec
-from fleet import POLL, ROUND_TRIP, SPEC, WINDOW, _Network
+from fleet_bench import POLL, ROUND_TRIP, SPEC, WINDOW, _Network
 
 __all__ = ["teardown_benchmark"]
 

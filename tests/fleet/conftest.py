@@ -35,6 +35,7 @@ from aura_async.emulator.clock import Clock
 from aura_async.fleet import InstanceSpec, MemoryStore
 from aura_async.fleet.store import CredentialStore, FileStore
 from aura_async.lifecycle import PollPolicy
+from tests.support.raw import raw_request, raw_token
 
 E = TypeVar("E")
 
@@ -186,19 +187,10 @@ class Rig:
         """Call ``/v1{path}`` as another client (Terraform, the console); return ``data``."""
         if not self.token:
             credential = self.state.config.credentials[0]
-            response = await self.control.post(
-                "/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=(credential.client_id, credential.client_secret),
+            self.token = await raw_token(
+                self.control, credential.client_id, credential.client_secret
             )
-            assert response.status_code == 200, response.text
-            self.token = response.json()["access_token"]
-        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.token}"}}
-        if body is not None:
-            kwargs["json"] = body
-        response = await self.control.request(method, f"/v1{path}", **kwargs)
-        assert response.status_code == expect, response.text
-        return response.json()["data"] if response.content else None
+        return await raw_request(self.control, self.token, method, path, body, expect)
 
     async def raw_create(self, name: str, **overrides: Any) -> dict[str, Any]:
         """Create an instance as another client; the fleet never sees its password."""

@@ -59,6 +59,7 @@ from aura_async.lifecycle import (
     WaitTimedOut,
 )
 from tests.client.conftest import HoldableClock
+from tests.support.raw import raw_request, raw_token
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -205,19 +206,8 @@ class Emu:
         """Call ``/v1{path}`` as the other client; return the answer's ``data``."""
         if not self.token:
             credential = self.state.config.credentials[0]
-            response = await self.http.post(
-                "/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=(credential.client_id, credential.client_secret),
-            )
-            assert response.status_code == 200, response.text
-            self.token = response.json()["access_token"]
-        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.token}"}}
-        if body is not None:
-            kwargs["json"] = body
-        response = await self.http.request(method, f"/v1{path}", **kwargs)
-        assert response.status_code == expect, response.text
-        return response.json()["data"] if response.content else None
+            self.token = await raw_token(self.http, credential.client_id, credential.client_secret)
+        return await raw_request(self.http, self.token, method, path, body, expect)
 
     async def counts(self) -> Counter[str]:
         """Requests the emulator answered so far, as ``"METHOD /route STATUS"`` -> count."""

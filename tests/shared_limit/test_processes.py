@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from aura_async.emulator import (
     ProjectSpec,
     RateLimitSettings,
 )
+from tests.support.workers import WorkerExited, WorkerPipe, WorkerSilent
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,14 +80,10 @@ def emulator_config(model: str, faults: FaultPlan | None = None) -> EmulatorConf
 
 
 @dataclass
-class Worker:
-    """One worker process and what it printed so far."""
+class Worker(WorkerPipe):
+    """One worker process, what it printed so far, and where its stderr goes."""
 
-    name: str
-    process: subprocess.Popen[str]
-    stderr: Path
-    lines: list[str] = field(default_factory=list)
-    _buffer: str = ""
+    stderr: Path = field(kw_only=True)
 
     def stderr_tail(self, lines: int = 30) -> str:
         try:
@@ -96,46 +92,25 @@ class Worker:
             return "(no stderr)"
         return "\n".join(text.splitlines()[-lines:]) or "(empty stderr)"
 
-    def read_until(self, prefix: str, guard: float) -> str:
+    def expect(self, prefix: str, guard: float) -> str:
         """Read stdout lines until one starts with ``prefix``; fail on EOF or after ``guard``."""
-        for line in self.lines:
-            if line.startswith(prefix):
-                return line
-        stdout = self.process.stdout
-        assert stdout is not None
-        fd = stdout.fileno()
-        deadline = time.monotonic() + guard
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self.dump_and_kill()
-                    pytest.fail(
-                        f"worker {self.name} did not print {prefix!r} within the {guard:g} s "
-                        f"hang guard; it printed {self.lines}; stderr:\n{self.stderr_tail(200)}"
-                    )
-                if not selector.select(min(left, 1.0)):
-                    continue
-                chunk = os.read(fd, 65536).decode(errors="replace")
-                if not chunk:
-                    code = self.process.wait()
-                    pytest.fail(
-                        f"worker {self.name} exited ({code}) before printing {prefix!r}; it "
-                        f"printed {self.lines}; stderr:\n{self.stderr_tail()}"
-                    )
-                self._buffer += chunk
-                *complete, self._buffer = self._buffer.split("\n")
-                self.lines += complete
-                for line in complete:
-                    if line.startswith(prefix):
-                        return line
-
-    def send(self, line: str) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        stdin.write(line + "\n")
-        stdin.flush()
+        try:
+            return self.read_until(prefix, time.monotonic() + guard)
+        except WorkerSilent:
+            exited = None
+        except WorkerExited as error:
+            exited = error
+        # (Failed out here, so the report does not show the driver's exception first.)
+        if exited is not None:
+            pytest.fail(
+                f"worker {self.name} exited ({exited.code}) before printing {prefix!r}; it "
+                f"printed {self.lines}; stderr:\n{self.stderr_tail()}"
+            )
+        self.dump_and_kill()
+        pytest.fail(
+            f"worker {self.name} did not print {prefix!r} within the {guard:g} s "
+            f"hang guard; it printed {self.lines}; stderr:\n{self.stderr_tail(200)}"
+        )
 
     def dump_and_kill(self) -> None:
         """Have a hanging worker write its threads' and tasks' stacks to stderr; kill it."""
@@ -147,7 +122,7 @@ class Worker:
             self.process.wait()
 
     def result(self) -> dict[str, Any]:
-        line = self.read_until("result ", FINISH_GUARD)
+        line = self.expect("result ", FINISH_GUARD)
         try:
             code = self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -214,14 +189,14 @@ class Setup:
                 env=env,
                 cwd=self.tmp_path,
             )
-        worker = Worker(name, process, stderr)
+        worker = Worker(name, process, stderr=stderr)
         self.workers.append(worker)
         return worker
 
     def go(self, workers: list[Worker]) -> None:
         """Wait until every worker is ready, then release them all at once."""
         for worker in workers:
-            worker.read_until("ready", READY_GUARD)
+            worker.expect("ready", READY_GUARD)
         for worker in workers:
             worker.send("go")
 
@@ -245,9 +220,7 @@ class Setup:
             if worker.process.poll() is None:
                 worker.process.kill()
             worker.process.wait()
-            for stream in (worker.process.stdin, worker.process.stdout):
-                if stream is not None:
-                    stream.close()
+            worker.close_streams()
 
 
 @pytest.fixture
@@ -325,7 +298,7 @@ def test_per_process_limiters_overrun_the_shared_limit(setup_factory: Any) -> No
     workers = [setup.start(f"q{k}", redis_url="") for k in range(PROCESSES)]
     setup.go(workers)
     for worker in workers:
-        worker.read_until("result ", FINISH_GUARD)
+        worker.expect("result ", FINISH_GUARD)
     counters = setup.counters()
     densest = counters["max_accepted_in_window"][setup.server.client_id]
     assert counters["rate_limited"] > 0 or densest > LIMIT, (densest, counters["rate_limited"])
@@ -340,7 +313,7 @@ def test_a_killed_process_holding_the_whole_budget_blocks_nobody(
     setup: Setup = setup_factory(emulator_config("sliding"))
     hog = setup.start("hog", redis_url=redis_url, mode="hold")
     setup.go([hog])
-    assert hog.read_until("holding", READY_GUARD) == f"holding {LIMIT}"
+    assert hog.expect("holding", READY_GUARD) == f"holding {LIMIT}"
     workers = [setup.start(f"k{k}", redis_url=redis_url) for k in range(PROCESSES - 1)]
     setup.go(workers)
     # They are all queued behind the hog now (the budget is full); kill it.
@@ -370,7 +343,7 @@ def test_a_process_killed_mid_fleet_leaves_the_budget_usable(
     victim = setup.start("victim", redis_url=redis_url, announce_after=6)
     others = [setup.start(f"m{k}", redis_url=redis_url) for k in range(PROCESSES - 1)]
     setup.go([victim, *others])
-    victim.read_until("progress", READY_GUARD)
+    victim.expect("progress", READY_GUARD)
     victim.process.send_signal(signal.SIGKILL)
     assert victim.process.wait(timeout=30) == -signal.SIGKILL
     results = [worker.result() for worker in others]

@@ -952,7 +952,7 @@ async def harness_calibration(
 
 
 def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - a script
-    """Run the fleet benchmark alone: ``python benchmarks/fleet.py [--full]``."""
+    """Run the fleet benchmark alone: ``python benchmarks/fleet_bench.py [--full]``."""
     full = "--full" in (argv if argv is not None else sys.argv[1:])
     anyio.run(lambda: fleet_benchmark(full_matrix() if full else None, full=full))
 
