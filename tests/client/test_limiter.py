@@ -27,7 +27,7 @@ from aura_async._http.limiter import (
     Priority,
     RateLimit,
     RateLimiter,
-    _Ledger,
+    _RequestLog,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -97,7 +97,7 @@ def simulate(rate: RateLimit, requests: list[Request]) -> list[Request]:
     priority, as the limiter queues them), starts when the rule allows, and completes
     ``latency`` later. Returns the requests in the order they started.
     """
-    ledger = _Ledger(rate)
+    ledger = _RequestLog(rate)
     by_arrival = sorted(range(len(requests)), key=lambda i: (requests[i].arrival, i))
     waiting: list[tuple[int, int, int]] = []
     running: list[tuple[float, int]] = []
@@ -139,7 +139,7 @@ def check_traffic(rate: RateLimit, requests: list[Request]) -> None:
     started = simulate(rate, requests)
     assert len(started) == len(requests)
     spans = [(r.start, r.completion) for r in requests]
-    ledger = _Ledger(rate)
+    ledger = _RequestLog(rate)
     keep = ledger.period + ledger.slack  # the limiter's period plus its slack, to the bit
 
     # (1) Whatever moment of its span each request reaches the server, no half-open window of

@@ -41,7 +41,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aura_async._http.limiter import Permit, RateLimit, RateLimiter, _Ledger
+from aura_async._http.limiter import Permit, RateLimit, RateLimiter, _RequestLog
 from aura_async.emulator.ratelimit import AcceptedWindow, Limiter, make_limiter
 
 MODELS = ("fixed", "sliding", "bucket")
@@ -119,7 +119,7 @@ async def simulate(rate: RateLimit, server: Server, requests: list[Request]) -> 
     """
     clock = FakeClock()
     limiter = RateLimiter(rate, clock=clock)
-    ledger: _Ledger = limiter._ledger  # the rule itself, to know when to ask
+    ledger: _RequestLog = limiter._log  # the rule itself, to know when to ask
     order = sorted(range(len(requests)), key=lambda i: (requests[i].arrival, i))
     events: list[tuple[float, int, int, int]] = []  # (time, kind, sequence, index)
     permits: dict[int, Permit] = {}

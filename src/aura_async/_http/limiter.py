@@ -149,10 +149,6 @@ class _QueuedRequest:
         self.cancelled = False
 
 
-# The record's former name, still imported by tests/client/test_limiter.py and
-# tests/reliability/test_rate_properties.py; drop it once they say _RequestLog.
-_Ledger = _RequestLog
-
 _PRESETS = (RateLimit.PAID_LIMIT, RateLimit.FREE_LIMIT)
 
 
@@ -201,7 +197,7 @@ class RateLimiter:
             raise ValueError(f"lower_after must be at least 1, got {lower_after!r}")
         self._rate = rate
         self._clock = clock
-        self._ledger = _RequestLog(rate)
+        self._log = _RequestLog(rate)
         self._lower_after = lower_after
         self._on_lowered = on_lowered
         self._cool_until = -math.inf
@@ -223,7 +219,7 @@ class RateLimiter:
     @property
     def in_flight(self) -> int:
         """Permits taken and not yet released."""
-        return self._ledger.in_flight
+        return self._log.in_flight
 
     @property
     def waiting(self) -> int:
@@ -308,7 +304,7 @@ class RateLimiter:
         delay = self._delay()
         if delay > 0:
             return delay
-        self._ledger.start()
+        self._log.start()
         return Permit(self, priority)
 
     def _queue_empty(self) -> None:
@@ -414,7 +410,7 @@ class RateLimiter:
         """
         old = self._rate
         self._rate = rate
-        self._ledger.set_rate(rate)
+        self._log.set_rate(rate)
         if rate.limit < old.limit or rate.period > old.period:
             # Traffic sent under the old limit may exceed the new one for a period; 429s
             # caused by it say nothing about the new limit.
@@ -425,13 +421,13 @@ class RateLimiter:
 
     def _delay(self) -> float:
         now = self._clock()
-        return max(self._ledger.ready_at(now), self._cool_until) - now
+        return max(self._log.ready_at(now), self._cool_until) - now
 
     def _complete(self, permit: Permit, *, sent: bool = True) -> None:
         if sent:
-            self._ledger.complete(self._clock())
+            self._log.complete(self._clock())
         else:
-            self._ledger.abandon()
+            self._log.abandon()
         # A slot held in flight now has an expiry: the first waiter may stop waiting forever.
         self._wake_head()
 
