@@ -76,6 +76,7 @@ class CreateOptions:
     attempts: int
     verify: bool
     rollback: bool
+    salvage: bool = False
 
 
 class Creation:
@@ -144,7 +145,8 @@ class Creation:
         policy, what this call created is deleted when an item failed or was cut short, and
         always when the call was cancelled. A cancelled call without rollback hands no report
         to its caller: credentials only the report holds are saved again, or their instance
-        deleted (:meth:`_salvage`).
+        deleted (:meth:`_salvage`); so does every call whose caller cannot keep them
+        (``salvage``).
         """
         if cancelled:
             if self._options.rollback:
@@ -158,6 +160,8 @@ class Creation:
             item.outcome in (Outcome.FAILED, Outcome.CANCELLED) for item in run.items
         ):
             await self._roll_back(run)
+        elif self._options.salvage:
+            await self._salvage(patient=True)
 
     # ------------------------------------------------------------------ one item
 
@@ -424,11 +428,14 @@ class Creation:
                 if item.instance_id is not None:
                     tg.start_soon(undo, item, intent_id)
 
-    async def _salvage(self) -> None:
-        """On a cancel: save again credentials that could not be saved, or delete their instance.
+    async def _salvage(self, *, patient: bool = False) -> None:
+        """Save again credentials that could not be saved, or delete their instance.
 
-        The report will not reach the caller, so credentials held only in it would be lost
-        with it: an instance nobody can connect to is deleted rather than left running.
+        After a cancel the report will not reach the caller (and with ``salvage`` the caller
+        cannot keep it), so credentials held only in it would be lost with it: an instance
+        nobody can connect to is deleted rather than left running, and its item says so
+        without the password. ``patient`` (a call not cancelled) waits out a delete refused
+        while the instance is still being created; a cancel sends one DELETE only.
         """
         store = self._store
         for item, intent_id in self._created:
@@ -438,36 +445,53 @@ class Creation:
                 await store.save_credentials(item.credentials, intent_id=intent_id)
             except CredentialStoreError as error:
                 logger.error(
-                    "instance %s (%s) was created but its credentials could not be saved (%s) "
-                    "and the call was cancelled: deleting it, since nobody could connect to it",
+                    "instance %s (%s) was created but its credentials could not be saved (%s): "
+                    "deleting it, since nobody could connect to it",
                     item.instance_id,
                     item.name,
                     error.message,
                 )
-                await self._delete_unsaved(item, intent_id)
+                deleted = await self._delete_unsaved(item, intent_id, patient=patient)
+                item.credentials = None
+                what = (
+                    "it was deleted"
+                    if deleted
+                    else "deleting it failed: fleet.recover(delete_lost=True) deletes it"
+                )
+                item.error = CredentialStoreError(
+                    f"the credentials of instance {item.instance_id} could not be saved "
+                    f"({error.message}); {what}, as nobody could connect to it",
+                    location=store.location,
+                )
             else:
                 item.saved_to = store.location
 
-    async def _delete_unsaved(self, item: FleetItem, intent_id: str) -> None:
-        """Send one DELETE for an instance whose credentials are lost; mark what came of it."""
+    async def _delete_unsaved(self, item: FleetItem, intent_id: str, *, patient: bool) -> bool:
+        """Delete an instance whose credentials are lost; mark what came of it; True if the
+        service took the delete (its entry is then ``deleted``, else ``lost``)."""
         # (A cancel must not wait minutes for a create to finish, nor a window for a 404 to
         # mean something: what one DELETE does not settle, recovery deletes later, once the
         # ledger says its password is lost.)
+        instance_id = item.instance_id or ""
+        why = "a resend met a 404, which proves nothing yet"
         try:
-            going = await self._context.instances.delete(item.instance_id or "")
+            if patient:
+                await delete_instance(self._context, instance_id)
+                going: object | None = True
+            else:
+                going = await self._context.instances.delete(instance_id)
         except AuraError as failure:
             going, why = None, str(failure)
-        else:
-            why = "a resend met a 404, which proves nothing yet"
         if going is None:
             logger.error(
                 "could not delete instance %s (%s); run fleet.recover(delete_lost=True)",
-                item.instance_id,
+                instance_id,
                 why,
             )
-            await mark(self._store, intent_id, EntryState.LOST, instance_id=item.instance_id)
-            return
-        await mark(self._store, intent_id, EntryState.DELETED, instance_id=item.instance_id)
+            await mark(self._store, intent_id, EntryState.LOST, instance_id=instance_id)
+            return False
+        await mark(self._store, intent_id, EntryState.DELETED, instance_id=instance_id)
+        return True
 
 
 async def verify(context: FleetContext, item: FleetItem) -> None:

@@ -110,6 +110,7 @@ class Fleet:
         adopt: bool = True,
         attempts: int = 10,
         verify: bool = False,
+        salvage: bool = False,
     ) -> FleetReport:
         """Create many instances: a list of specs, or ``count`` copies of one named by ``pattern``.
 
@@ -147,6 +148,11 @@ class Fleet:
                 password or an address still unreachable at the policy's verify timeout
                 fails the item (the instance and its credentials are kept, unless the
                 policy rolls back). Needs ``wait``.
+            salvage: for a caller that cannot keep credentials the store failed to save
+                (an agent, which must never see a password): before returning, save them
+                again, or else delete their instance, as a cancelled call does; the item
+                then holds no password. False (default): the report's item holds the only
+                copy.
 
         Raises:
             ValidationError: any spec, the count, the pattern, a repeated name or the
@@ -166,7 +172,7 @@ class Fleet:
                 instances.check_create(**spec.create_arguments())
         check_distinct(chosen)  # (names checked above: each is text)
         check_timeout(timeout)
-        _check_create_options(adopt=adopt, attempts=attempts)
+        _check_create_options(adopt=adopt, attempts=attempts, salvage=salvage)
         _check_store(store)
         _check_verify(verify, wait=wait, timeout=timeout)
         # Then against what the project offers (one read of it per client, shared).
@@ -183,6 +189,7 @@ class Fleet:
             attempts=attempts,
             verify=verify,
             rollback=policy is ErrorPolicy.ROLLBACK,
+            salvage=salvage,
         )
         creation = Creation(self._context, self._engine, chosen, store, options)
         return await self._engine.execute(
@@ -510,14 +517,15 @@ def _refuse_rollback(policy: ErrorPolicy) -> None:
         raise ValidationError("on_error='rollback' applies to create only", field="on_error")
 
 
-def _check_create_options(*, adopt: object, attempts: object) -> None:
-    """Check a create's ``adopt`` and ``attempts``.
+def _check_create_options(*, adopt: object, attempts: object, salvage: object = False) -> None:
+    """Check a create's ``adopt``, ``attempts`` and ``salvage``.
 
     Raises:
         ValidationError: naming the one that is wrong.
     """
-    if adopt is not True and adopt is not False:
-        raise ValidationError("adopt must be True or False", field="adopt")
+    for field, value in (("adopt", adopt), ("salvage", salvage)):
+        if value is not True and value is not False:
+            raise ValidationError(f"{field} must be True or False", field=field)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise ValidationError(
             f"attempts must be a whole number, 1 or more; got {attempts!r}", field="attempts"

@@ -4,7 +4,6 @@ Not offered in read-only mode; the destructive ones need confirm=true.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated, Any, Literal, Required
 
 from mcp.server import MCPServer
@@ -12,11 +11,9 @@ from mcp.server.mcpserver import Context
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
-from aura_async.errors import AuraError
 from aura_async.fleet import (
     DEFAULT_PATTERN,
     CredentialStore,
-    FleetReport,
     InstanceSpec,
 )
 from aura_async.fleet.envfiles import EnvFileStore, env_file_in, prepare_env_dir
@@ -83,28 +80,6 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
             if spec.source_instance_id is not None:
                 source = await aura.instances.get(spec.source_instance_id)
                 rails.check_names({source.id: source.name})
-
-    async def _salvage(report: FleetReport) -> None:
-        """Credentials the ledger could not save exist nowhere else the agent may not see:
-        save them again, or else delete their instance (nobody could connect to it)."""
-        for item in report.items:
-            credentials = item.credentials
-            if credentials is None or item.saved_to is not None or not item.instance_id:
-                continue
-            try:
-                await store.save_credentials(credentials, intent_id=None)
-            except AuraError:
-                with contextlib.suppress(AuraError):
-                    await aura.instances.ensure_deleted(item.instance_id, wait=False)
-                item.error = AuraError(
-                    f"the ledger could not save the password of {item.instance_id}; the "
-                    "instance was deleted, as nobody could connect to it",
-                    hint=f"Check the ledger directory {store.location}, then create it again",
-                )
-                item.credentials = None
-            else:
-                item.saved_to = store.location
-                item.error = None
 
     @server.tool(
         name="create_instances",
@@ -190,8 +165,9 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
                     on_error=on_error,
                     store=ledger,
                     verify=verify,
+                    # The agent cannot hold a password the ledger failed to keep.
+                    salvage=True,
                 )
-            await _salvage(report)
         written = {} if env is None else {i: str(p) for i, p in env.written.items()}
         view = fleet_view(report, ledger=store.location, env_files=written)
         if env is not None and env.failures:
