@@ -7,6 +7,10 @@ instead of asking again one after another. A 401 or 403 answer (expired or revok
 triggers one refresh and one resend; a second failure is the caller's to see. Token requests
 are yielded by the flow, so they travel through the same transport as every other request,
 pass the rate limiter too, and carry the timeouts of the request they are fetched for.
+
+The flow makes sure a token exists; the transport puts the newest one on each request as it
+leaves (:meth:`ClientCredentialsAuth.authorize`), once the request has its rate-limit slot:
+one place stamps tokens, however long the request queued.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import httpx
 
 from aura_async._http.redis_token import SharedToken
 from aura_async._http.retry import parse_retry_after
+from aura_async._http.transport import PRIORITY
 from aura_async.errors import APIError, ResponseValidationError, error_for_response
 from aura_async.events import ClientEvent, TokenRefreshed
 from aura_async.policies import Priority
@@ -80,9 +85,15 @@ class ClientCredentialsAuth(httpx.Auth):
             return self._token
         return None
 
-    def latest_token(self) -> str | None:
-        """The newest access token fetched (None before the first), even if due for refresh."""
-        return self._token
+    def authorize(self, request: httpx.Request) -> None:
+        """Put the newest access token on an API request, as it leaves (token requests keep
+        their Basic header). Called by the transport once the request has its rate-limit slot:
+        the flow made sure a token exists, but the request may have queued longer than that
+        token lived. Never raises.
+        """
+        if request.extensions.get(PRIORITY) is Priority.TOKEN or self._token is None:
+            return
+        request.headers["Authorization"] = f"Bearer {self._token}"
 
     def needs_token(self) -> bool:
         """Whether a request now would first fetch a token (none yet, or due for refresh)."""
@@ -143,7 +154,7 @@ class ClientCredentialsAuth(httpx.Auth):
                 await self._shared.give_up()
 
     def _token_request(self, timeout: Any) -> httpx.Request:
-        extensions: dict[str, Any] = {"aura_priority": Priority.TOKEN}
+        extensions: dict[str, Any] = {PRIORITY: Priority.TOKEN}
         # Built here rather than by the client, so it would carry no timeout at all (httpcore
         # then waits forever): give it the timeouts of the request it is fetched for.
         if timeout is not None:
@@ -214,7 +225,8 @@ class ClientCredentialsAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Add a bearer token, fetching or refreshing it as needed; resend once on 401/403.
+        """Make sure a bearer token exists, fetching or refreshing it as needed; resend once on
+        401/403. The transport puts the token on (:meth:`authorize`).
 
         Raises:
             TokenError: the token endpoint refused (bad or revoked credentials).
@@ -239,10 +251,12 @@ class ClientCredentialsAuth(httpx.Auth):
                             await self._unclaim()
                             raise
                         await self._publish()
-        request.headers["Authorization"] = f"Bearer {token}"
+        # No header here: the transport puts the newest token on when the request leaves
+        # (authorize), since it may queue behind the rate limit longer than a token lives.
         response = yield request
         if response.status_code not in (401, 403):
             return
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         seen = self._answers
         async with self._lock:
             # Another task may have refreshed already while this one waited for the lock.
@@ -262,8 +276,7 @@ class ClientCredentialsAuth(httpx.Auth):
                     raise
                 await self._publish()
         logger.debug("refreshed the token after a %s and resent", response.status_code)
-        request.headers["Authorization"] = f"Bearer {fresh}"
-        yield request
+        yield request  # with the fresh token, put on as it leaves
 
     def sync_auth_flow(self, request: httpx.Request) -> Any:
         """Not supported: this client is asynchronous only.

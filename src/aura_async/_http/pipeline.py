@@ -6,21 +6,23 @@ answer -> classify (success data, or an error from the tree) -> retry when it is
 
 from __future__ import annotations
 
-import datetime as dt
+import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 import anyio.lowlevel
+import attrs
 import httpx
 
 from aura_async._http.auth import ClientCredentialsAuth
-from aura_async._http.limiter import RateLimiter
+from aura_async._http.limiter import Permit, RateLimiter
 from aura_async._http.redis_limiter import RedisRateLimiter
 from aura_async._http.redis_token import SharedToken
 from aura_async._http.retry import (
     RETRY_STATUSES,
+    AmbiguousOutcome,
     RequestKind,
     RetryPolicy,
     parse_retry_after,
@@ -28,13 +30,13 @@ from aura_async._http.retry import (
     transient_failure,
 )
 from aura_async._http.server_clock import ServerClock
-from aura_async._http.transport import RateLimitedTransport, reserved_permit
+from aura_async._http.transport import ATTEMPT, PRIORITY, RESERVED_PERMIT, RateLimitedTransport
 from aura_async._version import __version__
 from aura_async.config import ClientSettings
 from aura_async.errors import (
     APIError,
+    AuraError,
     ConfigurationError,
-    CreateOutcomeUnknownError,
     RateLimitedError,
     ResponseValidationError,
     TimeoutError,
@@ -57,7 +59,51 @@ def _token_request_failed(error: httpx.TransportError) -> bool:
         failed = error.request
     except RuntimeError:  # httpx attaches the request to every error it raises; be safe
         return False
-    return failed.extensions.get("aura_priority") is Priority.TOKEN
+    return failed.extensions.get(PRIORITY) is Priority.TOKEN
+
+
+@attrs.frozen
+class _Call:
+    """One API call as the resource asked for it, the same for each of its attempts."""
+
+    method: str
+    path: str
+    shown: str  # the path on the wire, for errors and events
+    kind: RequestKind
+    json: Any
+    params: Mapping[str, str] | None
+    commit: Callable[[Any], Awaitable[Any]] | None
+
+
+class _Verdict(enum.Enum):
+    """What one attempt's answer or failure means for the call."""
+
+    DATA = "data"  # done: return the data
+    RETRY = "retry"  # safe to send again (if the retry budget allows)
+    FINAL = "final"  # raise the error
+    AMBIGUOUS = "ambiguous"  # a create that may have been carried out: never resent
+
+
+@attrs.frozen
+class _Judged:
+    """One attempt, judged: its verdict and what the verdict needs."""
+
+    verdict: _Verdict
+    data: Any = None
+    error: AuraError | None = None
+    cause: BaseException | None = None  # the exception ``error`` was made from, if any
+    retry_after: float | None = None
+    rate_limited: bool = False  # a 429: no work was done, a budget of its own
+    reached: bool = False  # this attempt may have reached the server
+    reason: str = ""
+
+
+def _final(judged: _Judged) -> AuraError:
+    """The error a final (or exhausted) verdict raises, chained to its cause."""
+    assert judged.error is not None
+    if judged.cause is not None:
+        judged.error.__cause__ = judged.cause
+    return judged.error
 
 
 class Pipeline:
@@ -116,7 +162,7 @@ class Pipeline:
                 self.limiter,
                 self.emit,
                 max_wait=settings.retry.max_retry_after,
-                token=self.auth.latest_token,
+                authorize=self.auth.authorize,
             ),
             auth=self.auth,
             timeout=settings.timeout,
@@ -170,15 +216,13 @@ class Pipeline:
         kind: RequestKind,
         json: Any = _MISSING,
         params: Mapping[str, str] | None = None,
-        create_name: str | None = None,
-        create_what: str = "instance",
         commit: Callable[[Any], Awaitable[Any]] | None = None,
     ) -> Any:
         """Send one API call and return the ``data`` of its answer (None for 204).
 
-        ``kind`` decides what may be resent (see :mod:`aura_async._http.retry`).
-        ``create_name`` and ``create_what`` name what a CREATE makes, for the error raised when
-        it fails ambiguously.
+        ``kind`` decides what may be resent (see :mod:`aura_async._http.retry`): each attempt's
+        answer or failure is judged once (:meth:`_judge_answer`, :meth:`_judge_network`,
+        :meth:`_judge_token_failure`) as data, a retry, a final error, or an ambiguous create.
 
         A CREATE can be cancelled while it waits for the rate limiter; once its slot is taken
         it is carried through to its answer, shielded from cancellation, and ``commit`` (when
@@ -187,94 +231,35 @@ class Pipeline:
         then returns what ``commit`` returned.
 
         Raises:
+            AmbiguousOutcome: a CREATE failed in a way that may have done the work (the
+                resource turns it into CreateOutcomeUnknownError; it never reaches a user).
             APIError: the API answered with an error (the subclass says which).
-            CreateOutcomeUnknownError: a create failed in a way that may have done the work.
             TransportError: the network failed and retries ran out (or were not safe).
-            ResponseValidationError: a success answer was not the documented JSON envelope
-                (for a CREATE: CreateOutcomeUnknownError, since the work was done).
-            Whatever ``commit`` raises (e.g. CreateOutcomeUnknownError, CredentialStoreError).
+            ResponseValidationError: a success answer was not the documented JSON envelope.
+            Whatever ``commit`` raises (e.g. AmbiguousOutcome, CredentialStoreError).
         """
         # A pending cancellation wins over "closed": a wait cancelled by aclose() must see it.
         await anyio.lowlevel.checkpoint_if_cancelled()
         if self.http.is_closed:
             raise ConfigurationError("The client is closed; create a new AuraClient")
-        priority = Priority.READ if kind is RequestKind.READ else Priority.MUTATION
-        shown = self.wire_path(path)  # for errors and events
-        started = dt.datetime.now(dt.UTC)
-        ambiguous = False  # an earlier attempt may have reached the server
+        call = _Call(method, path, self.wire_path(path), kind, json, params, commit)
+        reached = False  # an earlier attempt may have reached the server
         attempt = 0
         limited = 0  # 429s: no work was done, so they have a budget of their own
         while True:
             attempt += 1
-            extensions = {"aura_priority": priority, "aura_attempt": attempt}
-            try:
-                response, committed = await self._attempt_classified(
-                    kind,
-                    create_name,
-                    create_what,
-                    started,
-                    method,
-                    path,
-                    json=json,
-                    params=params,
-                    extensions=extensions,
-                    commit=commit,
-                    shown=shown,
-                )
-            except httpx.TransportError as exc:
-                error = self._transport_error(exc, method, shown)
-                # A token request that failed means the API request itself was never sent.
-                unsent = sent_nothing(exc) or _token_request_failed(exc)
-                if kind is RequestKind.CREATE and not unsent:
-                    raise CreateOutcomeUnknownError(
-                        create_name or "", started, error, resource=create_what
-                    ) from exc
-                ambiguous = ambiguous or not unsent
-                if attempt - limited > self.retry.max_retries:
-                    raise error from exc
-                await self._wait(method, shown, attempt, None, type(exc).__name__)
-                continue
-            except APIError as exc:
-                # Only the auth flow raises these: the token endpoint refused or failed, so the
-                # API request was not sent and may be resent whatever it is, if the answer
-                # was a passing one (429, 502-504); a TokenError is final.
-                if exc.status not in RETRY_STATUSES:
-                    raise
-                failure: APIError = exc
-                status = exc.status
-                retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                reason = f"token {status}"
-            else:
-                status = response.status_code
-                if status < 400:
-                    if committed is not _MISSING:
-                        return committed
-                    try:
-                        return self._data(response, method, shown)
-                    except ResponseValidationError as error:
-                        if kind is RequestKind.CREATE:
-                            raise CreateOutcomeUnknownError(
-                                create_name or "", started, error, resource=create_what
-                            ) from None
-                        raise
-                failure = self._api_error(response, method, shown)
-                failure.after_lost_answer = ambiguous
-                if status == 404 and method == "DELETE" and ambiguous:
-                    # Our own earlier attempt deleted it; the second answer is the 404 the
-                    # spec promises after a 202.
-                    return None
-                if kind is RequestKind.CREATE and status != 429:
-                    if status >= 500:
-                        raise CreateOutcomeUnknownError(
-                            create_name or "", started, failure, resource=create_what
-                        )
-                    raise failure
-                if not transient_failure(status, failure.reasons):
-                    raise failure
-                ambiguous = ambiguous or status >= 500
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                reason = str(status)
-            if status == 429:
+            judged = await self._attempt(call, attempt, reached)
+            if judged.verdict is _Verdict.DATA:
+                return judged.data
+            if judged.verdict is _Verdict.AMBIGUOUS:
+                assert judged.error is not None
+                raise AmbiguousOutcome(judged.error) from judged.cause
+            if judged.verdict is _Verdict.FINAL:
+                raise _final(judged)
+            assert judged.error is not None
+            reached = reached or judged.reached
+            retry_after = judged.retry_after
+            if judged.rate_limited:
                 limited += 1
                 exhausted = limited > self.retry.max_rate_limited_retries
                 if self.limiter is not None:
@@ -282,77 +267,133 @@ class Pipeline:
             else:
                 exhausted = attempt - limited > self.retry.max_retries
             if exhausted:
-                raise failure
-            await self._wait(method, shown, attempt, retry_after, reason)
+                raise _final(judged)
+            await self._wait(method, call.shown, attempt, retry_after, judged.reason)
 
-    async def _attempt_classified(
-        self,
-        kind: RequestKind,
-        create_name: str | None,
-        create_what: str,
-        started: dt.datetime,
-        method: str,
-        path: str,
-        **attempt: Any,
-    ) -> tuple[httpx.Response, Any]:
-        """:meth:`_attempt`, where a create answered with success but no readable body is an
-        ambiguous create (it was done; the answer is lost), not a plain parse failure."""
+    async def _attempt(self, call: _Call, attempt: int, reached: bool) -> _Judged:
+        """Send one attempt and judge what came of it (``reached``: an earlier one may have
+        reached the server).
+
+        Raises:
+            Whatever ``call.commit`` raises, and errors the judges leave alone (a token
+            refusal is final as it is).
+        """
         try:
-            return await self._attempt(method, path, kind=kind, **attempt)
+            response, committed = await self._send(call, attempt)
+        except httpx.TransportError as exc:
+            return self._judge_network(exc, call)
+        except APIError as exc:
+            return self._judge_token_failure(exc)
         except ResponseValidationError as error:
-            if kind is not RequestKind.CREATE or error.path == self._token_path:
-                raise  # (a token answer that made no sense: the create was never sent)
-            raise CreateOutcomeUnknownError(
-                create_name or "", started, error, resource=create_what
-            ) from None
+            # An answer with no readable envelope: a token answer (the create was never
+            # sent), or a success answer read before its commit (the work was done).
+            if call.kind is RequestKind.CREATE and error.path != self._token_path:
+                return _Judged(_Verdict.AMBIGUOUS, error=error)
+            return _Judged(_Verdict.FINAL, error=error)
+        if response.status_code < 400 and committed is not _MISSING:
+            return _Judged(_Verdict.DATA, data=committed)
+        return self._judge_answer(response, call, reached)
 
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        *,
-        kind: RequestKind,
-        json: Any,
-        params: Mapping[str, str] | None,
-        extensions: dict[str, Any],
-        commit: Callable[[Any], Awaitable[Any]] | None,
-        shown: str,
-    ) -> tuple[httpx.Response, Any]:
+    def _judge_network(self, exc: httpx.TransportError, call: _Call) -> _Judged:
+        """A failure on the network: retried when safe; a create that may have left, ambiguous."""
+        error = self._transport_error(exc, call.method, call.shown)
+        # A token request that failed means the API request itself was never sent.
+        unsent = sent_nothing(exc) or _token_request_failed(exc)
+        if call.kind is RequestKind.CREATE and not unsent:
+            return _Judged(_Verdict.AMBIGUOUS, error=error, cause=exc)
+        return _Judged(
+            _Verdict.RETRY, error=error, cause=exc, reached=not unsent, reason=type(exc).__name__
+        )
+
+    @staticmethod
+    def _judge_token_failure(exc: APIError) -> _Judged:
+        """The token endpoint refused or failed, so the API request was not sent: it may be
+        resent whatever it is, if the answer was a passing one (429, 502-504)."""
+        if exc.status not in RETRY_STATUSES:
+            return _Judged(_Verdict.FINAL, error=exc)  # e.g. TokenError
+        return _Judged(
+            _Verdict.RETRY,
+            error=exc,
+            retry_after=exc.retry_after if isinstance(exc, RateLimitedError) else None,
+            rate_limited=exc.status == 429,
+            reason=f"token {exc.status}",
+        )
+
+    def _judge_answer(self, response: httpx.Response, call: _Call, reached: bool) -> _Judged:
+        """An answer from the API: its data, or what its error status allows."""
+        status = response.status_code
+        if status < 400:
+            try:
+                return _Judged(_Verdict.DATA, data=self._data(response, call.method, call.shown))
+            except ResponseValidationError as error:
+                ambiguous = call.kind is RequestKind.CREATE
+                return _Judged(_Verdict.AMBIGUOUS if ambiguous else _Verdict.FINAL, error=error)
+        failure = self._api_error(response, call.method, call.shown)
+        failure.after_lost_answer = reached
+        if status == 404 and call.method == "DELETE" and reached:
+            # Our own earlier attempt deleted it; the second answer is the 404 the spec
+            # promises after a 202.
+            return _Judged(_Verdict.DATA, data=None)
+        if call.kind is RequestKind.CREATE and status != 429:
+            return _Judged(_Verdict.AMBIGUOUS if status >= 500 else _Verdict.FINAL, error=failure)
+        if not transient_failure(status, failure.reasons):
+            return _Judged(_Verdict.FINAL, error=failure)
+        return _Judged(
+            _Verdict.RETRY,
+            error=failure,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            rate_limited=status == 429,
+            reached=status >= 500,
+            reason=str(status),
+        )
+
+    async def _send(self, call: _Call, attempt: int) -> tuple[httpx.Response, Any]:
         """Send one attempt; a CREATE's is shielded once it has its slot (see :meth:`request`).
 
         Returns the response and what ``commit`` returned (``_MISSING`` if it did not run).
         """
+        priority = Priority.READ if call.kind is RequestKind.READ else Priority.MUTATION
+        extensions: dict[str, Any] = {PRIORITY: priority, ATTEMPT: attempt}
         reserved = None
-        if kind is RequestKind.CREATE and self.limiter is not None:
-            # Wait for the token and the slot while a cancel can still stop the create
-            # cleanly: under the shield it must neither queue for a slot nor wait on the
-            # token lock (whose holder may be waiting for the very slot held here).
-            while True:
-                await self.auth.ensure_token(self.http, self.http.timeout.as_dict())
-                reserved = await self.limiter.acquire(extensions["aura_priority"])
-                if not self.auth.needs_token():
-                    break
-                reserved.release(sent=False)  # the token aged while queued: fetch again
-        context = reserved_permit.set(reserved)
+        if call.kind is RequestKind.CREATE:
+            reserved = await self._reserve(priority)
+            extensions[RESERVED_PERMIT] = reserved
         try:
-            with anyio.CancelScope(shield=kind is RequestKind.CREATE):
+            with anyio.CancelScope(shield=call.kind is RequestKind.CREATE):
                 response = await self.http.request(
-                    method,
-                    path,
-                    json=None if json is _MISSING else json,
-                    params=params,
+                    call.method,
+                    call.path,
+                    json=None if call.json is _MISSING else call.json,
+                    params=call.params,
                     extensions=extensions,
                 )
                 self.server_clock.saw(response.headers.get("Date"))
                 committed = _MISSING
-                if commit is not None and response.status_code < 400:
-                    committed = await commit(self._data(response, method, shown))
+                if call.commit is not None and response.status_code < 400:
+                    committed = await call.commit(self._data(response, call.method, call.shown))
             return response, committed
         finally:
-            unused = reserved is not None and reserved_permit.get() is reserved
-            reserved_permit.reset(context)
-            if reserved is not None and unused:
-                reserved.release(sent=False)  # it never reached the transport
+            if reserved is not None:
+                reserved.release(sent=False)  # a no-op once the transport released it
+
+    async def _reserve(self, priority: Priority) -> Permit | None:
+        """Take a create's token and slot while a cancel can still stop it cleanly.
+
+        Under the shield a create must neither queue for a slot nor wait on the token lock
+        (whose holder may be waiting for the very slot held here). None without a limiter.
+
+        Raises:
+            TokenError, ResponseValidationError, httpx.TransportError: fetching the token
+                failed (see :meth:`ClientCredentialsAuth.ensure_token`).
+        """
+        if self.limiter is None:
+            return None
+        while True:
+            await self.auth.ensure_token(self.http, self.http.timeout.as_dict())
+            reserved = await self.limiter.acquire(priority)
+            if not self.auth.needs_token():
+                return reserved
+            reserved.release(sent=False)  # the token aged while queued: fetch again
 
     async def _wait(
         self, method: str, path: str, attempt: int, retry_after: float | None, reason: str

@@ -17,11 +17,15 @@ import email.utils
 import enum
 import time
 
+import attrs
 import httpx
 
+from aura_async.errors import AuraError
 from aura_async.policies import RetryPolicy
 
 __all__ = [
+    "AmbiguousOutcome",
+    "Recovered",
     "RequestKind",
     "RetryPolicy",
     "parse_retry_after",
@@ -36,6 +40,33 @@ class RequestKind(enum.Enum):
     READ = "read"
     ACTION = "action"
     CREATE = "create"
+
+
+@attrs.frozen
+class Recovered:
+    """What could be read of a create's answer that failed to parse (never shown in a repr)."""
+
+    instance_id: str | None = None
+    username: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+
+
+class AmbiguousOutcome(Exception):
+    """A create failed in a way that may have done the work: it must not be resent.
+
+    Raised by the pipeline (and by a create's commit step) for the resource, which turns it,
+    in one place, into :class:`~aura_async.errors.CreateOutcomeUnknownError` naming what it
+    created. It never reaches a caller of the SDK.
+
+    Attributes:
+        cause: the failure (transport error, 5xx, unreadable answer, ...).
+        recovered: what could be read of an answer that arrived but did not parse.
+    """
+
+    def __init__(self, cause: AuraError, recovered: Recovered | None = None) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+        self.recovered = recovered or Recovered()
 
 
 # A 500 that names a reason is the API's own answer (an overwrite's size disparity) and no

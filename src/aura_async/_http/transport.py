@@ -26,7 +26,14 @@ from aura_async.events import (
     ResponseReceived,
 )
 
-__all__ = ["RateLimitedTransport", "RequestTally", "counting_requests", "reserved_permit"]
+__all__ = [
+    "ATTEMPT",
+    "PRIORITY",
+    "RESERVED_PERMIT",
+    "RateLimitedTransport",
+    "RequestTally",
+    "counting_requests",
+]
 
 logger = logging.getLogger("aura_async")
 
@@ -45,9 +52,12 @@ class RequestTally:
 
 _tallies: ContextVar[tuple[RequestTally, ...]] = ContextVar("aura_tallies", default=())
 
-# A slot the pipeline took before it shielded a create: the first request this task sends
-# through the transport uses it instead of waiting for another (see Pipeline.request).
-reserved_permit: ContextVar[Permit | None] = ContextVar("aura_reserved_permit", default=None)
+# What a request tells the transport, in its extensions:
+PRIORITY = "aura_priority"  # its Priority in the limiter's queue (READ when absent)
+ATTEMPT = "aura_attempt"  # which attempt of its call it is, for events
+# A Permit the pipeline took before it shielded a create: the request leaves on it instead
+# of queueing for another (once; a resend after a 401 queues like any other).
+RESERVED_PERMIT = "aura_reserved_permit"
 
 
 @contextmanager
@@ -81,7 +91,8 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         limiter: the limiter, or None to send without limit.
         emit: receives request, response and rate-limit events.
         max_wait: the longest cool-down a ``Retry-After`` may impose.
-        token: returns the newest access token, put on a request once it has its slot.
+        authorize: puts the newest access token on a request once it has its slot (a
+            request may queue behind the limit for longer than a token lives).
     """
 
     def __init__(
@@ -91,9 +102,9 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
         emit: Callable[[ClientEvent], None],
         *,
         max_wait: float = 60.0,
-        token: Callable[[], str | None] | None = None,
+        authorize: Callable[[httpx.Request], None] | None = None,
     ) -> None:
-        self._token = token
+        self._authorize = authorize
         self.inner = inner
         self.limiter = limiter
         self._emit = emit
@@ -107,33 +118,34 @@ class RateLimitedTransport(httpx.AsyncBaseTransport):
             httpx.TransportError: whatever the inner transport raises.
         """
         method, path = request.method, request.url.path
-        attempt = int(request.extensions.get("aura_attempt", 1))
+        attempt = int(request.extensions.get(ATTEMPT, 1))
         if self.limiter is None:
+            self._stamp(request)
             response = await self._send(request, method, path, attempt)
             if response.status_code == 429:
                 _count(rate_limited=True)
             return response
-        priority = Priority(request.extensions.get("aura_priority", Priority.READ))
-        permit = reserved_permit.get()
+        permit: Permit | None = request.extensions.get(RESERVED_PERMIT)
         if permit is not None and not permit.released:
-            reserved_permit.set(None)  # used once, by whichever request comes first
             # A 429 may have arrived since the permit was taken: no request leaves during
             # the cool-down it asked for.
             await self.limiter.sit_out_cool_down()
         else:
-            permit = await self.limiter.acquire(priority)
-        if self._token is not None and priority is not Priority.TOKEN:
-            # The request may have queued longer than its token lived: send the newest one.
-            token = self._token()
-            if token and request.headers.get("Authorization", "").startswith("Bearer "):
-                request.headers["Authorization"] = f"Bearer {token}"
+            permit = await self.limiter.acquire(
+                Priority(request.extensions.get(PRIORITY, Priority.READ))
+            )
         try:
+            self._stamp(request)
             response = await self._send(request, method, path, attempt)
         finally:
             permit.release()
         if response.status_code == 429:
             self._cool_down(response, method, path, permit.generation)
         return response
+
+    def _stamp(self, request: httpx.Request) -> None:
+        if self._authorize is not None:
+            self._authorize(request)
 
     async def _send(
         self, request: httpx.Request, method: str, path: str, attempt: int

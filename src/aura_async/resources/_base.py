@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aura_async._http.pipeline import Pipeline
-from aura_async._http.retry import RequestKind
+from aura_async._http.retry import AmbiguousOutcome, Recovered, RequestKind
 from aura_async._serde import ResponseShapeError, structure
 from aura_async._validation import check_id, check_timeout
-from aura_async.errors import ResponseValidationError, ValidationError
+from aura_async.errors import CreateOutcomeUnknownError, ResponseValidationError, ValidationError
 from aura_async.lifecycle.operations import Operation, Target
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.resources._project import DefaultProject
@@ -159,8 +160,6 @@ class Resource:
         kind: RequestKind,
         json: Any = None,
         params: dict[str, str] | None = None,
-        create_name: str | None = None,
-        create_what: str = "instance",
     ) -> T:
         """Send a request and parse its ``data`` into ``model``.
 
@@ -168,16 +167,67 @@ class Resource:
             ResponseValidationError: when the data does not fit the model.
             AuraError: whatever the pipeline raises.
         """
-        kwargs: dict[str, Any] = {
-            "kind": kind,
-            "params": params,
-            "create_name": create_name,
-            "create_what": create_what,
-        }
+        kwargs: dict[str, Any] = {"kind": kind, "params": params}
         if json is not None:
             kwargs["json"] = json
         data = await self._pipeline.request(method, path, **kwargs)
         return self._parse(data, model, method, path)
+
+    async def _create(
+        self,
+        path: str,
+        payload: dict[str, Any],
+        *,
+        name: str,
+        what: str,
+        commit: Callable[[Any], Awaitable[T]],
+    ) -> T:
+        """POST a create and return what ``commit`` made of its answer's data.
+
+        ``commit`` runs under the pipeline's shield (see :meth:`Pipeline.request`); it parses
+        the answer, raising :class:`AmbiguousOutcome` when it cannot (see
+        :meth:`_parse_created`). This is the one place an ambiguous create becomes a
+        :class:`~aura_async.errors.CreateOutcomeUnknownError`, named after ``name`` and
+        ``what``.
+
+        Raises:
+            CreateOutcomeUnknownError: the create failed after it may have been carried out.
+            AuraError: whatever else the pipeline or ``commit`` raises.
+        """
+        started = dt.datetime.now(dt.UTC)
+        try:
+            created: T = await self._pipeline.request(
+                "POST", path, kind=CREATE, json=payload, commit=commit
+            )
+        except AmbiguousOutcome as unknown:
+            found = unknown.recovered
+            raise CreateOutcomeUnknownError(
+                name,
+                started,
+                unknown.cause,
+                resource=what,
+                instance_id=found.instance_id,
+                username=found.username,
+                password=found.password,
+            ) from unknown.__cause__
+        return created
+
+    def _parse_created(self, data: Any, model: type[T], path: str, *, recover: bool = False) -> T:
+        """Parse a create's answer; one that does not fit is an ambiguous create.
+
+        With ``recover``, what can be read of an answer that does not fit (its id, username
+        and password) rides on the verdict: the answer may hold a password's only copy.
+
+        Raises:
+            AmbiguousOutcome: the answer does not fit ``model`` (the work was done).
+        """
+        try:
+            return self._parse(data, model, "POST", path)
+        except ResponseValidationError as error:
+            raw = data if recover and isinstance(data, dict) else {}
+            text = {k: v for k, v in raw.items() if isinstance(v, str) and v}
+            found = Recovered(text.get("id"), text.get("username"), text.get("password"))
+            raise AmbiguousOutcome(error, found) from None
 
     def _parse(self, data: Any, model: type[T], method: str, path: str) -> T:
         """Parse an answer's ``data`` into ``model``.

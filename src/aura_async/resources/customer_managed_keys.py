@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import builtins
-import datetime as dt
+from typing import Any
 
 import anyio
 
 from aura_async._validation import check_enum, check_id, check_name, check_text
-from aura_async.errors import (
-    CreateOutcomeUnknownError,
-    ResponseValidationError,
-    ValidationError,
-)
+from aura_async.errors import ValidationError
 from aura_async.lifecycle.operations import Operation
 from aura_async.models import (
     CloudProvider,
@@ -20,7 +16,7 @@ from aura_async.models import (
     CustomerManagedKeySummary,
     InstanceType,
 )
-from aura_async.resources._base import ACTION, CREATE, READ, Resource, body, check_timeout
+from aura_async.resources._base import ACTION, READ, Resource, body, check_timeout
 
 __all__ = ["CustomerManagedKeys"]
 
@@ -102,22 +98,15 @@ class CustomerManagedKeys(Resource):
             instance_type=kind.value,
             tenant_id=tenant,
         )
-        started = dt.datetime.now(dt.UTC)
-        data = await self._pipeline.request(
-            "POST",
-            "/customer-managed-keys",
-            kind=CREATE,
-            json=payload,
-            create_name=name,
-            create_what="customer managed key",
+        path = "/customer-managed-keys"
+
+        async def commit(data: Any) -> CustomerManagedKey:
+            # The key was made; only its answer may be unreadable: look it up by name then.
+            return self._parse_created(data, CustomerManagedKey, path)
+
+        created = await self._create(
+            path, payload, name=name, what="customer managed key", commit=commit
         )
-        try:
-            created = self._parse(data, CustomerManagedKey, "POST", "/customer-managed-keys")
-        except ResponseValidationError as error:
-            # The key was made; only its answer is unreadable: look it up by name.
-            raise CreateOutcomeUnknownError(
-                name, started, error, resource="customer managed key"
-            ) from None
         # Waits count from acceptance, not from a queue behind the rate limit.
         submitted = anyio.current_time()
         if not wait or timeout == 0:

@@ -10,7 +10,6 @@ and ``verify`` (whose connection check is :mod:`~aura_async.resources.instance_v
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -27,9 +26,7 @@ from aura_async._validation import (
 from aura_async.errors import (
     BadRequestError,
     ConflictError,
-    CreateOutcomeUnknownError,
     CredentialStoreError,
-    ResponseValidationError,
     ValidationError,
     WaitError,
 )
@@ -44,7 +41,7 @@ from aura_async.models import (
     InstanceStatus,
     InstanceType,
 )
-from aura_async.resources._base import ACTION, CREATE, body, check_timeout
+from aura_async.resources._base import ACTION, body, check_timeout
 from aura_async.resources.instance_checks import InstanceChecks, create_fields, update_body
 from aura_async.resources.instance_deletes import InstanceDeletes
 from aura_async.resources.instance_verify import connect_and_report
@@ -111,9 +108,9 @@ class Instances(InstanceDeletes, InstanceChecks):
         """
         check_timeout(timeout)
         payload = await self.validate_create(**create_fields(locals()))
-        commit = self._committer(name, on_created)
-        created: CreatedInstance = await self._pipeline.request(
-            "POST", "/instances", kind=CREATE, json=payload, create_name=name, commit=commit
+        commit = self._committer(on_created)
+        created = await self._create(
+            "/instances", payload, name=name, what="instance", commit=commit
         )
         # Waits count from acceptance, not from a queue behind the rate limit.
         submitted = anyio.current_time()
@@ -128,30 +125,17 @@ class Instances(InstanceDeletes, InstanceChecks):
         return created
 
     def _committer(
-        self, name: str, on_created: Callable[[CreatedInstance], Awaitable[None]] | None
+        self, on_created: Callable[[CreatedInstance], Awaitable[None]] | None
     ) -> Callable[[Any], Awaitable[CreatedInstance]]:
         """What a create's answer goes through, under the pipeline's shield: parsed (or, when
-        it cannot be, what can be read of it rides on a CreateOutcomeUnknownError), seen, and
-        handed to ``on_created``.
+        it cannot be, what can be read of it rides on the ambiguous verdict), seen, and handed
+        to ``on_created``.
         """
-        started = dt.datetime.now(dt.UTC)
 
         async def commit(data: Any) -> CreatedInstance:
-            try:
-                created = self._parse(data, CreatedInstance, "POST", "/instances")
-            except ResponseValidationError as error:
-                # The instance exists and this answer holds its only password: hand back what
-                # can be read of it rather than lose it with the parse failure.
-                raw = data if isinstance(data, dict) else {}
-                text = {k: v for k, v in raw.items() if isinstance(v, str) and v}
-                raise CreateOutcomeUnknownError(
-                    name,
-                    started,
-                    error,
-                    instance_id=text.get("id"),
-                    username=text.get("username"),
-                    password=text.get("password"),
-                ) from None
+            # The instance exists and this answer may hold its only password: when it does
+            # not parse, what can be read of it is recovered rather than lost.
+            created = self._parse_created(data, CreatedInstance, "/instances", recover=True)
             self._sightings.saw_one(created)
             if on_created is not None:
                 await _run_hook(on_created, created)
