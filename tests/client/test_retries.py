@@ -545,6 +545,68 @@ async def test_create_whose_connection_dropped_leaves_exactly_one_instance(
     assert of_type(emu.events, RetryScheduled) == []
 
 
+KEYS = "/v1/customer-managed-keys"
+_KEY = {
+    "name": "key",
+    "key_id": "arn:aws:kms:eu-west-1:123456789012:key/0000",
+    "region": "europe-west1",
+    "cloud_provider": "gcp",
+    "instance_type": "enterprise-db",
+}
+
+
+class _UnreadableKey(httpx.AsyncBaseTransport):
+    """Passes everything through, but garbles the status of a key create's answer."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != "POST" or request.url.path != KEYS:
+            return response
+        await response.aread()
+        body = response.json()
+        body["data"]["status"] = ["not", "a", "status"]
+        return httpx.Response(response.status_code, json=body, headers=response.headers)
+
+
+@pytest.mark.parametrize("fault", ["503", "unreadable"])
+async def test_an_ambiguous_key_create_names_the_key_not_an_instance(
+    inproc: EmulatorFactory, fault: str
+) -> None:
+    # The pipeline knows nothing of what a create makes: the resource names it, once.
+    emu = await inproc(time_scale=100)
+    transport: httpx.AsyncBaseTransport = emu.transport()
+    if fault == "503":
+        emu.set_faults(FaultPlan(errors=(ErrorFault(503, 1.0, 1.0, only("POST", KEYS)),)))
+    else:
+        transport = _UnreadableKey(transport)
+    async with emu.client(transport=transport) as aura:
+        with pytest.raises(CreateOutcomeUnknownError) as caught:
+            await aura.customer_managed_keys.create(**_KEY)
+    error = caught.value
+    assert (error.name, error.resource) == ("key", "customer managed key")
+    assert "Creating customer managed key 'key' failed ambiguously" in str(error)
+    expected = ServerError if fault == "503" else ResponseValidationError
+    assert isinstance(error.cause, expected)
+    assert (error.instance_id, error.password) == (None, None)
+    counters = await emu.counters()
+    assert sum(counters["requests"]["POST " + KEYS].values()) == 1  # never resent
+
+
+async def test_a_dropped_create_keeps_the_network_failure_as_its_cause(
+    served: EmulatorFactory,
+) -> None:
+    emu = await served()
+    emu.set_faults(FaultPlan(drop=DropFault(1.0, only("POST", CREATE))))
+    async with emu.client() as aura:
+        with pytest.raises(CreateOutcomeUnknownError) as caught:
+            await aura.instances.create(name="dropped", type="free-db")
+    assert caught.value.resource == "instance"
+    assert isinstance(caught.value.__cause__, httpx.TransportError)
+
+
 async def test_create_answered_429_is_resent_and_succeeds_once(
     inproc: EmulatorFactory,
 ) -> None:
