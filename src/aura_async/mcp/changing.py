@@ -14,6 +14,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 from aura_async.fleet import (
     DEFAULT_PATTERN,
     CredentialStore,
+    FleetReport,
     InstanceSpec,
 )
 from aura_async.fleet.envfiles import EnvFileStore, env_file_in, prepare_env_dir
@@ -67,20 +68,16 @@ class SpecInput(TypedDict, total=False):
 
 def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
     """Register the changing tools (WRITE_TOOLS, in that order) on ``server``."""
-    aura, store, rails = scope.aura, scope.store, scope.rails
-    targets = scope.targets
-    change = scope.change
-    env_dir = scope.env_dir
+    _add_create_instances_tool(server, scope)
+    _add_pause_instances_tool(server, scope)
+    _add_resume_instances_tool(server, scope)
+    _add_resize_instances_tool(server, scope)
+    _add_snapshot_instances_tool(server, scope)
+    _add_delete_instances_tool(server, scope)
+    _add_recover_tool(server, scope)
 
-    async def _check_sources(chosen: list[InstanceSpec]) -> None:
-        """Under a prefix, a clone's source must be one of the server's instances too."""
-        if rails.prefix is None:
-            return
-        for spec in chosen:
-            if spec.source_instance_id is not None:
-                source = await aura.instances.get(spec.source_instance_id)
-                rails.check_names({source.id: source.name})
 
+def _add_create_instances_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="create_instances",
         description="Create one instance, COUNT copies named by a pattern, or a list of "
@@ -142,21 +139,11 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
         with as_tool_errors():
             chosen = _specs(name, type, memory, region, cloud_provider, version, specs)
             names = _names(chosen, count, name_pattern)
-            for each in names:
-                rails.check_name(each)
-            await _check_sources(chosen)
-            ledger: CredentialStore = store
-            env: EnvFileStore | None = None
-            if write_env_files:
-                if env_dir is None:
-                    raise Refused("this server writes no .env files (start it with --env-dir)")
-                directory = prepare_env_dir(env_dir)
-                for each in names:  # each file inside the directory, checked before creating
-                    env_file_in(directory, each)
-                env = EnvFileStore(store, lambda c: env_file_in(directory, c.name))
-                ledger = env
-            async with reporting(ctx, aura, "create", len(names), names=set(names)):
-                report = await aura.fleet.create(
+            await _check_rails(scope, chosen, names)
+            env = _env_file_store(scope, names) if write_env_files else None
+            ledger: CredentialStore = scope.store if env is None else env
+            async with reporting(ctx, scope.aura, "create", len(names), names=set(names)):
+                report = await scope.aura.fleet.create(
                     chosen if count is None else chosen[0],
                     count=count,
                     pattern=name_pattern,
@@ -168,12 +155,45 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
                     # The agent cannot hold a password the ledger failed to keep.
                     salvage=True,
                 )
-        written = {} if env is None else {i: str(p) for i, p in env.written.items()}
-        view = fleet_view(report, ledger=store.location, env_files=written)
-        if env is not None and env.failures:
-            view["summary"] += f"; {len(env.failures)} .env file(s) not written"
-        return view
+        return _created_view(report, scope.store, env)
 
+
+async def _check_rails(scope: ToolScope, chosen: list[InstanceSpec], names: list[str]) -> None:
+    """Every name a create will use must pass the guard rails. Under a prefix, a clone's
+    source must be one of the server's instances too.
+    """
+    for each in names:
+        scope.rails.check_name(each)
+    if scope.rails.prefix is None:
+        return
+    for spec in chosen:
+        if spec.source_instance_id is not None:
+            source = await scope.aura.instances.get(spec.source_instance_id)
+            scope.rails.check_names({source.id: source.name})
+
+
+def _env_file_store(scope: ToolScope, names: list[str]) -> EnvFileStore:
+    """The ledger that also writes each instance's .env file into the server's env_dir."""
+    if scope.env_dir is None:
+        raise Refused("this server writes no .env files (start it with --env-dir)")
+    directory = prepare_env_dir(scope.env_dir)
+    for each in names:  # each file inside the directory, checked before creating
+        env_file_in(directory, each)
+    return EnvFileStore(scope.store, lambda c: env_file_in(directory, c.name))
+
+
+def _created_view(
+    report: FleetReport, store: CredentialStore, env: EnvFileStore | None
+) -> FleetView:
+    """What a create returns: the report, where the credentials went, any .env file failed."""
+    written = {} if env is None else {i: str(p) for i, p in env.written.items()}
+    view = fleet_view(report, ledger=store.location, env_files=written)
+    if env is not None and env.failures:
+        view["summary"] += f"; {len(env.failures)} .env file(s) not written"
+    return view
+
+
+def _add_pause_instances_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="pause_instances",
         description="Pause the chosen instances (they stop serving; billing drops) and wait "
@@ -190,14 +210,16 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
         confirm: Confirm = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        return await change(
+        return await scope.change(
             ctx,
             "pause",
             (instance_ids, name_prefix, name_glob, older_than, in_ledger),
-            lambda ids: aura.fleet.pause(ids, timeout=timeout_seconds),
+            lambda ids: scope.aura.fleet.pause(ids, timeout=timeout_seconds),
             confirm=confirm,
         )
 
+
+def _add_resume_instances_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="resume_instances",
         description="Resume the chosen paused instances and wait until they run." + SECRET_NOTE,
@@ -212,13 +234,15 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
         in_ledger: InLedger = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        return await change(
+        return await scope.change(
             ctx,
             "resume",
             (instance_ids, name_prefix, name_glob, older_than, in_ledger),
-            lambda ids: aura.fleet.resume(ids, timeout=timeout_seconds),
+            lambda ids: scope.aura.fleet.resume(ids, timeout=timeout_seconds),
         )
 
+
+def _add_resize_instances_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="resize_instances",
         description="Change the memory (and storage) of the chosen instances and wait until "
@@ -236,15 +260,17 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
         in_ledger: InLedger = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        return await change(
+        return await scope.change(
             ctx,
             "resize",
             (instance_ids, name_prefix, name_glob, older_than, in_ledger),
-            lambda ids: aura.fleet.resize(
+            lambda ids: scope.aura.fleet.resize(
                 ids, memory=memory, storage=storage, timeout=timeout_seconds
             ),
         )
 
+
+def _add_snapshot_instances_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="snapshot_instances",
         description="Take an on-demand snapshot of each chosen instance and wait until each "
@@ -260,13 +286,17 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
         in_ledger: InLedger = False,
         timeout_seconds: Timeout = None,
     ) -> FleetView:
-        return await change(
+        return await scope.change(
             ctx,
             "snapshot",
             (instance_ids, name_prefix, name_glob, older_than, in_ledger),
-            lambda ids: aura.fleet.snapshot(ids, timeout=timeout_seconds),
+            lambda ids: scope.aura.fleet.snapshot(ids, timeout=timeout_seconds),
             wait_tool=None,
         )
+
+
+def _add_delete_instances_tool(server: MCPServer, scope: ToolScope) -> None:
+    aura, store = scope.aura, scope.store
 
     @server.tool(
         name="delete_instances",
@@ -289,15 +319,19 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
         chosen_by = (instance_ids, name_prefix, name_glob, older_than, in_ledger)
         if dry_run:
             with as_tool_errors():
-                chosen = await targets(*chosen_by)
+                chosen = await scope.targets(*chosen_by)
                 return fleet_view(await aura.fleet.delete(list(chosen), dry_run=True, store=store))
-        return await change(
+        return await scope.change(
             ctx,
             "delete",
             chosen_by,
             lambda ids: aura.fleet.delete(ids, timeout=timeout_seconds, store=store),
             confirm=confirm,
         )
+
+
+def _add_recover_tool(server: MCPServer, scope: ToolScope) -> None:
+    aura, store = scope.aura, scope.store
 
     @server.tool(
         name="recover",
@@ -317,7 +351,7 @@ def add_changing_tools(server: MCPServer, scope: ToolScope) -> None:
             if not delete_lost:
                 return recovery_view(report)
             lost = {e.instance_id: e.name for e in report.lost if e.instance_id}
-            rails.check_names(lost)
+            scope.rails.check_names(lost)
             confirm_or_refuse(confirm, "recover(delete_lost=true)", plan(lost))
             if lost:
                 await aura.fleet.delete(list(lost), store=store)

@@ -44,9 +44,16 @@ __all__ = ["add_reading_tools"]
 
 def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
     """Register the reading tools (READ_TOOLS, in that order) on ``server``."""
-    aura, store, rails = scope.aura, scope.store, scope.rails
-    targets = scope.targets
+    _add_list_projects_tool(server, scope)
+    _add_get_project_tool(server, scope)
+    _add_list_instances_tool(server, scope)
+    _add_get_instance_tool(server, scope)
+    _add_fleet_status_tool(server, scope)
+    _add_wait_for_instances_tool(server, scope)
+    _add_verify_instance_tool(server, scope)
 
+
+def _add_list_projects_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="list_projects",
         description="List the Aura projects (tenants) these credentials can use." + SECRET_NOTE,
@@ -54,11 +61,13 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
     )
     async def list_projects() -> ProjectsView:
         with as_tool_errors():
-            projects = await aura.tenants.list()
+            projects = await scope.aura.tenants.list()
         return ProjectsView(
             projects=[ProjectView(id=p.id, name=p.name, offers=None) for p in projects]
         )
 
+
+def _add_get_project_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="get_project",
         description="Show a project and everything it may create: each instance type, cloud, "
@@ -72,8 +81,10 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
         ] = None,
     ) -> ProjectView:
         with as_tool_errors():
-            return project_view(await aura.tenants.get(project_id))
+            return project_view(await scope.aura.tenants.get(project_id))
 
+
+def _add_list_instances_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="list_instances",
         description="List a project's instances (id, name, cloud, created). A listing shows "
@@ -87,12 +98,14 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
         name_prefix: Prefix = None,
     ) -> InstancesView:
         with as_tool_errors():
-            listed = await aura.instances.list(tenant_id=project_id)
+            listed = await scope.aura.instances.list(tenant_id=project_id)
         with as_tool_errors():
-            prefix = rails.narrowed(name_prefix)
+            prefix = scope.rails.narrowed(name_prefix)
         shown = [summary_view(s) for s in listed if prefix is None or s.name.startswith(prefix)]
         return InstancesView(count=len(shown), instances=shown)
 
+
+def _add_get_instance_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="get_instance",
         description="Show one instance: status, type, size, region, connection URL." + SECRET_NOTE,
@@ -102,8 +115,10 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
         instance_id: Annotated[str, Field(description="The instance id (8 hex characters).")],
     ) -> InstanceView:
         with as_tool_errors():
-            return instance_view(await aura.instances.get(instance_id))
+            return instance_view(await scope.aura.instances.get(instance_id))
 
+
+def _add_fleet_status_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="fleet_status",
         description="The current status of every chosen instance (by ids, name prefix or "
@@ -118,12 +133,14 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
         in_ledger: InLedger = False,
     ) -> InstancesView:
         with as_tool_errors():
-            chosen = await targets(instance_ids, name_prefix, name_glob, older_than, in_ledger)
+            chosen = await scope.targets(
+                instance_ids, name_prefix, name_glob, older_than, in_ledger
+            )
             seen: list[InstanceView] = []
 
             async def read(instance_id: str) -> None:
                 with contextlib.suppress(AuraError):  # gone meanwhile: not shown
-                    seen.append(instance_view(await aura.instances.get(instance_id)))
+                    seen.append(instance_view(await scope.aura.instances.get(instance_id)))
 
             async with anyio.create_task_group() as tg:
                 for instance_id in chosen:
@@ -131,6 +148,8 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
         seen.sort(key=lambda v: v["name"])
         return InstancesView(count=len(seen), instances=seen)
 
+
+def _add_wait_for_instances_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="wait_for_instances",
         description="Wait until instances are running, paused or deleted (all at once, "
@@ -154,7 +173,9 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
 
         async def wait(instance_id: str) -> None:
             try:
-                seen = await aura.instances.wait(instance_id, operation, timeout=timeout_seconds)
+                seen = await scope.aura.instances.wait(
+                    instance_id, operation, timeout=timeout_seconds
+                )
             except AuraError as error:
                 last = error.last_status if isinstance(error, WaitError) else ""
                 results.append(
@@ -169,6 +190,8 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
                 tg.start_soon(wait, instance_id)
         return WaitsView(instances=sorted(results, key=lambda r: r["instance_id"]))
 
+
+def _add_verify_instance_tool(server: MCPServer, scope: ToolScope) -> None:
     @server.tool(
         name="verify_instance",
         description="Connect to an instance with the credentials the ledger saved for it and "
@@ -181,10 +204,10 @@ def add_reading_tools(server: MCPServer, scope: ToolScope) -> None:
         timeout_seconds: Timeout = None,
     ) -> VerifyView:
         with as_tool_errors():
-            credentials = await store.lookup(instance_id=instance_id)
+            credentials = await scope.store.lookup(instance_id=instance_id)
             if credentials is None:
                 raise Refused(f"the ledger holds no credentials of instance {instance_id}")
-            found = await aura.instances.verify(credentials, timeout=timeout_seconds)
+            found = await scope.aura.instances.verify(credentials, timeout=timeout_seconds)
         return VerifyView(
             instance_id=found.instance_id,
             connection_url=found.connection_url,

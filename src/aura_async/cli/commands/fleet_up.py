@@ -133,36 +133,23 @@ def up(
     credential store before anything else happens.
     """
     given = {key: value for key, value in flags.items() if value is not None}
-    spec_given = bool(given) or type_ is not None
-    if spec_file is not None and (count or pattern or name or spec_given):
-        raise click.UsageError("--spec-file cannot be combined with --count, --name or spec flags")
-    if spec_file is None and count is None:
-        raise click.UsageError("give --count N (with --name and the spec flags) or --spec-file")
-    if rollback and on_error not in (None, "rollback"):
-        raise click.UsageError(f"--rollback contradicts --on-error {on_error}")
-    if verify and (no_wait or timeout == 0):
-        raise click.UsageError("--verify waits until each instance runs: drop --no-wait")
-    if verify:
-        rt.check_verifiable()
+    _check_options(
+        rt,
+        spec_file=spec_file,
+        count=count,
+        pattern=pattern,
+        name=name,
+        spec_given=bool(given) or type_ is not None,
+        on_error=on_error,
+        rollback=rollback,
+        no_wait=no_wait,
+        timeout=timeout,
+        verify=verify,
+    )
     policy = "rollback" if rollback else error_policy(on_error, "stop")
 
-    def build() -> tuple[list[InstanceSpec], str | None]:
-        if spec_file is not None:
-            return load_spec_file(spec_file), spec_file
-        if type_ is None:
-            raise click.UsageError("--count needs --type (and the spec flags it requires)")
-        chosen = DEFAULT_PATTERN if pattern is None else pattern
-        if name is None and "{name" in chosen:
-            raise click.UsageError(
-                f"the name pattern {chosen!r} uses {{name}}: give --name, or a --name-pattern "
-                "such as 'ci-{n:02d}'"
-            )
-        if "neo4j_version" in given:
-            given["version"] = given.pop("neo4j_version")
-        return [InstanceSpec(name=name or "", type=type_, **given)], None
-
     async def body() -> None:
-        specs, where = build()
+        specs, where = _build_specs(spec_file, type_, name, pattern, given)
         # Every place the command will write is made and checked before the first request:
         # a path that cannot be written must stop it while nothing billable exists.
         store = rt.store()
@@ -199,26 +186,86 @@ def up(
         env_failed = (
             _settle_env_files(rt, report, ledger) if isinstance(ledger, EnvFileStore) else False
         )
-        show_report(rt, report)
-        show_unsaved(rt, report)
-        saved = [item for item in report.items if item.saved_to]
-        if saved:
-            where = (
-                "a temporary directory (the embedded emulator ends with the command)"
-                if rt.ledger_is_temporary
-                else store.location
-            )
-            rt.output.note(f"credentials of {len(saved)} instances saved to {where}")
-        for item in report.items:
-            if item.outcome is Outcome.ADOPTED and not item.credentials_known:
-                rt.output.warn(
-                    f"{item.name} ({item.instance_id}) was adopted without its password: "
-                    "nobody can connect to it; delete it and create it again"
-                )
+        _show_created(rt, report, store)
         conclude(report, failed_extra=env_failed)
 
     # A spec file's errors name its keys, not flags.
     run(rt, body, reword=spec_file is None)
+
+
+def _check_options(
+    rt: Runtime,
+    *,
+    spec_file: str | None,
+    count: int | None,
+    pattern: str | None,
+    name: str | None,
+    spec_given: bool,
+    on_error: str | None,
+    rollback: bool,
+    no_wait: bool,
+    timeout: float | None,
+    verify: bool,
+) -> None:
+    """Refuse options that contradict each other (a usage error, before anything runs)."""
+    if spec_file is not None and (count or pattern or name or spec_given):
+        raise click.UsageError("--spec-file cannot be combined with --count, --name or spec flags")
+    if spec_file is None and count is None:
+        raise click.UsageError("give --count N (with --name and the spec flags) or --spec-file")
+    if rollback and on_error not in (None, "rollback"):
+        raise click.UsageError(f"--rollback contradicts --on-error {on_error}")
+    if verify and (no_wait or timeout == 0):
+        raise click.UsageError("--verify waits until each instance runs: drop --no-wait")
+    if verify:
+        rt.check_verifiable()
+
+
+def _build_specs(
+    spec_file: str | None,
+    type_: str | None,
+    name: str | None,
+    pattern: str | None,
+    given: dict[str, Any],
+) -> tuple[list[InstanceSpec], str | None]:
+    """The specs to create and the file they came from: the spec file's, or the one spec
+    the flags describe (the base of --count copies).
+    """
+    if spec_file is not None:
+        return load_spec_file(spec_file), spec_file
+    if type_ is None:
+        raise click.UsageError("--count needs --type (and the spec flags it requires)")
+    chosen = DEFAULT_PATTERN if pattern is None else pattern
+    if name is None and "{name" in chosen:
+        raise click.UsageError(
+            f"the name pattern {chosen!r} uses {{name}}: give --name, or a --name-pattern "
+            "such as 'ci-{n:02d}'"
+        )
+    fields = dict(given)
+    if "neo4j_version" in fields:
+        fields["version"] = fields.pop("neo4j_version")
+    return [InstanceSpec(name=name or "", type=type_, **fields)], None
+
+
+def _show_created(rt: Runtime, report: FleetReport, store: FileStore) -> None:
+    """Print the report, any credentials the store failed to save, where the saved ones
+    went, and each adopted instance nobody can connect to.
+    """
+    show_report(rt, report)
+    show_unsaved(rt, report)
+    saved = [item for item in report.items if item.saved_to]
+    if saved:
+        where = (
+            "a temporary directory (the embedded emulator ends with the command)"
+            if rt.ledger_is_temporary
+            else store.location
+        )
+        rt.output.note(f"credentials of {len(saved)} instances saved to {where}")
+    for item in report.items:
+        if item.outcome is Outcome.ADOPTED and not item.credentials_known:
+            rt.output.warn(
+                f"{item.name} ({item.instance_id}) was adopted without its password: "
+                "nobody can connect to it; delete it and create it again"
+            )
 
 
 def _settle_env_files(rt: Runtime, report: FleetReport, ledger: EnvFileStore) -> bool:
