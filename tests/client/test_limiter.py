@@ -27,7 +27,7 @@ from aura_async._http.limiter import (
     Priority,
     RateLimit,
     RateLimiter,
-    _RequestLog,
+    RequestLog,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -97,7 +97,7 @@ def simulate(rate: RateLimit, requests: list[Request]) -> list[Request]:
     priority, as the limiter queues them), starts when the rule allows, and completes
     ``latency`` later. Returns the requests in the order they started.
     """
-    ledger = _RequestLog(rate)
+    ledger = RequestLog(rate)
     by_arrival = sorted(range(len(requests)), key=lambda i: (requests[i].arrival, i))
     waiting: list[tuple[int, int, int]] = []
     running: list[tuple[float, int]] = []
@@ -139,7 +139,7 @@ def check_traffic(rate: RateLimit, requests: list[Request]) -> None:
     started = simulate(rate, requests)
     assert len(started) == len(requests)
     spans = [(r.start, r.completion) for r in requests]
-    ledger = _RequestLog(rate)
+    ledger = RequestLog(rate)
     keep = ledger.period + ledger.slack  # the limiter's period plus its slack, to the bit
 
     # (1) Whatever moment of its span each request reaches the server, no half-open window of
@@ -607,7 +607,7 @@ async def test_many_cancelled_waiters_do_not_pile_up() -> None:
             await until(lambda: limiter.waiting == 1000)
             tg.cancel_scope.cancel()
     assert (limiter.waiting, limiter.in_flight) == (0, 1)
-    assert len(limiter._queue) <= 16
+    assert limiter.queue_length <= 16
 
 
 async def test_a_thousand_waiters_in_order_without_a_herd() -> None:

@@ -41,7 +41,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aura_async._http.limiter import Permit, RateLimit, RateLimiter, _RequestLog
+from aura_async._http.limiter import LocalBudget, Permit, RateLimit, RateLimiter
 from aura_async.emulator.ratelimit import AcceptedWindow, Limiter, make_limiter
 
 MODELS = ("fixed", "sliding", "bucket")
@@ -118,8 +118,9 @@ async def simulate(rate: RateLimit, server: Server, requests: list[Request]) -> 
     permits, new callers join the queue, then the queue's head starts while the rule allows.
     """
     clock = FakeClock()
-    limiter = RateLimiter(rate, clock=clock)
-    ledger: _RequestLog = limiter._log  # the rule itself, to know when to ask
+    budget = LocalBudget(rate)
+    limiter = RateLimiter(rate, budget=budget, clock=clock)
+    ledger = budget.log  # the rule itself, to know when to ask
     order = sorted(range(len(requests)), key=lambda i: (requests[i].arrival, i))
     events: list[tuple[float, int, int, int]] = []  # (time, kind, sequence, index)
     permits: dict[int, Permit] = {}

@@ -242,14 +242,14 @@ async def test_a_silent_process_stops_holding_its_slots(
     a = await make_limiter(rate, heartbeat=0.05, dead_after=0.3)
     b = await make_limiter(rate, heartbeat=0.05, dead_after=0.3)
     held: list[Permit] = [await a.acquire() for _ in range(4)]  # never released: "killed"
-    assert a._flusher is not None
-    a._flusher.cancel()  # no more heartbeats, as if the process died mid-request
-    a._closed = True  # and it will not say goodbye either
+    assert a.budget._flusher is not None
+    a.budget._flusher.cancel()  # no more heartbeats, as if the process died mid-request
+    a.budget._closed = True  # and it will not say goodbye either
     with anyio.fail_after(10):
         permit = await b.acquire()
     permit.release()
     names = await redis_client.zrange(keys(redis_url)["flight"], 0, -1)
-    assert not [name for name in names if name.startswith(a._proc)]
+    assert not [name for name in names if name.startswith(a.budget._proc)]
     assert len(held) == 4
     await a.redis.aclose()  # the "dead" process's connection, which its aclose would close
 

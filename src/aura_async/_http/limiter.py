@@ -13,6 +13,10 @@ requests are in flight or completed within the last W seconds. A request reaches
 somewhere between its start and its completion, so if B starts at least W after A completed,
 B reaches the server at least W after A did, whatever the latency or the wait for a pooled
 connection: no margin has to be guessed. See DESIGN.md, "The rate limit, exactly".
+
+The limiter keeps the queue, the limit and the cool-down; it counts slots in a budget
+(:mod:`aura_async._http.budget`): by default a :class:`LocalBudget`, the record described
+above, kept in this process alone.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import anyio
 import anyio.lowlevel
 
+from aura_async._http.budget import Budget, BudgetHost
 from aura_async.policies import Priority, RateLimit
 
 # Priority and RateLimit are defined in aura_async.policies and re-exported here.
-__all__ = ["Permit", "Priority", "RateLimit", "RateLimiter"]
+__all__ = ["LocalBudget", "Permit", "Priority", "RateLimit", "RateLimiter", "RequestLog"]
 
 logger = logging.getLogger("aura_async")
 
@@ -39,11 +44,12 @@ logger = logging.getLogger("aura_async")
 _SLACK = 1e-3
 
 
-class _RequestLog:
+class RequestLog:
     """The admission rule alone, with no waiting: the record of this client's requests.
 
     Kept apart from :class:`RateLimiter` so that tests can drive the exact rule through
-    thousands of simulated requests without an event loop.
+    thousands of simulated requests without an event loop (and a shared budget keeps one of
+    its own).
     """
 
     __slots__ = ("_completed", "_in_flight", "limit", "period", "slack")
@@ -100,6 +106,73 @@ class _RequestLog:
         self._completed.append(now)
 
 
+class LocalBudget:
+    """The budget kept in this process alone: a :class:`RequestLog` of its own requests.
+
+    Implements :class:`~aura_async._http.budget.Budget`; nothing to start or close, and
+    :meth:`take` never yields.
+    """
+
+    __slots__ = ("_host", "log")
+
+    _host: BudgetHost
+
+    def __init__(self, rate: RateLimit) -> None:
+        self.log = RequestLog(rate)
+
+    @property
+    def in_flight(self) -> int:
+        """Permits taken and not yet released."""
+        return self.log.in_flight
+
+    @property
+    def max_wait(self) -> float:
+        """Infinite: only a completion (which wakes the head) or time frees a slot."""
+        return math.inf
+
+    def attach(self, host: BudgetHost) -> None:
+        """Serve ``host`` from now on."""
+        self._host = host
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def aclose(self) -> None:
+        """Nothing to let go of."""
+
+    async def take(self, priority: Priority) -> str | float:
+        """Take a slot now if the record and the cool-down allow, else say how long to wait."""
+        host = self._host
+        now = host.clock()
+        delay = max(self.log.ready_at(now), host.cool_until) - now
+        if delay > 0:
+            return delay
+        self.log.start()
+        return ""
+
+    def complete(self, key: str, *, sent: bool) -> bool:
+        """Record the completion (or free the slot of a request never sent); always True."""
+        if sent:
+            self.log.complete(self._host.clock())
+        else:
+            self.log.abandon()
+        # A slot held in flight now has an expiry: the first waiter may stop waiting forever.
+        return True
+
+    def left_queue(self) -> None:
+        """Nothing to tell anyone."""
+
+    def cooled(self, seconds: float) -> None:
+        """Nothing to share: the host keeps the cool-down."""
+
+    def lowered(self, limit: int) -> None:
+        """Nothing to share: the host keeps the limit."""
+
+    def rate_set(self, rate: RateLimit) -> None:
+        """Count against ``rate`` from now on."""
+        self.log.set_rate(rate)
+
+
 class Permit:
     """The right to send one request, taken from a :class:`RateLimiter`.
 
@@ -108,16 +181,23 @@ class Permit:
     server saw that request.
     """
 
-    __slots__ = ("_limiter", "_released", "generation", "key", "priority")
+    __slots__ = ("_on_release", "_released", "generation", "key", "priority")
 
-    def __init__(self, limiter: RateLimiter, priority: Priority, key: str = "") -> None:
-        self._limiter = limiter
+    def __init__(
+        self,
+        on_release: Callable[[Permit, bool], None],
+        priority: Priority,
+        key: str,
+        generation: int,
+    ) -> None:
+        # What releasing does (the limiter's), called once with this permit and ``sent``.
+        self._on_release = on_release
         self._released = False
         self.priority = priority
-        # The permit's name in a shared budget ("" in the in-process one).
+        # The permit's name in its budget ("" in the in-process one).
         self.key = key
         # Which limit it was granted under: a 429 for it says nothing about a later one.
-        self.generation = limiter.generation
+        self.generation = generation
 
     @property
     def released(self) -> bool:
@@ -132,7 +212,7 @@ class Permit:
         """
         if not self._released:
             self._released = True
-            self._limiter._complete(self, sent=sent)
+            self._on_release(self, sent)
 
     def __repr__(self) -> str:
         state = "released" if self._released else "in flight"
@@ -170,10 +250,14 @@ class RateLimiter:
     :class:`Priority` order, first come first served within a priority; only the first waiter
     keeps a timer, so a thousand waiters cost no more wake-ups than one.
 
-    One limiter serves one credential within one event loop.
+    One limiter serves one credential within one event loop. It counts slots in its budget
+    and is its :class:`~aura_async._http.budget.BudgetHost`; :meth:`start` and :meth:`aclose`
+    start and close the budget (nothing to do for the local one).
 
     Args:
         rate: the limit to keep.
+        budget: where the slots are counted (default: a :class:`LocalBudget` at ``rate``); it
+            serves this limiter alone.
         clock: the time source, in seconds; waiting sleeps on anyio's clock, so a clock of
             one's own must run at the same pace (tests that never wait may stop it).
         lower_after: this many 429 answers within one period, while the client keeps to its
@@ -189,6 +273,7 @@ class RateLimiter:
         self,
         rate: RateLimit,
         *,
+        budget: Budget | None = None,
         clock: Callable[[], float] = anyio.current_time,
         lower_after: int = 3,
         on_lowered: Callable[[RateLimit, RateLimit], None] | None = None,
@@ -197,7 +282,7 @@ class RateLimiter:
             raise ValueError(f"lower_after must be at least 1, got {lower_after!r}")
         self._rate = rate
         self._clock = clock
-        self._log = _RequestLog(rate)
+        self._budget: Budget = budget if budget is not None else LocalBudget(rate)
         self._lower_after = lower_after
         self._on_lowered = on_lowered
         self._cool_until = -math.inf
@@ -210,6 +295,22 @@ class RateLimiter:
         self._rejections: deque[float] = deque()
         self._evidence_from = -math.inf
         self._generation = 0
+        self._budget.attach(self)
+
+    async def start(self) -> None:
+        """Start the budget: connect a shared budget's Redis (nothing to do for a local one).
+
+        A shared budget's first take starts it if nobody did.
+
+        Raises:
+            Whatever the budget's start raises (:class:`~aura_async.errors.RateLimitBackendError`
+            for a shared budget whose Redis does not answer).
+        """
+        await self._budget.start()
+
+    async def aclose(self) -> None:
+        """Close the budget (a shared one flushes and leaves Redis's queue). Never raises."""
+        await self._budget.aclose()
 
     @property
     def rate(self) -> RateLimit:
@@ -218,13 +319,31 @@ class RateLimiter:
 
     @property
     def in_flight(self) -> int:
-        """Permits taken and not yet released."""
-        return self._log.in_flight
+        """This process's permits taken and not yet released."""
+        return self._budget.in_flight
 
     @property
     def waiting(self) -> int:
         """Callers of :meth:`acquire` still waiting for a permit."""
         return self._waiting
+
+    @property
+    def queue_length(self) -> int:
+        """Entries in the queue: the waiters, and cancelled ones not yet dropped.
+
+        Cancelled waiters are dropped lazily, so this may exceed :attr:`waiting`, but never by
+        much (tests check that a storm of cancellations cannot grow it without bound).
+        """
+        return len(self._queue)
+
+    @property
+    def cool_until(self) -> float:
+        """When the cool-down ends, on :meth:`clock` (``-inf`` if there never was one)."""
+        return self._cool_until
+
+    def clock(self) -> float:
+        """The time now, on this limiter's clock."""
+        return self._clock()
 
     @property
     def held(self) -> int:
@@ -243,7 +362,8 @@ class RateLimiter:
         A request may start when fewer than ``rate.limit`` requests are in flight or completed
         within the last ``rate.period`` seconds, any cool-down has passed, and no waiter of a
         more urgent priority (or of the same priority, arrived earlier) is still waiting.
-        Returns at once, without yielding, when all that holds already.
+        Returns at once, without yielding, when all that holds already and the budget grants
+        without waiting (the local one does; a shared one asks Redis).
 
         Raises:
             anyio's cancellation exception: if cancelled while waiting; the caller then holds
@@ -262,19 +382,20 @@ class RateLimiter:
                 if self._head() is waiter and not self._taking:
                     self._taking = True
                     try:
-                        taken = await self._take(priority)
+                        taken = await self._budget.take(priority)
                     finally:
                         self._taking = False
-                    if isinstance(taken, Permit):
+                    if isinstance(taken, str):
+                        permit = Permit(self._release, priority, taken, self._generation)
                         break
                     if not held:
                         held = True
                         self._held += 1
                     if self._head() is waiter:
-                        with anyio.move_on_after(taken):
+                        with anyio.move_on_after(min(taken, self._budget.max_wait)):
                             await waiter.event.wait()
                     else:
-                        self._wake_head()
+                        self.wake_head()
                         await waiter.event.wait()
                 else:
                     await waiter.event.wait()
@@ -284,31 +405,17 @@ class RateLimiter:
             self._waiting -= 1
             self._compact()
             if self._head() is None:
-                self._queue_empty()
-            self._wake_head()
+                # (A shared budget takes this process out of its queue.)
+                self._budget.left_queue()
+            self.wake_head()
             raise
         # Not necessarily the heap's top any more (see above): leave it to be skipped lazily.
         waiter.cancelled = True
         self._waiting -= 1
         self._compact()
         # The next waiter may be able to go at once, or must now start its own timer.
-        self._wake_head()
-        return taken
-
-    async def _take(self, priority: Priority) -> Permit | float:
-        """Take a permit if the budget allows one now, else say how long to wait.
-
-        Called for the head of the queue only. The in-process budget never yields here, so
-        :meth:`acquire` returns without yielding when a slot is free.
-        """
-        delay = self._delay()
-        if delay > 0:
-            return delay
-        self._log.start()
-        return Permit(self, priority)
-
-    def _queue_empty(self) -> None:
-        """The last waiter gave up (a shared budget takes this process out of its queue)."""
+        self.wake_head()
+        return permit
 
     def slot(self, priority: Priority = Priority.READ) -> AbstractAsyncContextManager[Permit]:
         """Hold a permit for the body of an ``async with``, released on exit, error or not.
@@ -330,13 +437,18 @@ class RateLimiter:
         """Hold every request back until ``seconds`` from now (a 429's Retry-After).
 
         Extends a cool-down already running, never shortens it. Waiters are not woken: the
-        first one notices when its timer next fires.
+        first one notices when its timer next fires. A shared budget holds back every process
+        sharing it.
 
         Raises:
             ValueError: if ``seconds`` is negative, infinite or not a number.
         """
         if not 0 <= seconds < math.inf:
             raise ValueError(f"a cool-down must be a finite, non-negative time, got {seconds!r}")
+        self._extend_cool_down(seconds)
+        self._budget.cooled(seconds)
+
+    def _extend_cool_down(self, seconds: float) -> None:
         self._cool_until = max(self._cool_until, self._clock() + seconds)
 
     async def sit_out_cool_down(self) -> None:
@@ -363,7 +475,8 @@ class RateLimiter:
         limit, the server must be counting a lower limit (or other clients share the
         credential). The limit then drops to the next preset below it (125 -> 25; from 25
         down it halves, to no less than 1), ``on_lowered`` is called once, one WARNING is
-        logged on the ``aura_async`` logger, and True is returned. Otherwise returns False.
+        logged on the ``aura_async`` logger, the budget is told (a shared budget has every
+        process keep the lower limit), and True is returned. Otherwise returns False.
 
         For one period after the limit was lowered, 429s are not counted: requests sent under
         the old limit may still be answered. Nor, ever, is a 429 for a request granted under
@@ -401,6 +514,7 @@ class RateLimiter:
         )
         if self._on_lowered is not None:
             self._on_lowered(old, new)
+        self._budget.lowered(self._rate.limit)
         return True
 
     def set_rate(self, rate: RateLimit) -> None:
@@ -410,26 +524,36 @@ class RateLimiter:
         """
         old = self._rate
         self._rate = rate
-        self._log.set_rate(rate)
+        self._budget.rate_set(rate)
         if rate.limit < old.limit or rate.period > old.period:
             # Traffic sent under the old limit may exceed the new one for a period; 429s
             # caused by it say nothing about the new limit.
             self._evidence_from = self._clock() + max(rate.period, old.period)
             self._rejections.clear()
             self._generation += 1
-        self._wake_head()
+        self.wake_head()
 
-    def _delay(self) -> float:
-        now = self._clock()
-        return max(self._log.ready_at(now), self._cool_until) - now
+    def adopt(self, limit: int, cool_left: float) -> None:
+        """Keep what other processes sharing the budget decided (a shared budget calls this).
 
-    def _complete(self, permit: Permit, *, sent: bool = True) -> None:
-        if sent:
-            self._log.complete(self._clock())
-        else:
-            self._log.abandon()
-        # A slot held in flight now has an expiry: the first waiter may stop waiting forever.
-        self._wake_head()
+        A cool-down of ``cool_left`` seconds from now extends this one (nothing when not above
+        0); a ``limit`` below this one's is kept from now on, with a WARNING. Neither is
+        shared back. Never raises.
+        """
+        if cool_left > 0:
+            self._extend_cool_down(cool_left)
+        if limit < self._rate.limit:
+            logger.warning(
+                "another process sharing this credential lowered the limit to %d per %g s",
+                limit,
+                self._rate.period,
+            )
+            self.set_rate(RateLimit(limit, self._rate.period))
+
+    def _release(self, permit: Permit, sent: bool) -> None:
+        """What :meth:`Permit.release` does: tell the budget, and wake the head if it may go."""
+        if self._budget.complete(permit.key, sent=sent):
+            self.wake_head()
 
     def _head(self) -> _QueuedRequest | None:
         queue = self._queue
@@ -437,7 +561,8 @@ class RateLimiter:
             heapq.heappop(queue)
         return queue[0][2] if queue else None
 
-    def _wake_head(self) -> None:
+    def wake_head(self) -> None:
+        """Let the head of the queue ask the budget again now, without waiting out its timer."""
         head = self._head()
         if head is not None:
             head.event.set()

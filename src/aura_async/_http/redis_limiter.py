@@ -1,10 +1,11 @@
 """The rate limiter's budget shared on Redis: one budget for every process on one credential.
 
-:class:`RedisRateLimiter` keeps the in-process limiter's queue (priorities, first come first
-served, one timer for the head) and asks Redis, atomically, whether the head of that queue may
-go (:mod:`aura_async._http.redis_scripts` holds the rule). Completions, cool-downs, a lowered
-limit and the process's heartbeat travel to Redis on one background task, so releasing a
-permit never waits on the network.
+:class:`RedisBudget` is a :class:`~aura_async._http.budget.Budget`: the limiter keeps its queue
+(priorities, first come first served, one timer for the head) and the budget asks Redis,
+atomically, whether the head of that queue may go (:mod:`aura_async._http.redis_scripts` holds
+the rule). Completions, cool-downs, a lowered limit and the process's heartbeat travel to Redis
+on one background task, so releasing a permit never waits on the network.
+:class:`RedisRateLimiter` is a :class:`~aura_async._http.limiter.RateLimiter` made with one.
 
 It also keeps its own record of its requests (in flight, and completed within a period). That
 record is the budget it keeps alone, at ``local_share`` of the limit, while Redis is away under
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from aura_async._http.limiter import Permit, Priority, RateLimit, RateLimiter, _RequestLog
+from aura_async._http.budget import BudgetHost
+from aura_async._http.limiter import Priority, RateLimit, RateLimiter, RequestLog
 from aura_async._http.redis_scripts import ACQUIRE, FLUSH, KEY_NAMES, REPLAY
 from aura_async.backends import RedisBackend, redact_url
 from aura_async.errors import ConfigurationError, RateLimitBackendError
@@ -37,7 +39,7 @@ from aura_async.events import ClientEvent, RateLimitBackendLost, RateLimitBacken
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["RedisRateLimiter", "budget_keys", "connect"]
+__all__ = ["RedisBudget", "RedisRateLimiter", "budget_keys", "connect"]
 
 logger = logging.getLogger("aura_async")
 
@@ -101,21 +103,24 @@ def _unreachable(backend: RedisBackend, error: BaseException) -> RateLimitBacken
     )
 
 
-class RedisRateLimiter(RateLimiter):
-    """A :class:`RateLimiter` whose budget is shared on Redis by every process on a credential.
+class RedisBudget:
+    """A :class:`~aura_async._http.budget.Budget` shared on Redis by every process on a
+    credential.
 
-    Start it with :meth:`start` (the client does, on ``async with``) and stop it with
-    :meth:`aclose`; :meth:`acquire` starts it if nobody did.
+    Start it with :meth:`start` (its limiter's ``start``; the client calls that on
+    ``async with``) and stop it with :meth:`aclose`; the first :meth:`take` starts it if
+    nobody did.
 
     Args:
-        rate: the limit to keep (the same in every process).
+        rate: the limit its limiter starts with (the same in every process).
         backend: the Redis server and how to behave when it is away.
         client_id: the credential's id (hashed into the key names).
         api_url: the API's URL (its host is hashed into the key names).
         emit: receives :class:`RateLimitBackendLost` and :class:`RateLimitBackendRestored`.
-        lower_after, on_lowered: as for :class:`RateLimiter`; a lowered limit is shared.
         redis_client: a ready redis-py asyncio client (default: one made from the URL).
     """
+
+    _host: BudgetHost
 
     def __init__(
         self,
@@ -125,11 +130,8 @@ class RedisRateLimiter(RateLimiter):
         client_id: str,
         api_url: str,
         emit: Callable[[ClientEvent], None] = lambda event: None,
-        lower_after: int = 3,
-        on_lowered: Callable[[RateLimit, RateLimit], None] | None = None,
         redis_client: redis.asyncio.Redis | None = None,
     ) -> None:
-        super().__init__(rate, lower_after=lower_after, on_lowered=on_lowered)
         self.backend = backend
         self._emit = emit
         self._keys = budget_keys(backend, client_id, api_url)
@@ -142,7 +144,7 @@ class RedisRateLimiter(RateLimiter):
         self._numbers = itertools.count(1)
         self._ttl_ms = 0
         # This process's own record: permits in flight, and (local time, name) completed.
-        self._own = _RequestLog(self._share(rate))
+        self._own = RequestLog(self._share(rate))
         self._own_flight: set[str] = set()
         self._own_done: deque[tuple[float, str]] = deque()
         # Writes for Redis not yet made: completions, leaving the queue, a cool-down, a
@@ -161,6 +163,10 @@ class RedisRateLimiter(RateLimiter):
         self._epoch: str | None = None  # the budget's life on Redis, as last seen
         self._spin = 0.0
         self._replay = False  # put our own record back before the next call
+
+    def attach(self, host: BudgetHost) -> None:
+        """Serve ``host`` (the limiter) from now on."""
+        self._host = host
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -232,18 +238,32 @@ class RedisRateLimiter(RateLimiter):
         """This process's permits taken and not yet released."""
         return self._own.in_flight
 
-    async def _take(self, priority: Priority) -> Permit | float:
+    @property
+    def max_wait(self) -> float:
+        """The heartbeat: a waiting head refreshes its place on Redis at least that often."""
+        return self.backend.heartbeat
+
+    async def take(self, priority: Priority) -> str | float:
+        """Ask Redis for a slot for the head of the queue (or keep to the local share while
+        Redis is away, under ``on_unavailable="local"``). A wait returned may exceed
+        :attr:`max_wait`: the limiter asks again after that much at most.
+
+        Raises:
+            RateLimitBackendError: Redis does not answer under ``on_unavailable="fail"``, did
+                not answer at start, or the budget was closed.
+        """
         if not self._started:
             await self.start()
         if self._closed:
             raise RateLimitBackendError("the shared rate limiter was closed")
         if self._lost and self.backend.on_unavailable == "local":
             # The heartbeat tries Redis again; meanwhile keep to the local share.
-            return self._take_locally(priority)
-        cooling = self._cool_until - self._clock()
+            return self._take_locally()
+        host = self._host
+        cooling = host.cool_until - host.clock()
         if cooling > 0:
             # A 429 seen here may not have reached Redis yet: no need to ask.
-            return min(cooling, self.backend.heartbeat)
+            return cooling
         answer = None
         for attempt in (1, 2):
             key = f"{self._proc}|{next(self._numbers)}"
@@ -254,8 +274,8 @@ class RedisRateLimiter(RateLimiter):
                     answer = await self._call(
                         "acquire",
                         str(int(priority)),
-                        str(self.rate.limit),
-                        repr(self.rate.period),
+                        str(host.rate.limit),
+                        repr(host.rate.period),
                         repr(self.backend.dead_after),
                         key,
                     )
@@ -269,17 +289,18 @@ class RedisRateLimiter(RateLimiter):
                     if attempt == 1 and _is_stale_connection(error):
                         continue  # a pooled connection from before a restart: once more
                     self._went_away(error)
-                    return self._take_locally(priority)
+                    return self._take_locally()
         assert answer is not None
         self._back()
         granted, delay, limit, cool_left = (float(part) for part in answer[:4])
-        self._learn(int(limit), cool_left)
+        # What the other processes told Redis: a lowered limit, a cool-down.
+        host.adopt(int(limit), cool_left)
         if granted:
             self._spin = 0.0
-            return self._granted(priority, key)
+            return self._granted(key)
         if delay > 0:
             self._spin = 0.0
-            return min(delay, self.backend.heartbeat)
+            return delay
         # Slots are free but kept for processes ahead: ask again, backing off if they are slow.
         self._spin = min(max(2 * self._spin, _MIN_RETRY), self.backend.heartbeat)
         return self._spin
@@ -288,83 +309,65 @@ class RedisRateLimiter(RateLimiter):
         if self._started:
             self._wake.set()
 
-    def _take_locally(self, priority: Priority) -> Permit | float:
-        now = self._clock()
+    def _take_locally(self) -> str | float:
+        host = self._host
+        now = host.clock()
         # The shared window that spans the loss may be full of other processes' requests:
         # the local share starts only a whole period after Redis was lost.
-        clean = self._lost_at + self.rate.period * 1.001
-        delay = max(self._own.ready_at(now), self._cool_until, clean) - now
+        clean = self._lost_at + host.rate.period * 1.001
+        delay = max(self._own.ready_at(now), host.cool_until, clean) - now
         if delay > 0:
-            return min(delay, self.backend.heartbeat)
-        return self._granted(priority, f"{self._proc}|{next(self._numbers)}")
+            return delay
+        return self._granted(f"{self._proc}|{next(self._numbers)}")
 
-    def _granted(self, priority: Priority, key: str) -> Permit:
+    def _granted(self, key: str) -> str:
         self._own.start()
         self._own_flight.add(key)
-        return Permit(self, priority, key)
+        return key
 
-    def _learn(self, limit: int, cool_left: float) -> None:
-        """Adopt what the other processes told Redis: a lowered limit, a cool-down."""
-        if cool_left > 0:
-            self._cool_until = max(self._cool_until, self._clock() + cool_left)
-        if limit < self.rate.limit:
-            logger.warning(
-                "another process sharing this credential lowered the limit to %d per %g s",
-                limit,
-                self.rate.period,
-            )
-            self.set_rate(RateLimit(limit, self.rate.period))
+    def complete(self, key: str, *, sent: bool) -> bool:
+        """Record the release in this process's own record and send it on the heartbeat task.
 
-    def _complete(self, permit: Permit, *, sent: bool = True) -> None:
-        now = self._clock()
+        Returns True while the local share decides (Redis away) or for a slot freed at once
+        (``sent=False``); otherwise the waiting head learns of the free slot from Redis.
+        """
+        now = self._host.clock()
         if sent:
             self._own.complete(now)
-            self._own_done.append((now, permit.key))
+            self._own_done.append((now, key))
         else:
             self._own.abandon()
-        self._own_flight.discard(permit.key)
+        self._own_flight.discard(key)
         self._forget_old(now)
-        self._pending.append((permit.key, sent))
+        self._pending.append((key, sent))
         self._wake.set()
-        if self._lost or not sent:
-            # A slot this process alone decides on, or one freed at once: the head may go.
-            self._wake_head()
+        # A slot this process alone decides on, or one freed at once: the head may go.
+        return self._lost or not sent
 
     def _forget_old(self, now: float) -> None:
-        keep = self.rate.period * 1.001
+        keep = self._host.rate.period * 1.001
         done = self._own_done
         while done and done[0][0] + keep <= now:
             done.popleft()
 
-    def _queue_empty(self) -> None:
+    def left_queue(self) -> None:
+        """Take this process out of Redis's queue (on the heartbeat task)."""
         self._pending_leave = True
         self._wake.set()
 
-    def cool_down(self, seconds: float) -> None:
-        """Hold every request back until ``seconds`` from now, in every process sharing it.
-
-        Raises:
-            ValueError: if ``seconds`` is negative, infinite or not a number.
-        """
-        super().cool_down(seconds)
+    def cooled(self, seconds: float) -> None:
+        """Hold every process sharing the budget back for ``seconds`` (sent on the heartbeat
+        task)."""
         self._pending_cool = max(self._pending_cool or 0.0, seconds)
         self._wake.set()
 
-    def note_rate_limited(self, generation: int | None = None) -> bool:
-        """As :meth:`RateLimiter.note_rate_limited`; a lowered limit is shared with all.
+    def lowered(self, limit: int) -> None:
+        """Have every process sharing the budget keep ``limit`` (sent on the heartbeat task)."""
+        self._pending_lower = limit
+        self._wake.set()
 
-        Raises:
-            Whatever ``on_lowered`` raises, after the limit was lowered.
-        """
-        lowered = super().note_rate_limited(generation)
-        if lowered:
-            self._pending_lower = self.rate.limit
-            self._wake.set()
-        return lowered
-
-    def set_rate(self, rate: RateLimit) -> None:
-        """Keep ``rate`` from now on (the local share follows it). Never raises."""
-        super().set_rate(rate)
+    def rate_set(self, rate: RateLimit) -> None:
+        """The local share follows ``rate``."""
         self._own.set_rate(self._share(rate))
 
     # ----------------------------------------------------------------- Redis
@@ -398,12 +401,12 @@ class RedisRateLimiter(RateLimiter):
         self._epoch = epoch
 
     def _ttl(self) -> int:
-        keep = 2 * self.rate.period + self.backend.dead_after + _KEY_MARGIN
+        keep = 2 * self._host.rate.period + self.backend.dead_after + _KEY_MARGIN
         return math.ceil(keep * 1000)
 
     async def _put_back(self) -> None:
         """Give Redis this process's own record again, in case it lost its data."""
-        now = self._clock()
+        now = self._host.clock()
         self._forget_old(now)
         args: list[str] = []
         for key in self._own_flight:
@@ -428,7 +431,7 @@ class RedisRateLimiter(RateLimiter):
             self._replay = True
             raise _unreachable(self.backend, error) from None
         if not self._lost:
-            self._lost_at = self._clock()
+            self._lost_at = self._host.clock()
             self._announce_lost(error, fallback=str(self._own_rate()))
         self._lost = True
         self._replay = True
@@ -452,14 +455,14 @@ class RedisRateLimiter(RateLimiter):
                 redact_url(self.backend.url),
             )
             self._emit(RateLimitBackendRestored())
-            self._wake_head()
+            self._host.wake_head()
 
     async def _flush(self, *, exiting: bool = False) -> None:
         pending, self._pending = self._pending, []
         leave, self._pending_leave = self._pending_leave, False
         cool, self._pending_cool = self._pending_cool, None
         lower, self._pending_lower = self._pending_lower, None
-        if leave and self._head() is not None:
+        if leave and self._host.waiting:
             leave = False  # a new waiter came meanwhile and holds the place
         args = ["1" if leave else "0", "" if cool is None else repr(cool)]
         args += ["" if lower is None else str(lower), "1" if exiting else "0"]
@@ -489,3 +492,72 @@ class RedisRateLimiter(RateLimiter):
             self._wake = anyio.Event()
             with anyio.CancelScope(shield=True):
                 await self._flush()
+
+
+class RedisRateLimiter(RateLimiter):
+    """A :class:`RateLimiter` whose budget is a :class:`RedisBudget`, shared on Redis by every
+    process on a credential.
+
+    It adds nothing to the limiter's behaviour: it makes the budget and shows what the
+    pipeline and tests read of it. Start it with :meth:`start` (the client does, on
+    ``async with``) and stop it with :meth:`aclose`; :meth:`acquire` starts it if nobody did.
+    :attr:`in_flight` counts this process's permits only.
+
+    Args:
+        rate: the limit to keep (the same in every process).
+        backend: the Redis server and how to behave when it is away.
+        client_id: the credential's id (hashed into the key names).
+        api_url: the API's URL (its host is hashed into the key names).
+        emit: receives :class:`RateLimitBackendLost` and :class:`RateLimitBackendRestored`.
+        lower_after, on_lowered: as for :class:`RateLimiter`; a lowered limit is shared.
+        redis_client: a ready redis-py asyncio client (default: one made from the URL).
+    """
+
+    def __init__(
+        self,
+        rate: RateLimit,
+        backend: RedisBackend,
+        *,
+        client_id: str,
+        api_url: str,
+        emit: Callable[[ClientEvent], None] = lambda event: None,
+        lower_after: int = 3,
+        on_lowered: Callable[[RateLimit, RateLimit], None] | None = None,
+        redis_client: redis.asyncio.Redis | None = None,
+    ) -> None:
+        self._shared_budget = RedisBudget(
+            rate,
+            backend,
+            client_id=client_id,
+            api_url=api_url,
+            emit=emit,
+            redis_client=redis_client,
+        )
+        super().__init__(
+            rate, budget=self._shared_budget, lower_after=lower_after, on_lowered=on_lowered
+        )
+
+    @property
+    def budget(self) -> RedisBudget:
+        """The shared budget this limiter counts its slots in."""
+        return self._shared_budget
+
+    @property
+    def backend(self) -> RedisBackend:
+        """The Redis server and how to behave when it is away."""
+        return self._shared_budget.backend
+
+    @property
+    def redis(self) -> redis.asyncio.Redis:
+        """The redis-py client the budget uses (the shared token uses it too)."""
+        return self._shared_budget.redis
+
+    @property
+    def token_key(self) -> str:
+        """The Redis key of the credential's shared access token."""
+        return self._shared_budget.token_key
+
+    @property
+    def shared(self) -> bool:
+        """Whether the budget is on Redis now (False while falling back to a local share)."""
+        return self._shared_budget.shared
