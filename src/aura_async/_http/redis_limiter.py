@@ -504,13 +504,8 @@ class RedisRateLimiter(RateLimiter):
     :attr:`in_flight` counts this process's permits only.
 
     Args:
-        rate: the limit to keep (the same in every process).
-        backend: the Redis server and how to behave when it is away.
-        client_id: the credential's id (hashed into the key names).
-        api_url: the API's URL (its host is hashed into the key names).
-        emit: receives :class:`RateLimitBackendLost` and :class:`RateLimitBackendRestored`.
+        rate, backend, client_id, api_url, emit, redis_client: as for :class:`RedisBudget`.
         lower_after, on_lowered: as for :class:`RateLimiter`; a lowered limit is shared.
-        redis_client: a ready redis-py asyncio client (default: one made from the URL).
     """
 
     def __init__(
