@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import anyio
 
+from aura_async._durations import format_go_duration
 from aura_async._validation import (
     check_count,
     check_duration,
@@ -37,9 +38,7 @@ def _go_duration(ttl: object) -> str:
     seconds = int(ttl.total_seconds())
     if seconds <= 0 or ttl.total_seconds() != seconds:
         raise ValidationError("ttl must be a positive whole number of seconds", field="ttl")
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+    return format_go_duration(ttl)
 
 
 class GraphAnalytics(Resource):
