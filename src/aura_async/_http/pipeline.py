@@ -197,7 +197,7 @@ class Pipeline:
         Raises:
             RateLimitBackendError: the shared budget's Redis does not answer.
         """
-        if isinstance(self.limiter, RedisRateLimiter):
+        if self.limiter is not None:
             await self.limiter.start()
 
     async def aclose(self) -> None:
@@ -205,7 +205,7 @@ class Pipeline:
         try:
             await self.http.aclose()
         finally:
-            if isinstance(self.limiter, RedisRateLimiter):
+            if self.limiter is not None:
                 await self.limiter.aclose()
 
     async def request(
