@@ -555,22 +555,6 @@ _KEY = {
 }
 
 
-class _UnreadableKey(httpx.AsyncBaseTransport):
-    """Passes everything through, but garbles the status of a key create's answer."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.method != "POST" or request.url.path != KEYS:
-            return response
-        await response.aread()
-        body = response.json()
-        body["data"]["status"] = ["not", "a", "status"]
-        return httpx.Response(response.status_code, json=body, headers=response.headers)
-
-
 @pytest.mark.parametrize("fault", ["503", "unreadable"])
 async def test_an_ambiguous_key_create_names_the_key_not_an_instance(
     inproc: EmulatorFactory, fault: str
@@ -581,7 +565,7 @@ async def test_an_ambiguous_key_create_names_the_key_not_an_instance(
     if fault == "503":
         emu.set_faults(FaultPlan(errors=(ErrorFault(503, 1.0, 1.0, only("POST", KEYS)),)))
     else:
-        transport = _UnreadableKey(transport)
+        transport = _Garbled(transport, KEYS, "status", ["not", "a", "status"])
     async with emu.client(transport=transport) as aura:
         with pytest.raises(CreateOutcomeUnknownError) as caught:
             await aura.customer_managed_keys.create(**_KEY)
@@ -910,19 +894,20 @@ async def test_a_session_delete_resent_after_a_lost_answer_is_done(
     assert counters["requests"]["DELETE " + route] == {"202": 1, "404": 1}
 
 
-class _UnreadableCreate(httpx.AsyncBaseTransport):
-    """Passes everything through, but garbles the timestamp of a create's answer."""
+class _Garbled(httpx.AsyncBaseTransport):
+    """Passes everything through, but garbles one field of a create's answer on ``path``."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, path: str, field: str, value: Any) -> None:
         self.inner = inner
+        self.path, self.field, self.value = path, field, value
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if request.method != "POST" or request.url.path != CREATE:
+        if request.method != "POST" or request.url.path != self.path:
             return response
         await response.aread()
         body = response.json()
-        body["data"]["created_at"] = "not a timestamp"
+        body["data"][self.field] = self.value
         return httpx.Response(response.status_code, json=body, headers=response.headers)
 
 
@@ -930,7 +915,8 @@ async def test_a_create_whose_answer_cannot_be_read_keeps_its_password(
     inproc: EmulatorFactory,
 ) -> None:
     emu = await inproc()
-    async with emu.client(transport=_UnreadableCreate(emu.transport())) as aura:
+    garbled = _Garbled(emu.transport(), CREATE, "created_at", "not a timestamp")
+    async with emu.client(transport=garbled) as aura:
         with pytest.raises(CreateOutcomeUnknownError) as caught:
             await aura.instances.create(name="garbled", type="free-db")
     error = caught.value
