@@ -230,6 +230,41 @@ async def _attempt(
         return str(info.agent)
 
 
+def _check_target(url: str, username: str, password: str, instance_id: str) -> None:
+    """Refuse, before trying anything, what cannot be verified.
+
+    Raises:
+        ValidationError: no URL, user name or password, or a URL holding a user or password.
+    """
+    if not url:
+        raise ValidationError(
+            f"instance {instance_id or '?'} has no connection URL to verify",
+            field="connection_url",
+            hint="Wait until it runs (the API shows the address by then) and try again",
+        )
+    check_login(username, password, instance_id)
+    if "@" in urlsplit(url).netloc:
+        raise ValidationError(
+            f"the connection URL of instance {instance_id or '?'} holds a user name or "
+            "password: give them apart",
+            field="connection_url",
+        )
+
+
+def _check_on_asyncio() -> None:
+    """Refuse to verify from another event loop (trio): the driver runs on asyncio only.
+
+    Raises:
+        ConfigurationError: no asyncio loop is running.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigurationError(
+            "the Neo4j driver runs on asyncio only", hint="Verify from an asyncio event loop"
+        ) from None
+
+
 async def check_connectable(
     url: str,
     username: str,
@@ -259,26 +294,9 @@ async def check_connectable(
         VerifyError: the driver refused the URL, the certificate was not trusted, the
             server refused the query or answered only transient errors until the timeout.
     """
-    if not url:
-        raise ValidationError(
-            f"instance {instance_id or '?'} has no connection URL to verify",
-            field="connection_url",
-            hint="Wait until it runs (the API shows the address by then) and try again",
-        )
-    check_login(username, password, instance_id)
-    if "@" in urlsplit(url).netloc:
-        raise ValidationError(
-            f"the connection URL of instance {instance_id or '?'} holds a user name or "
-            "password: give them apart",
-            field="connection_url",
-        )
+    _check_target(url, username, password, instance_id)
     neo4j = load_driver()
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise ConfigurationError(
-            "the Neo4j driver runs on asyncio only", hint="Verify from an asyncio event loop"
-        ) from None
+    _check_on_asyncio()
     where = shown(url)
     policy = policy or PollPolicy()
     if timeout is None:
