@@ -27,6 +27,7 @@ import attrs
 from aura_async.errors import (
     NotFoundError,
     WaitCancelledError,
+    WaitError,
     WaitFailedError,
     WaitTimeoutError,
 )
@@ -421,30 +422,7 @@ class Watcher:
         try:
             return await self._run(watch, waiter)
         except _Stop as stop:
-            fields = self._event_fields(waiter, watch)
-            status = self._last_status(watch)
-            elapsed = float(fields["elapsed"])
-            if stop.closed:
-                self._publish(WaitCancelled(status=status, **fields))
-                raise WaitCancelledError(
-                    f"Waiting for {operation.value} of {resource_id} stopped: the client was "
-                    "closed",
-                    resource_id=resource_id,
-                    operation=operation.value,
-                    last_status=status,
-                    elapsed=elapsed,
-                    history=self._history(watch, waiter),
-                ) from None
-            self._publish(WaitTimedOut(status=status, **fields))
-            raise WaitTimeoutError(
-                f"Waiting for {operation.value} of {resource_id} timed out after "
-                f"{elapsed:.1f}s (last status: {status or 'none seen'})",
-                resource_id=resource_id,
-                operation=operation.value,
-                last_status=status,
-                elapsed=elapsed,
-                history=self._history(watch, waiter),
-            ) from None
+            raise self._stopped(stop, watch, waiter) from None
         except anyio.get_cancelled_exc_class():
             fields = self._event_fields(waiter, watch)
             self._publish(WaitCancelled(status=self._last_status(watch), **fields))
@@ -459,18 +437,50 @@ class Watcher:
             self._publish(WaitFailed(status=status, reason=reason, **fields))
             raise
         finally:
-            watch.waiters.discard(waiter)
-            self.planner.release(waiter)
-            if self.planner.leave(operation, self._key(watch, waiter), cohort=_in_fleet(waiter)):
-                self._replan_fleets(operation)
-            self._wake_promoted()
-            if watch.leader is waiter:
-                watch.leader = None
-            if watch.waiters:
-                watch.wake()
-            elif self._watches.get(resource_id) is watch:
-                del self._watches[resource_id]
-            self._settle_close()
+            self._leave(watch, waiter)
+
+    def _stopped(self, stop: _Stop, watch: _Watch, waiter: _Waiter) -> WaitError:
+        """Publish why a wait stopped short of its target, and return the error it raises."""
+        resource_id, operation = watch.resource_id, waiter.target.operation
+        fields = self._event_fields(waiter, watch)
+        status = self._last_status(watch)
+        elapsed = float(fields["elapsed"])
+        if stop.closed:
+            self._publish(WaitCancelled(status=status, **fields))
+            return WaitCancelledError(
+                f"Waiting for {operation.value} of {resource_id} stopped: the client was closed",
+                resource_id=resource_id,
+                operation=operation.value,
+                last_status=status,
+                elapsed=elapsed,
+                history=self._history(watch, waiter),
+            )
+        self._publish(WaitTimedOut(status=status, **fields))
+        return WaitTimeoutError(
+            f"Waiting for {operation.value} of {resource_id} timed out after "
+            f"{elapsed:.1f}s (last status: {status or 'none seen'})",
+            resource_id=resource_id,
+            operation=operation.value,
+            last_status=status,
+            elapsed=elapsed,
+            history=self._history(watch, waiter),
+        )
+
+    def _leave(self, watch: _Watch, waiter: _Waiter) -> None:
+        """Take a finished wait off its watch and the planner; the watch goes with its last."""
+        operation = waiter.target.operation
+        watch.waiters.discard(waiter)
+        self.planner.release(waiter)
+        if self.planner.leave(operation, self._key(watch, waiter), cohort=_in_fleet(waiter)):
+            self._replan_fleets(operation)
+        self._wake_promoted()
+        if watch.leader is waiter:
+            watch.leader = None
+        if watch.waiters:
+            watch.wake()
+        elif self._watches.get(watch.resource_id) is watch:
+            del self._watches[watch.resource_id]
+        self._settle_close()
 
     async def _run(self, watch: _Watch, waiter: _Waiter) -> object:
         target = waiter.target
