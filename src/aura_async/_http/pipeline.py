@@ -256,7 +256,6 @@ class Pipeline:
                 raise AmbiguousOutcome(judged.error) from judged.cause
             if judged.verdict is _Verdict.FINAL:
                 raise _final(judged)
-            assert judged.error is not None
             reached = reached or judged.reached
             retry_after = judged.retry_after
             if judged.rate_limited:
@@ -275,8 +274,7 @@ class Pipeline:
         reached the server).
 
         Raises:
-            Whatever ``call.commit`` raises, and errors the judges leave alone (a token
-            refusal is final as it is).
+            Whatever ``call.commit`` raises (every other failure is judged).
         """
         try:
             response, committed = await self._send(call, attempt)
