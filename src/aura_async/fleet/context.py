@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import attrs
 
+from aura_async.fleet.claims import NameClaims
 from aura_async.fleet.report import FleetItem
 from aura_async.lifecycle.watcher import Watcher
 from aura_async.policies import RateLimit
@@ -40,6 +41,7 @@ class FleetContext:
         server_now: the server's wall clock (its Date headers'), for instances' ages.
         tenant_id: the client's project, when one is configured.
         rate: the client's rate limit, when it has one (for the queue a fleet makes).
+        names: the names its create calls are creating (one create per name at a time).
     """
 
     instances: Instances
@@ -50,6 +52,7 @@ class FleetContext:
     server_now: Callable[[], dt.datetime]
     tenant_id: str | None
     rate: Callable[[], RateLimit | None]
+    names: NameClaims = attrs.field(factory=NameClaims)
 
 
 async def delete_instance(

@@ -32,6 +32,7 @@ from aura_async.errors import (
     ValidationError,
     VerifyError,
 )
+from aura_async.fleet.claims import Changed, NameClaim
 from aura_async.fleet.context import FleetContext, delete_instance, now
 from aura_async.fleet.engine import Engine, Run
 from aura_async.fleet.guarded import keep_credentials, mark
@@ -112,6 +113,8 @@ class Creation:
         # Items whose instance this call created, with their intents: what a rollback deletes.
         self._created: list[tuple[FleetItem, str]] = []
         self._reconciler = Reconciler(context, store, self._created)
+        # The listing this call opened (see fleet/claims.py), while it is open.
+        self._listing: int | None = None
 
     # ------------------------------------------------------------------ the engine's hooks
 
@@ -119,13 +122,20 @@ class Creation:
         """List the projects once; read the ledger once if a name is to be adopted."""
         if not self._options.adopt:
             return
+        # Opened before the listing is sent: a create another call sends from now on is
+        # one this listing may not show.
+        self._listing = self._context.names.open_listing()
         tenants = {spec.tenant_id for spec in self._specs}
-        self._existing.update(
-            {
-                tenant: await self._context.instances.list(tenant_id=tenant)
-                for tenant in sorted(tenants, key=lambda t: t or "")
-            }
-        )
+        try:
+            self._existing.update(
+                {
+                    tenant: await self._context.instances.list(tenant_id=tenant)
+                    for tenant in sorted(tenants, key=lambda t: t or "")
+                }
+            )
+        except BaseException:
+            self._close_listing()
+            raise
         names = {spec.name for spec in self._specs}
         if any(s.name in names for listed in self._existing.values() for s in listed):
             # Read once for the whole call: the credentials of what will be adopted.
@@ -148,25 +158,55 @@ class Creation:
         deleted (:meth:`_salvage`); so does every call whose caller cannot keep them
         (``salvage``).
         """
-        if cancelled:
-            if self._options.rollback:
+        try:
+            if cancelled:
+                if self._options.rollback:
+                    await self._roll_back(run)
+                else:
+                    await self._salvage()
+                return
+            if self._reconciler.unsettled:
+                await self._reconciler.settle()
+            if self._options.rollback and any(
+                item.outcome in (Outcome.FAILED, Outcome.CANCELLED) for item in run.items
+            ):
                 await self._roll_back(run)
-            else:
-                await self._salvage()
-            return
-        if self._reconciler.unsettled:
-            await self._reconciler.settle()
-        if self._options.rollback and any(
-            item.outcome in (Outcome.FAILED, Outcome.CANCELLED) for item in run.items
-        ):
-            await self._roll_back(run)
-        elif self._options.salvage:
-            await self._salvage(patient=True)
+            elif self._options.salvage:
+                await self._salvage(patient=True)
+        finally:
+            self._close_listing()
+
+    def _close_listing(self) -> None:
+        if self._listing is not None:
+            self._context.names.close_listing(self._listing)
+            self._listing = None
 
     # ------------------------------------------------------------------ one item
 
     async def _create_one(self, item: FleetItem, spec: InstanceSpec, run: Run) -> None:
+        if self._listing is None:  # adopt=False: every spec is created, twin or not
+            await self._decide_and_create(item, spec, run, None)
+            return
+        claim = self._context.names.claim(spec.tenant_id, spec.name)
+        changed = await claim.take(self._listing)
+        try:
+            await self._decide_and_create(item, spec, run, claim, changed)
+        finally:
+            claim.release()  # (if a create's answer has not released it already)
+
+    async def _decide_and_create(
+        self,
+        item: FleetItem,
+        spec: InstanceSpec,
+        run: Run,
+        claim: NameClaim | None,
+        changed: Changed | None = None,
+    ) -> None:
+        """Adopt the instance under the item's name, or create it (sent again while proven
+        not created), holding the name's claim until the create is answered."""
         existing = self._existing.get(spec.tenant_id, [])
+        if changed is not None and changed.touched:
+            existing = await self._look_again(spec, changed)
         present = [s for s in existing if s.name == spec.name]
         if present and await self._adopt(item, present):
             return
@@ -188,7 +228,7 @@ class Creation:
                     # of: do not create it.
                     item.outcome, item.error = Outcome.FAILED, error
                     return
-            refused = await self._attempt(item, spec, intent, known_before, attempt)
+            refused = await self._attempt(item, spec, intent, known_before, attempt, claim)
             if refused is None:
                 return
             # Proven not created: send it again, unless this was the last try. (The error
@@ -206,11 +246,13 @@ class Creation:
         intent: Intent,
         known_before: set[str],
         attempt: int,
+        claim: NameClaim | None,
     ) -> CreateOutcomeUnknownError | None:
         """Send one create under a recorded intent and see it through.
 
         Returns the error of an ambiguous failure proven to have created nothing (the
-        caller may send the create again), else None with the item's outcome set.
+        caller may send the create again), else None with the item's outcome set. The
+        name's ``claim`` is let go once the create is answered, before its wait.
         """
         clock, store = self._context.clock, self._store
         submitted = clock()
@@ -231,7 +273,7 @@ class Creation:
             except CreateOutcomeUnknownError as error:
                 answered = clock()  # answered (ambiguously) now
                 pending = Ambiguous(item, spec, intent, error, known_before, answered, attempt)
-                return await self._reconcile(pending)
+                return await self._reconcile(pending, claim)
             except anyio.get_cancelled_exc_class():
                 if tally.sent == 0:
                     # Cancelled while waiting for the rate limiter: nothing left.
@@ -250,6 +292,8 @@ class Creation:
                 return None
         item.submitted = submitted
         self._created.append((item, intent.intent_id))
+        if claim is not None:
+            claim.release(made=_summary(created))
         if item.error is not None:  # the credentials could not be saved
             item.outcome = Outcome.FAILED
             return None
@@ -259,16 +303,21 @@ class Creation:
         item.outcome = Outcome.SUCCEEDED
         return None
 
-    async def _reconcile(self, pending: Ambiguous) -> CreateOutcomeUnknownError | None:
+    async def _reconcile(
+        self, pending: Ambiguous, claim: NameClaim | None
+    ) -> CreateOutcomeUnknownError | None:
         """Reconcile an ambiguous create; its error when proven not created, else None.
 
         An answer that could not be parsed but whose credentials could is a success: its
-        instance is waited for as asked.
+        instance is waited for as asked. The name's ``claim`` is kept for a create sent
+        again, else let go (saying a create was sent: it may have made an instance).
         """
         item = pending.item
         state = await self._reconciler.reconcile(pending)
         if state is EntryState.NOT_CREATED:
             return pending.error
+        if claim is not None:
+            claim.release(touched=True)
         if item.outcome is not Outcome.SUCCEEDED or not self._waits:
             return None
         item.submitted, item.outcome = pending.answered, None
@@ -335,6 +384,24 @@ class Creation:
         return True
 
     # ------------------------------------------------------------------ adopting
+
+    async def _look_again(self, spec: InstanceSpec, changed: Changed) -> list[InstanceSummary]:
+        """List the item's project again: another call sent a create under its name since
+        this call listed it. What that call made is added if the listing does not show it
+        yet.
+
+        Raises:
+            AuraError: the listing failed (the item fails; nothing was created).
+            CredentialStoreError: the ledger could not be read.
+        """
+        listed = await self._context.instances.list(tenant_id=spec.tenant_id)
+        shown = {summary.id for summary in listed}
+        existing = [*listed, *(made for made in changed.made if made.id not in shown)]
+        if any(summary.name == spec.name for summary in existing):
+            # The other call's ledger entry, if it shares this store: its credentials.
+            entries = await self._store.entries()
+            self._ledger.update({e.instance_id: e for e in entries if e.instance_id is not None})
+        return existing
 
     async def _adopt(self, item: FleetItem, present: list[InstanceSummary]) -> bool:
         """Take over an instance already under the item's name; False if all are going away."""
@@ -530,3 +597,14 @@ async def verify(context: FleetContext, item: FleetItem) -> None:
         item.outcome, item.error = Outcome.FAILED, error
         return
     item.connectable_after = context.clock() - running
+
+
+def _summary(created: CreatedInstance) -> InstanceSummary:
+    """The listing's view of an instance just created (for a call that may not list it yet)."""
+    return InstanceSummary(
+        id=created.id,
+        name=created.name,
+        tenant_id=created.tenant_id,
+        cloud_provider=created.cloud_provider,
+        created_at=created.created_at,
+    )
