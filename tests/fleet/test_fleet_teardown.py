@@ -21,13 +21,13 @@ import attrs
 import httpx
 import pytest
 
-from aura_async.emulator import EmulatorConfig, FaultPlan, ProjectSpec, RequestFilter
+from aura_async.emulator import Durations, EmulatorConfig, FaultPlan, ProjectSpec, RequestFilter
 from aura_async.emulator.clock import ScaledClock
 from aura_async.emulator.faults import DropFault
 from aura_async.errors import WaitTimeoutError
 from aura_async.fleet import EntryState, MemoryStore, Outcome, Selector
 from aura_async.fleet.store import Intent, new_intent_id
-from aura_async.lifecycle import PollPolicy
+from aura_async.lifecycle import Operation, PollPolicy
 
 from .conftest import PRO, PROJECT, Rig, RigFactory, spec, until
 from .conftest import config as fleet_config
@@ -359,3 +359,51 @@ async def test_recover_does_not_take_an_older_namesake_for_proof(make_rig: RigFa
 
     (entry,) = report.entries
     assert (entry.state, entry.instance_id) == (EntryState.LOST, new["id"])
+
+
+# A create (a clone of a large snapshot, say) that outlasts the policy's delete timeout:
+# 5 emulated minutes, against a delete timeout of 2.
+_LONG_CREATE = Durations(create=300.0, jitter=0.0)
+_SHORT_DELETES = attrs.evolve(POLICY, timeouts={**POLICY.timeouts, Operation.DELETE: 120 / SCALE})
+
+
+async def test_a_delete_waits_out_a_create_longer_than_its_own_timeout(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(config(durations=_LONG_CREATE))
+    aura = rig.client(policy=_SHORT_DELETES)
+    created = await aura.instances.create(name="slow", **PRO)
+
+    assert await aura.instances.ensure_deleted(created.id) is True
+
+    assert rig.statuses() == {}
+    deletes = (await rig.counters())["requests"]["DELETE /v1/instances/{instanceId}"]
+    assert deletes["202"] == 1
+
+
+async def test_a_chosen_timeout_still_bounds_the_wait_for_a_create(make_rig: RigFactory) -> None:
+    rig = await make_rig(config(durations=_LONG_CREATE))
+    aura = rig.client(policy=_SHORT_DELETES)
+    created = await aura.instances.create(name="slow", **PRO)
+
+    with pytest.raises(WaitTimeoutError, match="still creating"):
+        await aura.instances.ensure_deleted(created.id, timeout=120 / SCALE)
+
+    assert list(rig.statuses()) == [created.id]
+
+
+async def test_a_rollback_deletes_creates_that_outlast_the_delete_timeout(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(config(durations=_LONG_CREATE))
+    aura = rig.client(policy=_SHORT_DELETES)
+    store = MemoryStore()
+
+    # Their waits time out after an emulated minute, still creating: the call rolls back.
+    report = await aura.fleet.create(
+        spec("slow"), count=3, timeout=60 / SCALE, on_error="rollback", store=store
+    )
+
+    assert report.totals == {Outcome.ROLLED_BACK: 3}, [i.error for i in report.items]
+    nothing_left(rig)
+    assert {e.state for e in await store.entries()} == {EntryState.DELETED}

@@ -51,6 +51,9 @@ class _Deletion:
     name: str | None
     submitted: float | None  # when the deletion waited for was accepted (None: unknown)
     accepted: bool  # a deletion is under way: this one's, accepted, or someone else's
+    # A timeout the caller chose bounds the wait for another operation in flight too; the
+    # policy's default gives that operation as long as its own policy timeout.
+    chosen: bool = False
     refused_at: float = -math.inf  # when a DELETE last answered 404
     last: str = ""  # what was last seen, for the timeout's message
 
@@ -133,6 +136,8 @@ class InstanceDeletes(InstanceReads):
             timeout: seconds (the policy's delete timeout when None); as every wait's, they
                 count again from the moment the delete was accepted, so that the time spent
                 before (a create waited out, a window) is not taken from the delete's own.
+                A chosen timeout also bounds the wait for an operation in flight (a 409);
+                with None, that operation may take as long as its own policy timeout.
             cohort: one of many like it (a fleet's): poll for the slowest of them.
 
         Raises:
@@ -191,6 +196,7 @@ class InstanceDeletes(InstanceReads):
             name=name,
             submitted=submitted,
             accepted=not send,  # without sending, the deletion is someone else's, under way
+            chosen=timeout is not None,
         )
         while True:
             now = anyio.current_time()
@@ -318,8 +324,13 @@ class InstanceDeletes(InstanceReads):
         before it deletes again) when the status shows no operation to wait for, or the
         instance answers 404 meanwhile.
 
+        Without a timeout chosen by the caller, the operation in flight may take as long as
+        its own policy timeout (a clone of a large snapshot can outlast a delete's), and the
+        delete's own time counts again once it ended: a rollback must not give up on an
+        instance still being created.
+
         Raises:
-            WaitTimeoutError: the deadline passed first.
+            WaitTimeoutError: the deadline (or the operation's own timeout) passed first.
         """
         instance_id = deletion.instance_id
         try:
@@ -330,13 +341,12 @@ class InstanceDeletes(InstanceReads):
         operation = _UNDER_WAY.get(status)
         if operation is None:
             return False
+        limit = max(0.0, deletion.deadline - anyio.current_time())
+        if not deletion.chosen:
+            limit = max(limit, self._watcher.policy.timeout(operation))
         try:
             await self._wait_for(
-                instance_id,
-                operation,
-                name=current.name,
-                timeout=max(0.0, deletion.deadline - anyio.current_time()),
-                cohort=deletion.cohort,
+                instance_id, operation, name=current.name, timeout=limit, cohort=deletion.cohort
             )
         except WaitFailedError as failed:
             # Ended some other way: loading failed, say, and the DELETE may go now; or not
@@ -345,6 +355,8 @@ class InstanceDeletes(InstanceReads):
         except WaitTimeoutError:
             elapsed = anyio.current_time() - deletion.began
             raise _not_proven(instance_id, f"still {status}", elapsed) from None
+        if not deletion.chosen:
+            deletion.deadline = max(deletion.deadline, anyio.current_time() + deletion.limit)
         return True
 
     async def _pause(self, deletion: _Deletion) -> None:
