@@ -46,6 +46,8 @@ GLOBALS: dict[str, str | None] = {
     "--time-scale": "60",
     "--yes": None,
     "-y": None,
+    "--verbose": None,
+    "--debug": None,
 }
 
 

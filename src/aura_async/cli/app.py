@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 failure, 2 usage error (bad flags or input: nothing was
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import click
 from aura_async._validation import escape_controls
 from aura_async._version import __version__
 from aura_async.cli.config import CliOptions, check_tenant_option, configured_output
+from aura_async.cli.logs import log_to_stderr
 from aura_async.cli.output import Output
 from aura_async.cli.runtime import EXIT, Runtime, in_ci
 from aura_async.policies import RateLimit
@@ -315,6 +317,17 @@ def _exit(code: int) -> NoReturn:
     "--time-scale): waits poll and time out that much sooner. Default 1.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Answer yes to confirmations (deletes).")
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Log to standard error what happens behind the output: retries, rate limiting, "
+    "token refreshes.",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="As --verbose, and every request with its status, time and request id (never a secret).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -337,8 +350,12 @@ def cli(
     show_password: bool,
     time_scale: float | None,
     yes: bool,
+    verbose: bool,
+    debug: bool,
 ) -> None:
     """Drive Neo4j Aura: instances, snapshots, keys, sessions, and whole fleets of them."""
+    if verbose or debug:
+        ctx.call_on_close(log_to_stderr(logging.DEBUG if debug else logging.INFO))
     if ctx.get_parameter_source("output") is click.core.ParameterSource.DEFAULT:
         # `aura-async config set output json`: the profile's mode when no -o is given.
         output = configured_output(CliOptions(profile=profile, config=config_path)) or output
