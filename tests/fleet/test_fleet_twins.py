@@ -7,16 +7,22 @@ calls running together would both find a name absent and both create it. The emu
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from aura_async.fleet import FileStore, FleetReport, InstanceSpec, Outcome
+from aura_async.emulator import Durations
+from aura_async.errors import CredentialStoreError
+from aura_async.fleet import FileStore, FleetReport, InstanceSpec, MemoryStore, Outcome
+from aura_async.fleet.store import LedgerEntry
 
-from .conftest import Rig, spec
+from .conftest import PROJECT, SCALE, Rig, RigFactory, config, spec
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -95,3 +101,118 @@ async def test_what_another_call_made_is_adopted_before_the_listing_shows_it(
 
     assert await rig.creates_per_name() == {f"b-{n}": 1 for n in range(1, 10)}
     _check_one_instance_per_name(reports)
+
+
+class _CancelsWhileReconciling(httpx.AsyncBaseTransport):
+    """The first create is made, but its answer is a 503 (ambiguous); when that call then
+    lists the project to reconcile, its caller cancels it. Until then listings leave ``x``
+    out (the other call's first listing cannot have seen it)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.first: str | None = None
+        self.scopes: dict[str, anyio.CancelScope] = {}
+        self.cancelled = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        caller = _CALLER.get()
+        if request.method == "POST" and request.url.path == LISTING and self.first is None:
+            self.first = caller
+            await response.aread()
+            return httpx.Response(503, json={"errors": [{"message": "gateway"}]})
+        if request.method == "GET" and request.url.path == LISTING:
+            if caller == self.first and caller in self.scopes:
+                self.scopes.pop(caller).cancel()
+                self.cancelled = True
+                return response
+            if self.cancelled:
+                return response
+            await response.aread()
+            body = json.loads(response.content)
+            body["data"] = [i for i in body["data"] if i["name"] != "x"]
+            return httpx.Response(response.status_code, json=body, headers=response.headers)
+        return response
+
+
+_CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="")
+
+
+async def test_a_call_cancelled_while_reconciling_does_not_free_the_name(
+    rig: Rig, tmp_path: Path
+) -> None:
+    transport = rig.transport()
+    assert transport is not None
+    cancelling = _CancelsWhileReconciling(transport)
+    aura = rig.client(transport=cancelling)
+    store = FileStore(tmp_path / "ledger")
+
+    async def run(caller: str) -> None:
+        _CALLER.set(caller)
+        with anyio.CancelScope() as scope:
+            cancelling.scopes[caller] = scope
+            await aura.fleet.create([spec("x")], store=store, wait=False)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, "A")
+        group.start_soon(run, "B")
+
+    assert cancelling.cancelled  # the race happened: an ambiguous create was cut short
+    # The other call knew a create had been sent, looked again and adopted; no twin.
+    assert await rig.creates_per_name() == {"x": 1}
+
+
+async def test_a_rollback_leaves_what_another_call_adopted(make_rig: RigFactory) -> None:
+    rig = await make_rig(config(durations=Durations(create=600.0, jitter=0.0)))
+    aura = rig.client()
+    store = MemoryStore()
+    reports: dict[str, FleetReport] = {}
+
+    async def run(caller: str, specs: list[InstanceSpec], **options: Any) -> None:
+        reports[caller] = await aura.fleet.create(specs, store=store, **options)
+
+    async with anyio.create_task_group() as group:
+        # A's waits time out long before its creates end: it rolls back what it made.
+        group.start_soon(
+            functools.partial(
+                run, "A", [spec("x"), spec("y")], timeout=60 / SCALE, on_error="rollback"
+            )
+        )
+        group.start_soon(functools.partial(run, "B", [spec("x")], wait=False))
+
+    (adopted,) = reports["B"].items
+    assert adopted.outcome is Outcome.ADOPTED
+    assert adopted.credentials_known
+    rig.settle()
+    # y was A's alone and is rolled back; x is B's caller's now and stays.
+    assert list(rig.names().values()) == ["x"]
+    assert rig.names() == {adopted.instance_id: "x"}
+    assert await rig.creates_per_name() == {"x": 1, "y": 1}
+
+
+async def test_a_spec_naming_the_clients_project_claims_the_same_name(rig: Rig) -> None:
+    aura = rig.client()
+    store = MemoryStore()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(functools.partial(aura.fleet.create, [spec("x")], store=store))
+        named = spec("x", tenant_id=PROJECT)
+        group.start_soon(functools.partial(aura.fleet.create, [named], store=store))
+
+    assert await rig.creates_per_name() == {"x": 1}
+
+
+class _UnreadableLedger(MemoryStore):
+    async def entries(self) -> list[LedgerEntry]:
+        raise CredentialStoreError("the ledger cannot be read", location="memory")
+
+
+async def test_a_call_whose_ledger_cannot_be_read_leaves_no_claim_behind(rig: Rig) -> None:
+    await rig.raw_create("x")  # present: the call reads the ledger to adopt it
+    aura = rig.client()
+
+    with pytest.raises(CredentialStoreError):
+        await aura.fleet.create([spec("x")], store=_UnreadableLedger(), wait=False)
+    await aura.fleet.create([spec("y")], store=MemoryStore(), wait=False)
+
+    assert len(aura.fleet._context.names) == 0

@@ -12,7 +12,9 @@ both find a name absent and both create it: twins, one of them unknown to the ot
 - an item that takes a claim learns whether another item sent a create under that name since
   its call's listing was opened, and what it made. It then looks again before it decides, and
   adopts what the other call made instead of making a second one (even when the project's
-  listing does not show the new instance yet).
+  listing does not show the new instance yet);
+- an instance one call adopted from another that is still running is that call's caller's
+  too: the creating call's rollback leaves it (:meth:`NameClaims.adopted`).
 
 Processes that share one account are not covered: the API has no idempotency key, and the
 names a process is about to create are visible to no other.
@@ -48,12 +50,13 @@ class Changed:
 class NameClaim:
     """One item's hold on a name: taken by :meth:`take`, let go by :meth:`release`."""
 
-    __slots__ = ("_claims", "_held", "_key")
+    __slots__ = ("_claims", "_held", "_key", "_sending")
 
     def __init__(self, claims: NameClaims, key: _Key) -> None:
         self._claims = claims
         self._key = key
         self._held = False
+        self._sending = False
 
     async def take(self, since: int) -> Changed:
         """Wait until no other item holds the name, hold it, and say what others did under it
@@ -66,14 +69,19 @@ class NameClaim:
         self._held = True
         return self._claims.changed_since(self._key, since)
 
-    def release(self, *, touched: bool = False, made: InstanceSummary | None = None) -> None:
-        """Let the name go, saying whether a create was sent (``touched``) and what it made.
+    def sending(self) -> None:
+        """Note that a create is about to be sent: from now on the name counts as touched
+        however the claim is let go (a cancel while the create is reconciled included)."""
+        self._sending = True
+
+    def release(self, *, made: InstanceSummary | None = None) -> None:
+        """Let the name go, with what the create made when that is known.
 
         Calling it again does nothing. Never raises.
         """
         if self._held:
             self._held = False
-            self._claims.unlock(self._key, touched=touched or made is not None, made=made)
+            self._claims.unlock(self._key, touched=self._sending, made=made)
 
 
 class NameClaims:
@@ -86,6 +94,8 @@ class NameClaims:
         self._number = 0
         self._sent: dict[_Key, list[tuple[int, InstanceSummary | None]]] = {}
         self._listings: collections.Counter[int] = collections.Counter()
+        # Instances a call adopted while another call may still be making them.
+        self._adopted: set[str] = set()
 
     def claim(self, tenant_id: str | None, name: str) -> NameClaim:
         """A claim on ``name`` in ``tenant_id``'s project (the client's own when None), not
@@ -102,6 +112,8 @@ class NameClaims:
         self._listings[number] -= 1
         if self._listings[number] <= 0:
             del self._listings[number]
+        if not self._listings:
+            self._adopted.clear()  # no call is open: none can roll back what was adopted
         oldest = min(self._listings, default=self._number)
         for key in list(self._sent):
             kept = [entry for entry in self._sent[key] if entry[0] > oldest]
@@ -109,6 +121,14 @@ class NameClaims:
                 self._sent[key] = kept
             else:
                 del self._sent[key]
+
+    def adopted(self, instance_id: str) -> None:
+        """Note that a call adopted ``instance_id`` while another call may be making it."""
+        self._adopted.add(instance_id)
+
+    def taken_over(self, instance_id: str) -> bool:
+        """Whether another call adopted ``instance_id``: its maker must not roll it back."""
+        return instance_id in self._adopted
 
     def changed_since(self, key: _Key, number: int) -> Changed:
         """What creates were sent under ``key`` after listing ``number`` was opened."""
@@ -147,5 +167,6 @@ class NameClaims:
             self._locks[key] = (lock, count - 1)
 
     def __len__(self) -> int:
-        """How many names are held or waited for, or remembered for a listing still open."""
-        return len(self._locks.keys() | self._sent.keys())
+        """How many names are held or waited for, or remembered for a listing still open,
+        and instances adopted while a call is open."""
+        return len(self._locks.keys() | self._sent.keys()) + len(self._adopted)

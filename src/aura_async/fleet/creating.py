@@ -48,7 +48,13 @@ from aura_async.fleet.store import (
     new_intent_id,
 )
 from aura_async.lifecycle.operations import Operation
-from aura_async.models import CreatedInstance, Instance, InstanceStatus, InstanceSummary
+from aura_async.models import (
+    CloudProvider,
+    CreatedInstance,
+    Instance,
+    InstanceStatus,
+    InstanceSummary,
+)
 from aura_async.resources._sightings import CLOCK_SKEW
 
 __all__ = ["CreateOptions", "Creation", "verify"]
@@ -133,14 +139,17 @@ class Creation:
                     for tenant in sorted(tenants, key=lambda t: t or "")
                 }
             )
+            names = {spec.name for spec in self._specs}
+            if any(s.name in names for listed in self._existing.values() for s in listed):
+                # Read once for the whole call: the credentials of what will be adopted.
+                await self._read_ledger()
         except BaseException:
-            self._close_listing()
+            self._close_listing()  # (after() does not run when before() fails)
             raise
-        names = {spec.name for spec in self._specs}
-        if any(s.name in names for listed in self._existing.values() for s in listed):
-            # Read once for the whole call: the credentials of what will be adopted.
-            entries = await self._store.entries()
-            self._ledger.update({e.instance_id: e for e in entries if e.instance_id is not None})
+
+    async def _read_ledger(self) -> None:
+        entries = await self._store.entries()
+        self._ledger.update({e.instance_id: e for e in entries if e.instance_id is not None})
 
     async def work(self, item: FleetItem, run: Run) -> None:
         """Adopt or create one item's instance (and verify it, when asked)."""
@@ -187,7 +196,9 @@ class Creation:
         if self._listing is None:  # adopt=False: every spec is created, twin or not
             await self._decide_and_create(item, spec, run, None)
             return
-        claim = self._context.names.claim(spec.tenant_id, spec.name)
+        # (Keyed as the intent is: a spec naming the client's own project and one naming
+        # none are the same name.)
+        claim = self._context.names.claim(spec.tenant_id or self._context.tenant_id, spec.name)
         changed = await claim.take(self._listing)
         try:
             await self._decide_and_create(item, spec, run, claim, changed)
@@ -208,7 +219,7 @@ class Creation:
         if changed is not None and changed.touched:
             existing = await self._look_again(spec, changed)
         present = [s for s in existing if s.name == spec.name]
-        if present and await self._adopt(item, present):
+        if present and await self._adopt(item, present, claim, changed):
             return
         known_before = {s.id for s in existing}
         attempts = self._options.attempts
@@ -265,6 +276,8 @@ class Creation:
                 item, credentials, intent.intent_id, store, self._context.publish
             )
 
+        if claim is not None:
+            claim.sending()
         with counting_requests() as tally:
             try:
                 created = await self._context.instances.create(
@@ -317,7 +330,7 @@ class Creation:
         if state is EntryState.NOT_CREATED:
             return pending.error
         if claim is not None:
-            claim.release(touched=True)
+            claim.release(made=_recovered_summary(pending))
         if item.outcome is not Outcome.SUCCEEDED or not self._waits:
             return None
         item.submitted, item.outcome = pending.answered, None
@@ -398,19 +411,30 @@ class Creation:
         shown = {summary.id for summary in listed}
         existing = [*listed, *(made for made in changed.made if made.id not in shown)]
         if any(summary.name == spec.name for summary in existing):
-            # The other call's ledger entry, if it shares this store: its credentials.
-            entries = await self._store.entries()
-            self._ledger.update({e.instance_id: e for e in entries if e.instance_id is not None})
+            await self._read_ledger()  # the other call's entry, if it shares this store
         return existing
 
-    async def _adopt(self, item: FleetItem, present: list[InstanceSummary]) -> bool:
-        """Take over an instance already under the item's name; False if all are going away."""
+    async def _adopt(
+        self,
+        item: FleetItem,
+        present: list[InstanceSummary],
+        claim: NameClaim | None = None,
+        changed: Changed | None = None,
+    ) -> bool:
+        """Take over an instance already under the item's name; False if all are going away.
+
+        The name's ``claim`` is let go once the instance is chosen, before its wait. One that
+        another call may still be making (``changed``) is noted as adopted, so that call's
+        rollback leaves it to this one's caller.
+        """
         found = await self._adoptable(present)
         if found is None:
             return False
         chosen, instance = found
         item.instance_id = chosen.id
         item.instance = instance
+        if changed is not None and changed.touched:
+            self._context.names.adopted(chosen.id)
         entry = self._ledger.get(chosen.id)
         credentials = entry.credentials if entry is not None else None
         if credentials is None:
@@ -419,6 +443,8 @@ class Creation:
         item.credentials_known = credentials is not None
         if entry is None:
             await self._record_adoption(item, chosen)
+        if claim is not None:
+            claim.release()
         if self._waits and (instance is None or instance.status is InstanceStatus.CREATING):
             item.instance = await self._context.instances.wait(
                 chosen.id,
@@ -475,12 +501,21 @@ class Creation:
     # ------------------------------------------------------------------ undoing
 
     async def _roll_back(self, run: Run) -> None:
-        """Delete every instance this call created (its items end ``rolled back``)."""
+        """Delete every instance this call created (its items end ``rolled back``), but for
+        one another call adopted meanwhile (it belongs to that call's caller now)."""
         if self._reconciler.unsettled:
             await self._reconciler.settle()
 
         async def undo(item: FleetItem, intent_id: str) -> None:
             instance_id = item.instance_id or ""
+            if self._context.names.taken_over(instance_id):
+                # Another call adopted it meanwhile and handed it to its own caller.
+                logger.warning(
+                    "not rolling back %s (%s): another create call adopted it",
+                    item.name,
+                    instance_id,
+                )
+                return
             try:
                 await delete_instance(self._context, instance_id)
             except AuraError as error:
@@ -607,4 +642,24 @@ def _summary(created: CreatedInstance) -> InstanceSummary:
         tenant_id=created.tenant_id,
         cloud_provider=created.cloud_provider,
         created_at=created.created_at,
+    )
+
+
+def _recovered_summary(pending: Ambiguous) -> InstanceSummary | None:
+    """What an ambiguous create is known to have made (its id recovered or found), if known."""
+    item, spec = pending.item, pending.spec
+    instance = item.instance
+    if item.instance_id is None:
+        return None
+    if instance is not None:
+        cloud = instance.cloud_provider
+    elif spec.cloud_provider is not None:
+        cloud = CloudProvider(spec.cloud_provider)
+    else:
+        return None  # (a free instance's cloud is not in its spec: the name stays touched)
+    return InstanceSummary(
+        id=item.instance_id,
+        name=spec.name,
+        tenant_id=pending.intent.tenant_id or "",
+        cloud_provider=cloud,
     )
