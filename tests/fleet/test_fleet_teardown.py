@@ -407,3 +407,17 @@ async def test_a_rollback_deletes_creates_that_outlast_the_delete_timeout(
     assert report.totals == {Outcome.ROLLED_BACK: 3}, [i.error for i in report.items]
     nothing_left(rig)
     assert {e.state for e in await store.entries()} == {EntryState.DELETED}
+
+
+async def test_a_delete_goes_once_a_long_create_it_waited_out_has_failed(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(config(durations=_LONG_CREATE, faults=FaultPlan(create_failure=1.0)))
+    aura = rig.client(policy=_SHORT_DELETES)
+    created = await aura.instances.create(name="broken", **PRO)
+
+    assert await aura.instances.ensure_deleted(created.id) is True
+
+    assert rig.statuses() == {}
+    deletes = (await rig.counters())["requests"]["DELETE /v1/instances/{instanceId}"]
+    assert deletes["202"] == 1

@@ -351,13 +351,20 @@ class InstanceDeletes(InstanceReads):
         except WaitFailedError as failed:
             # Ended some other way: loading failed, say, and the DELETE may go now; or not
             # found (then the caller pauses first).
+            self._after_waiting_out(deletion)
             return failed.last_status != _NOT_FOUND
         except WaitTimeoutError:
             elapsed = anyio.current_time() - deletion.began
             raise _not_proven(instance_id, f"still {status}", elapsed) from None
+        self._after_waiting_out(deletion)
+        return True
+
+    @staticmethod
+    def _after_waiting_out(deletion: _Deletion) -> None:
+        """The operation in flight ended: without a chosen timeout, the delete's own time
+        counts from now."""
         if not deletion.chosen:
             deletion.deadline = max(deletion.deadline, anyio.current_time() + deletion.limit)
-        return True
 
     async def _pause(self, deletion: _Deletion) -> None:
         """Sleep the deletion's pause (jittered) before looking again; lengthen the next.
