@@ -26,7 +26,7 @@ import httpx
 
 from aura_async._http.redis_token import SharedToken
 from aura_async._http.retry import parse_retry_after
-from aura_async._http.transport import PRIORITY
+from aura_async._http.transport import PRIORITY, RESERVED_PERMIT
 from aura_async.errors import APIError, ResponseValidationError, error_for_response
 from aura_async.events import ClientEvent, TokenRefreshed
 from aura_async.policies import Priority
@@ -38,6 +38,12 @@ logger = logging.getLogger("aura_async")
 # Refresh this far ahead of expiry, but never more than a tenth of the token's life, so a
 # short-lived token (a compressed emulator clock) is not refreshed on every request.
 _REFRESH_AHEAD = 60.0
+
+
+def _fetched_for(request: httpx.Request) -> tuple[Any, object]:
+    """What a token request takes from the request it is fetched for: its timeouts, and the
+    rate-limit slot reserved for it."""
+    return request.extensions.get("timeout"), request.extensions.get(RESERVED_PERMIT)
 
 
 class ClientCredentialsAuth(httpx.Auth):
@@ -153,8 +159,13 @@ class ClientCredentialsAuth(httpx.Auth):
             with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
                 await self._shared.give_up()
 
-    def _token_request(self, timeout: Any) -> httpx.Request:
+    def _token_request(self, timeout: Any, reserved: object = None) -> httpx.Request:
+        """The token request, with the timeouts of the request it is fetched for and the
+        rate-limit slot reserved for that one (a create's), if any: the first request to leave
+        uses that slot, so none queues for another under the create's shield."""
         extensions: dict[str, Any] = {PRIORITY: Priority.TOKEN}
+        if reserved is not None:
+            extensions[RESERVED_PERMIT] = reserved
         # Built here rather than by the client, so it would carry no timeout at all (httpcore
         # then waits forever): give it the timeouts of the request it is fetched for.
         if timeout is not None:
@@ -244,7 +255,7 @@ class ClientCredentialsAuth(httpx.Auth):
                     token = await self._adopt(None)
                     if token is None:
                         try:
-                            answer = yield self._token_request(request.extensions.get("timeout"))
+                            answer = yield self._token_request(*_fetched_for(request))
                             await answer.aread()
                             token = self._accept(answer)
                         except BaseException:  # GeneratorExit too: httpx closes the flow
@@ -268,7 +279,7 @@ class ClientCredentialsAuth(httpx.Auth):
                 fresh = await self._adopt(token)
             if fresh is None:
                 try:
-                    answer = yield self._token_request(request.extensions.get("timeout"))
+                    answer = yield self._token_request(*_fetched_for(request))
                     await answer.aread()
                     fresh = self._accept(answer)
                 except BaseException:  # GeneratorExit too: httpx closes the flow
