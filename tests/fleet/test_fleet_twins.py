@@ -22,7 +22,7 @@ from aura_async.errors import CredentialStoreError
 from aura_async.fleet import FileStore, FleetReport, InstanceSpec, MemoryStore, Outcome
 from aura_async.fleet.store import LedgerEntry
 
-from .conftest import PROJECT, SCALE, Rig, RigFactory, config, spec
+from .conftest import PROJECT, SCALE, Rig, RigFactory, config, spec, until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -216,3 +216,32 @@ async def test_a_call_whose_ledger_cannot_be_read_leaves_no_claim_behind(rig: Ri
     await aura.fleet.create([spec("y")], store=MemoryStore(), wait=False)
 
     assert len(aura.fleet._context.names) == 0
+
+
+async def test_a_cancelled_call_leaves_what_a_later_call_adopted_from_it(
+    make_rig: RigFactory,
+) -> None:
+    # B starts after A's creates were answered: its own listing shows x, no claim is needed.
+    rig = await make_rig(config(durations=Durations(create=1200.0, jitter=0.0)))
+    aura = rig.client()
+    store = MemoryStore()
+
+    async def both_made() -> bool:
+        return sorted(rig.names().values()) == ["x", "y"] and len(await store.entries()) == 2
+
+    async with anyio.create_task_group() as group:
+        a = anyio.CancelScope()
+
+        async def run_a() -> None:
+            with a:
+                await aura.fleet.create([spec("x"), spec("y")], store=store, on_error="rollback")
+
+        group.start_soon(run_a)
+        await until(both_made)
+        b = await aura.fleet.create([spec("x")], store=store, wait=False)
+        a.cancel()  # A rolls back what it made
+
+    (adopted,) = b.items
+    assert adopted.outcome is Outcome.ADOPTED
+    rig.settle()
+    assert rig.names() == {adopted.instance_id: "x"}

@@ -13,8 +13,8 @@ both find a name absent and both create it: twins, one of them unknown to the ot
   its call's listing was opened, and what it made. It then looks again before it decides, and
   adopts what the other call made instead of making a second one (even when the project's
   listing does not show the new instance yet);
-- an instance one call adopted from another that is still running is that call's caller's
-  too: the creating call's rollback leaves it (:meth:`NameClaims.adopted`).
+- an instance one call adopted, perhaps from another call still running, is that call's
+  caller's: the creating call's rollback leaves it (:meth:`NameClaims.adopted`).
 
 Processes that share one account are not covered: the API has no idempotency key, and the
 names a process is about to create are visible to no other.
@@ -94,8 +94,9 @@ class NameClaims:
         self._number = 0
         self._sent: dict[_Key, list[tuple[int, InstanceSummary | None]]] = {}
         self._listings: collections.Counter[int] = collections.Counter()
-        # Instances a call adopted while another call may still be making them.
-        self._adopted: set[str] = set()
+        # Instances a call adopted, with the number of creates sent by then: the call that
+        # made one opened its listing before that.
+        self._adopted: dict[str, int] = {}
 
     def claim(self, tenant_id: str | None, name: str) -> NameClaim:
         """A claim on ``name`` in ``tenant_id``'s project (the client's own when None), not
@@ -112,19 +113,19 @@ class NameClaims:
         self._listings[number] -= 1
         if self._listings[number] <= 0:
             del self._listings[number]
-        if not self._listings:
-            self._adopted.clear()  # no call is open: none can roll back what was adopted
-        oldest = min(self._listings, default=self._number)
+        oldest = min(self._listings, default=self._number + 1)
         for key in list(self._sent):
             kept = [entry for entry in self._sent[key] if entry[0] > oldest]
             if kept:
                 self._sent[key] = kept
             else:
                 del self._sent[key]
+        # No call still open made what was adopted before its listing was opened.
+        self._adopted = {i: n for i, n in self._adopted.items() if n >= oldest}
 
     def adopted(self, instance_id: str) -> None:
-        """Note that a call adopted ``instance_id`` while another call may be making it."""
-        self._adopted.add(instance_id)
+        """Note that a call adopted ``instance_id`` (another call may have made it)."""
+        self._adopted[instance_id] = self._number
 
     def taken_over(self, instance_id: str) -> bool:
         """Whether another call adopted ``instance_id``: its maker must not roll it back."""
@@ -167,6 +168,6 @@ class NameClaims:
             self._locks[key] = (lock, count - 1)
 
     def __len__(self) -> int:
-        """How many names are held or waited for, or remembered for a listing still open,
-        and instances adopted while a call is open."""
+        """How many names are held or waited for or remembered for a listing still open, and
+        adoptions remembered for a call still open."""
         return len(self._locks.keys() | self._sent.keys()) + len(self._adopted)

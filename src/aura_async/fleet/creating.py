@@ -219,7 +219,7 @@ class Creation:
         if changed is not None and changed.touched:
             existing = await self._look_again(spec, changed)
         present = [s for s in existing if s.name == spec.name]
-        if present and await self._adopt(item, present, claim, changed):
+        if present and await self._adopt(item, present, claim):
             return
         known_before = {s.id for s in existing}
         attempts = self._options.attempts
@@ -419,13 +419,12 @@ class Creation:
         item: FleetItem,
         present: list[InstanceSummary],
         claim: NameClaim | None = None,
-        changed: Changed | None = None,
     ) -> bool:
         """Take over an instance already under the item's name; False if all are going away.
 
-        The name's ``claim`` is let go once the instance is chosen, before its wait. One that
-        another call may still be making (``changed``) is noted as adopted, so that call's
-        rollback leaves it to this one's caller.
+        The name's ``claim`` is let go once the instance is chosen, before its wait. The
+        choice is noted (:meth:`NameClaims.adopted`), so that a call that made it and rolls
+        back leaves it to this one's caller.
         """
         found = await self._adoptable(present)
         if found is None:
@@ -433,8 +432,8 @@ class Creation:
         chosen, instance = found
         item.instance_id = chosen.id
         item.instance = instance
-        if changed is not None and changed.touched:
-            self._context.names.adopted(chosen.id)
+        # Another call may have made it and may still roll it back: it is this call's now.
+        self._context.names.adopted(chosen.id)
         entry = self._ledger.get(chosen.id)
         credentials = entry.credentials if entry is not None else None
         if credentials is None:
