@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
 import httpx
 import pytest
 
-from aura_async.emulator import Durations
+from aura_async.emulator import Durations, FaultPlan
 from aura_async.errors import CredentialStoreError
 from aura_async.fleet import FileStore, FleetReport, InstanceSpec, MemoryStore, Outcome
 from aura_async.fleet.store import LedgerEntry
 
-from .conftest import PROJECT, SCALE, Rig, RigFactory, config, spec, until
+from .conftest import POLICY, PROJECT, SCALE, Rig, RigFactory, config, spec, until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -245,3 +246,56 @@ async def test_a_cancelled_call_leaves_what_a_later_call_adopted_from_it(
     assert adopted.outcome is Outcome.ADOPTED
     rig.settle()
     assert rig.names() == {adopted.instance_id: "x"}
+
+
+# New instances missing from listings (and answering 404) for their first ten minutes, as
+# BEHAVIOUR.md allows; the client allows for a window that long.
+_UNLISTED = FaultPlan(not_found_after_create=600.0, not_found_after_create_unlisted=True)
+_PATIENT = attrs.evolve(POLICY, not_found_grace=900 / SCALE)
+
+
+async def test_a_later_call_adopts_what_an_earlier_one_made_before_listings_show_it(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(config(faults=_UNLISTED))
+    aura = rig.client(policy=_PATIENT)
+    store = MemoryStore()
+
+    async def made() -> bool:
+        return len([e for e in await store.entries() if e.credentials is not None]) == 1
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(functools.partial(aura.fleet.create, [spec("x")], store=store))
+        await until(made)  # A's create was answered; listings will not show x for a while
+        later = await aura.fleet.create([spec("x")], store=store, wait=False)
+
+    (item,) = later.items
+    assert item.outcome is Outcome.ADOPTED
+    assert item.credentials_known
+    assert await rig.creates_per_name() == {"x": 1}
+
+
+async def test_no_call_adopts_what_a_rollback_is_deleting(make_rig: RigFactory) -> None:
+    rig = await make_rig(config(durations=Durations(create=600.0, jitter=0.0)))
+    aura = rig.client()
+    store = MemoryStore()
+
+    async def rolling_back() -> bool:
+        deletes = (await rig.counters())["requests"].get("DELETE /v1/instances/{instanceId}")
+        return bool(deletes and deletes.get("409"))
+
+    async with anyio.create_task_group() as group:
+        # A's wait times out long before x runs: its rollback meets 409s until it does.
+        group.start_soon(
+            functools.partial(
+                aura.fleet.create, [spec("x")], store=store, timeout=60 / SCALE, on_error="rollback"
+            )
+        )
+        await until(rolling_back)
+        later = await aura.fleet.create([spec("x")], store=store, wait=False)
+
+    (item,) = later.items
+    rig.settle()
+    # B did not take the instance being deleted: it made its own, which is still there.
+    assert item.outcome is Outcome.SUCCEEDED
+    assert rig.names() == {item.instance_id: "x"}

@@ -78,5 +78,7 @@ async def delete_instance(
     deleted = await context.instances.ensure_deleted(
         instance_id, wait=wait and timeout != 0, timeout=timeout or None, cohort=True
     )
+    # Going or gone: no create call is to adopt it from here on (fleet/claims.py).
+    context.names.forget(instance_id)
     if item is not None and not deleted:
         item.already_gone = True

@@ -199,7 +199,7 @@ class Creation:
         # (Keyed as the intent is: a spec naming the client's own project and one naming
         # none are the same name.)
         claim = self._context.names.claim(spec.tenant_id or self._context.tenant_id, spec.name)
-        changed = await claim.take(self._listing)
+        changed = await claim.take(self._listing, self._context.watcher.not_found_window())
         try:
             await self._decide_and_create(item, spec, run, claim, changed)
         finally:
@@ -216,7 +216,7 @@ class Creation:
         """Adopt the instance under the item's name, or create it (sent again while proven
         not created), holding the name's claim until the create is answered."""
         existing = self._existing.get(spec.tenant_id, [])
-        if changed is not None and changed.touched:
+        if changed is not None and (changed.touched or changed.made):
             existing = await self._look_again(spec, changed)
         present = [s for s in existing if s.name == spec.name]
         if present and await self._adopt(item, present, claim):
@@ -399,15 +399,18 @@ class Creation:
     # ------------------------------------------------------------------ adopting
 
     async def _look_again(self, spec: InstanceSpec, changed: Changed) -> list[InstanceSummary]:
-        """List the item's project again: another call sent a create under its name since
-        this call listed it. What that call made is added if the listing does not show it
-        yet.
+        """What exists under the item's name, another call having made or sent a create of
+        it: the project listed again (when the create was sent since this call listed it),
+        and what was made that the listing does not show yet (a new instance may be missing
+        from listings for a while).
 
         Raises:
             AuraError: the listing failed (the item fails; nothing was created).
             CredentialStoreError: the ledger could not be read.
         """
-        listed = await self._context.instances.list(tenant_id=spec.tenant_id)
+        listed = self._existing.get(spec.tenant_id, [])
+        if changed.touched:
+            listed = await self._context.instances.list(tenant_id=spec.tenant_id)
         shown = {summary.id for summary in listed}
         existing = [*listed, *(made for made in changed.made if made.id not in shown)]
         if any(summary.name == spec.name for summary in existing):
@@ -470,6 +473,8 @@ class Creation:
         young = now() - dt.timedelta(seconds=window) - CLOCK_SKEW
         ours = self._ledger
         for chosen in sorted(present, key=lambda s: (s.id not in ours, s.created_at or latest)):
+            if self._context.names.deleted(chosen.id):
+                continue  # a fleet of this client deleted it: the name is free again
             try:
                 instance = await self._context.instances.get(chosen.id)
             except NotFoundError:
@@ -507,19 +512,24 @@ class Creation:
 
         async def undo(item: FleetItem, intent_id: str) -> None:
             instance_id = item.instance_id or ""
-            if self._context.names.taken_over(instance_id):
-                # Another call adopted it meanwhile and handed it to its own caller.
-                logger.warning(
-                    "not rolling back %s (%s): another create call adopted it",
-                    item.name,
-                    instance_id,
-                )
-                return
-            try:
-                await delete_instance(self._context, instance_id)
-            except AuraError as error:
-                item.error = error
-                return
+            spec = self._by_item[id(item)]
+            # Held while it decides and deletes: no call adopts it meanwhile.
+            async with self._context.names.holding(
+                spec.tenant_id or self._context.tenant_id, spec.name
+            ):
+                if self._context.names.taken_over(instance_id):
+                    # Another call adopted it and handed it to its own caller.
+                    logger.warning(
+                        "not rolling back %s (%s): another create call adopted it",
+                        item.name,
+                        instance_id,
+                    )
+                    return
+                try:
+                    await delete_instance(self._context, instance_id)
+                except AuraError as error:
+                    item.error = error
+                    return
             item.outcome = Outcome.ROLLED_BACK
             self._engine.end(item, run)  # its earlier FleetItemFinished said cancelled or failed
             await mark(self._store, intent_id, EntryState.DELETED, instance_id=instance_id)
