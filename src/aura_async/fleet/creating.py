@@ -413,8 +413,10 @@ class Creation:
             listed = await self._context.instances.list(tenant_id=spec.tenant_id)
         shown = {summary.id for summary in listed}
         existing = [*listed, *(made for made in changed.made if made.id not in shown)]
-        if any(summary.name == spec.name for summary in existing):
-            await self._read_ledger()  # the other call's entry, if it shares this store
+        if any(s.name == spec.name and s.id not in self._ledger for s in existing):
+            # The other call's entry, if it shares this store (read once for the items
+            # whose instances it shows).
+            await self._read_ledger()
         return existing
 
     async def _adopt(
